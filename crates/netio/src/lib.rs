@@ -1,0 +1,1 @@
+//! Socket I/O shared by every server and client of applayer (being built).
