@@ -1,1 +1,23 @@
-//! Socket I/O shared by every server and client of applayer (being built).
+//! Socket I/O shared by every server and client of applayer.
+//!
+//! This is the one library crate (with `world` and the service crates' `net` modules) that
+//! touches sockets, timers and tasks. Protocol crates stay sans-IO; their drivers use the pieces
+//! here so that every server gets the same limits and the same shutdown behaviour:
+//!
+//! - [`tcp::serve`]: an accept loop with a connection limit that stops accepting on shutdown and
+//!   drains the connections in flight;
+//! - [`udp::serve`]: a receive/answer loop for datagram services;
+//! - [`Shutdown`] and [`shutdown_on_signals`]: graceful stop on SIGINT/SIGTERM;
+//! - [`shaper`]: a token-bucket rate shaper around any connection;
+//! - [`wire::emit`]: the one structured event per protocol message that the world's timeline
+//!   is drawn from;
+//! - [`io`]: bounded, timed reads.
+
+pub mod io;
+pub mod shaper;
+mod shutdown;
+pub mod tcp;
+pub mod udp;
+pub mod wire;
+
+pub use shutdown::{shutdown_on_signals, Shutdown};
