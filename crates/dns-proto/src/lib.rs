@@ -26,6 +26,7 @@ mod error;
 mod message;
 mod name;
 mod rdata;
+pub mod tsig;
 mod types;
 mod wire;
 
