@@ -1,0 +1,117 @@
+//! Read access to header fields, and the field lists a cache stores (RFC 9111 §3.1).
+
+/// An ordered list of header fields as stored: names as received, raw values.
+pub type FieldList = Vec<(String, Vec<u8>)>;
+
+/// Anything that can list the values of a header field by (case-insensitive) name.
+pub trait Fields {
+    /// Every value of field `name` in order (one entry per field line).
+    fn field_values<'a>(&'a self, name: &str) -> Vec<&'a [u8]>;
+
+    /// The first value of field `name`.
+    fn field<'a>(&'a self, name: &str) -> Option<&'a [u8]> {
+        self.field_values(name).into_iter().next()
+    }
+
+    /// Whether field `name` is present.
+    fn has_field(&self, name: &str) -> bool {
+        !self.field_values(name).is_empty()
+    }
+}
+
+impl Fields for [(String, Vec<u8>)] {
+    fn field_values<'a>(&'a self, name: &str) -> Vec<&'a [u8]> {
+        self.iter()
+            .filter(|(field, _)| field.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_slice())
+            .collect()
+    }
+}
+
+impl Fields for Vec<(String, Vec<u8>)> {
+    fn field_values<'a>(&'a self, name: &str) -> Vec<&'a [u8]> {
+        self.as_slice().field_values(name)
+    }
+}
+
+/// The members of a comma-separated list field, trimmed, empty members dropped (no quoting:
+/// used for token lists such as `Connection` and `Vary`).
+pub fn list_members<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Vec<String> {
+    let mut members = Vec::new();
+    for value in values {
+        for member in value.split(|&b| b == b',') {
+            let member = member.trim_ascii();
+            if !member.is_empty() {
+                members.push(String::from_utf8_lossy(member).to_ascii_lowercase());
+            }
+        }
+    }
+    members
+}
+
+/// Hop-by-hop fields (RFC 9110 §7.6.1) and proxy-specific fields (RFC 9111 §3.1) that are never
+/// stored nor forwarded from the store.
+pub const NOT_STORED: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authenticate",
+    "proxy-authentication-info",
+    "proxy-authorization",
+    "age",
+];
+
+/// Removes from `fields` the fields a cache must not store: hop-by-hop fields, those named in
+/// `Connection`, proxy authentication fields (§3.1), `Age` (recomputed on every use), and the
+/// fields named by a qualified `private` or `no-cache` directive (§5.2.2.4, §5.2.2.7).
+pub fn strip_for_storage(fields: &mut FieldList, also: &[String]) {
+    let connection = list_members(fields.field_values("connection"));
+    fields.retain(|(name, _)| {
+        let lower = name.to_ascii_lowercase();
+        !NOT_STORED.contains(&lower.as_str()) && !connection.contains(&lower) && !also.contains(&lower)
+    });
+}
+
+/// Removes every instance of `name`.
+pub fn remove(fields: &mut FieldList, name: &str) {
+    fields.retain(|(field, _)| !field.eq_ignore_ascii_case(name));
+}
+
+/// Replaces every instance of `name` by one line with `value`, appended at the end.
+pub fn set(fields: &mut FieldList, name: &str, value: impl Into<Vec<u8>>) {
+    remove(fields, name);
+    fields.push((name.to_string(), value.into()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(pairs: &[(&str, &str)]) -> FieldList {
+        pairs.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())).collect()
+    }
+
+    #[test]
+    fn strips_hop_by_hop_and_connection_listed() {
+        let mut fields = list(&[
+            ("Connection", "close, X-Hop"),
+            ("X-Hop", "1"),
+            ("Content-Type", "text/plain"),
+            ("Transfer-Encoding", "chunked"),
+            ("Proxy-Authenticate", "Basic"),
+            ("Set-Cookie", "a=b"),
+        ]);
+        strip_for_storage(&mut fields, &["set-cookie".to_string()]);
+        assert_eq!(fields, list(&[("Content-Type", "text/plain")]));
+    }
+
+    #[test]
+    fn case_insensitive_lookup() {
+        let fields = list(&[("ETag", "\"a\""), ("etag", "\"b\"")]);
+        assert_eq!(fields.field_values("ETAG"), vec![&b"\"a\""[..], b"\"b\""]);
+    }
+}

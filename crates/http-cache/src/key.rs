@@ -1,0 +1,192 @@
+//! Cache keys (RFC 9111 §2: method and target URI), secondary keys from `Vary` (§4.1), and the
+//! URIs an unsafe request invalidates (§4.4).
+
+use crate::fields::{list_members, Fields};
+
+/// The primary cache key: the request method and the normalised absolute target URI
+/// (`http://host[:port]/path?query`, scheme and host lowercase, default port dropped).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CacheKey(String);
+
+impl CacheKey {
+    /// The key of `method` on the origin `scheme://authority` and `path_and_query` (which must
+    /// start with `/`, or be `*`).
+    pub fn new(method: &str, scheme: &str, authority: &str, path_and_query: &str) -> Self {
+        Self(format!("{method} {}{path_and_query}", origin(scheme, authority)))
+    }
+
+    /// The key as text: `GET http://host/path`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Rebuilds a key from its text form (as stored on disk).
+    pub fn from_stored(text: String) -> Self {
+        Self(text)
+    }
+
+    /// The target URI part of the key.
+    pub fn uri(&self) -> &str {
+        self.0.split_once(' ').map_or("", |(_, uri)| uri)
+    }
+}
+
+/// `scheme://host[:port]` lowercase, without the scheme's default port.
+pub fn origin(scheme: &str, authority: &str) -> String {
+    let scheme = scheme.to_ascii_lowercase();
+    let mut authority = authority.to_ascii_lowercase();
+    let default = match scheme.as_str() {
+        "http" => ":80",
+        "https" => ":443",
+        _ => "",
+    };
+    if !default.is_empty() && authority.ends_with(default) {
+        authority.truncate(authority.len() - default.len());
+    }
+    format!("{scheme}://{authority}")
+}
+
+/// The selecting fields named by a response's `Vary` (lowercase, sorted, deduplicated), or
+/// `None` for `Vary: *`, which never matches (§4.1).
+pub fn vary_names(response: &impl Fields) -> Option<Vec<String>> {
+    let mut names = list_members(response.field_values("vary"));
+    if names.iter().any(|name| name == "*") {
+        return None;
+    }
+    names.sort();
+    names.dedup();
+    Some(names)
+}
+
+/// The secondary key: each selecting field's normalised value in the request, `None` when
+/// absent. Normalisation (§4.1): field lines combined with ", ", whitespace around list
+/// commas removed, runs of whitespace collapsed.
+pub fn selecting_values(names: &[String], request: &impl Fields) -> Vec<(String, Option<Vec<u8>>)> {
+    names
+        .iter()
+        .map(|name| {
+            let values = request.field_values(name);
+            if values.is_empty() {
+                return (name.clone(), None);
+            }
+            (name.clone(), Some(normalise(&values)))
+        })
+        .collect()
+}
+
+fn normalise(values: &[&[u8]]) -> Vec<u8> {
+    let mut members: Vec<Vec<u8>> = Vec::new();
+    for value in values {
+        for member in value.split(|&b| b == b',') {
+            let mut out = Vec::new();
+            let mut space = false;
+            for &byte in member.trim_ascii() {
+                if byte == b' ' || byte == b'\t' {
+                    space = true;
+                    continue;
+                }
+                if space {
+                    out.push(b' ');
+                    space = false;
+                }
+                out.push(byte);
+            }
+            members.push(out);
+        }
+    }
+    members.join(&b","[..])
+}
+
+/// Whether a request's selecting values match those stored with a response.
+pub fn variant_matches(stored: &[(String, Option<Vec<u8>>)], request: &impl Fields) -> bool {
+    let names: Vec<String> = stored.iter().map(|(name, _)| name.clone()).collect();
+    selecting_values(&names, request).as_slice() == stored
+}
+
+/// RFC 9111 §4.4: the URIs whose stored responses an unsafe request invalidates: the target
+/// URI, and the `Location` / `Content-Location` URIs when they have the same origin ("a cache
+/// MUST NOT trigger an invalidation under these conditions if the origin of the URI to be
+/// invalidated differs from that of the target URI").
+///
+/// `target_origin` is `scheme://authority` as from [`origin`]; `target_path` the
+/// path-and-query. Relative references starting with `/` are resolved against the target's
+/// origin; other relative references are resolved against the target's directory.
+pub fn invalidation_uris(target_origin: &str, target_path: &str, response: &impl Fields) -> Vec<String> {
+    let mut uris = vec![format!("{target_origin}{target_path}")];
+    for name in ["location", "content-location"] {
+        let Some(value) = response.field(name) else { continue };
+        let Ok(value) = std::str::from_utf8(value) else { continue };
+        let value = value.trim();
+        let resolved = if let Some((scheme, rest)) = value.split_once("://") {
+            let (authority, path) = match rest.find('/') {
+                Some(slash) => (&rest[..slash], &rest[slash..]),
+                None => (rest, "/"),
+            };
+            let other = origin(scheme, authority);
+            if other != target_origin {
+                continue;
+            }
+            format!("{other}{path}")
+        } else if value.starts_with("//") || value.is_empty() {
+            continue;
+        } else if value.starts_with('/') {
+            format!("{target_origin}{value}")
+        } else {
+            let path = target_path.split('?').next().unwrap_or("/");
+            let directory = &path[..path.rfind('/').map_or(0, |slash| slash + 1)];
+            format!("{target_origin}{directory}{value}")
+        };
+        // A fragment never reaches the cache key.
+        let resolved = resolved.split('#').next().unwrap_or_default().to_string();
+        if !uris.contains(&resolved) {
+            uris.push(resolved);
+        }
+    }
+    uris
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fields::FieldList;
+
+    fn list(pairs: &[(&str, &str)]) -> FieldList {
+        pairs.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())).collect()
+    }
+
+    #[test]
+    fn keys_normalise_scheme_host_and_default_port() {
+        assert_eq!(CacheKey::new("GET", "HTTP", "Example.COM:80", "/a?b").as_str(), "GET http://example.com/a?b");
+        assert_eq!(CacheKey::new("GET", "http", "h:8080", "/").uri(), "http://h:8080/");
+    }
+
+    #[test]
+    fn vary_star_and_names() {
+        assert_eq!(vary_names(&list(&[("Vary", "*")])), None);
+        assert_eq!(
+            vary_names(&list(&[("Vary", "Accept-Encoding, accept"), ("vary", "Accept")])),
+            Some(vec!["accept".into(), "accept-encoding".into()])
+        );
+    }
+
+    #[test]
+    fn selecting_values_normalise_whitespace_and_lines() {
+        let names = vec!["accept".to_string()];
+        let one = selecting_values(&names, &list(&[("Accept", "text/html,  text/plain")]));
+        let two = selecting_values(&names, &list(&[("Accept", "text/html"), ("accept", " text/plain ")]));
+        assert_eq!(one, two);
+        assert!(variant_matches(&one, &list(&[("accept", "text/html , text/plain")])));
+        assert!(!variant_matches(&one, &list(&[])));
+    }
+
+    #[test]
+    fn invalidation_same_origin_only() {
+        let response = list(&[("Location", "http://other.example/x"), ("Content-Location", "/y#frag")]);
+        assert_eq!(
+            invalidation_uris("http://h", "/a/b?q", &response),
+            vec!["http://h/a/b?q".to_string(), "http://h/y".to_string()]
+        );
+        let relative = list(&[("Location", "c")]);
+        assert_eq!(invalidation_uris("http://h", "/a/b", &relative)[1], "http://h/a/c");
+    }
+}
