@@ -29,6 +29,7 @@ mod rdata;
 pub mod tsig;
 mod types;
 mod wire;
+pub mod zone;
 
 pub use error::{DecodeError, NameError};
 pub use message::{
