@@ -1,0 +1,17 @@
+//! The mini-Internet: a world is a set of hosts, each on its own loopback address, each running
+//! some of applayer's services.
+//!
+//! - [`model`]: the world file (TOML) and its validation, reporting every error with its line;
+//! - [`DEFAULT_WORLD`]: the embedded default world, the hosts of the textbook's examples;
+//! - [`run`]: starting every service of every host in this process, and the self-check;
+//! - [`trace`]: recording every `wire` event as JSON lines and drawing them as a sequence
+//!   diagram between named hosts.
+
+pub mod model;
+pub mod run;
+pub mod trace;
+
+pub use model::{Host, Service, ServiceKind, World, WorldError};
+
+/// The default world's TOML, embedded in the binary (`applayer world example` prints it).
+pub const DEFAULT_WORLD: &str = include_str!("../worlds/default.toml");

@@ -1,0 +1,609 @@
+//! The world file: hosts on loopback addresses and the services they run.
+//!
+//! ```toml
+//! name = "textbook"
+//!
+//! [[host]]
+//! name = "gaia.cs.umass.edu"
+//! address = "127.0.2.10"
+//! network = "umass"          # hosts of one network share its local DNS server and web cache
+//! location = "Amherst, MA"
+//!
+//!   [[host.service]]
+//!   kind = "tcp-upper"       # port defaults to the service's standard port
+//! ```
+//!
+//! Parsing checks everything it can and reports every problem with its line, not just the first.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::IpAddr;
+use toml_edit::{Item, Table, Value};
+
+/// A whole world.
+#[derive(Clone, Debug, PartialEq)]
+pub struct World {
+    /// Its name.
+    pub name: String,
+    /// The hosts, in file order.
+    pub hosts: Vec<Host>,
+}
+
+/// One host of the world.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Host {
+    /// Its DNS name, e.g. `gaia.cs.umass.edu`.
+    pub name: String,
+    /// Its own loopback address.
+    pub address: IpAddr,
+    /// The network it belongs to (a campus, an ISP), if any.
+    pub network: Option<String>,
+    /// Where it stands, for the status table.
+    pub location: Option<String>,
+    /// Its services.
+    pub services: Vec<Service>,
+}
+
+/// A service a host runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Service {
+    /// What it is, with its settings.
+    pub kind: ServiceKind,
+    /// Its standard port (the world may move it by an offset when it cannot bind low ports).
+    pub port: u16,
+}
+
+/// The kinds of service a world host can run, with their settings.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum ServiceKind {
+    /// The TCP uppercase server.
+    TcpUpper {
+        /// Longest line accepted.
+        max_line: usize,
+    },
+    /// The UDP uppercase (and ping echo) server.
+    UdpUpper {
+        /// Fraction of datagrams dropped on purpose.
+        loss: f64,
+    },
+}
+
+impl ServiceKind {
+    /// The name used in world files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ServiceKind::TcpUpper { .. } => "tcp-upper",
+            ServiceKind::UdpUpper { .. } => "udp-upper",
+        }
+    }
+
+    /// The transport the service listens on.
+    pub fn transports(&self) -> &'static [Transport] {
+        match self {
+            ServiceKind::TcpUpper { .. } => &[Transport::Tcp],
+            ServiceKind::UdpUpper { .. } => &[Transport::Udp],
+        }
+    }
+}
+
+/// A transport protocol, for port-conflict checks and the status table.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Transport {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        })
+    }
+}
+
+/// The service kinds a world file may name, with their standard ports.
+pub const SERVICE_KINDS: &[(&str, u16)] = &[("tcp-upper", 12000), ("udp-upper", 12000)];
+
+/// Every problem found in a world file.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .problems.join("\n"))]
+pub struct WorldError {
+    /// One line per problem: `FILE:LINE: what is wrong`.
+    pub problems: Vec<String>,
+}
+
+impl World {
+    /// Parses and checks a world file; `file` names it in error messages.
+    pub fn parse(text: &str, file: &str) -> Result<World, WorldError> {
+        let mut checker = Checker {
+            text,
+            file,
+            problems: Vec::new(),
+        };
+        let world = checker.world();
+        if checker.problems.is_empty() {
+            Ok(world)
+        } else {
+            Err(WorldError {
+                problems: checker.problems,
+            })
+        }
+    }
+
+    /// The embedded default world.
+    pub fn default_world() -> World {
+        // The embedded file is checked by a unit test, so this cannot fail in a release.
+        World::parse(crate::DEFAULT_WORLD, "default.toml").unwrap_or_else(|error| {
+            panic!("the embedded default world is invalid:\n{error}");
+        })
+    }
+
+    /// The host with this name (case-insensitive).
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts
+            .iter()
+            .find(|host| host.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The name of the host at `address`, if any.
+    pub fn host_name(&self, address: IpAddr) -> Option<&str> {
+        self.hosts
+            .iter()
+            .find(|host| host.address == address)
+            .map(|host| host.name.as_str())
+    }
+
+    /// Every host running a service of the given kind name, with the service.
+    pub fn services_named<'a>(
+        &'a self,
+        kind: &'a str,
+    ) -> impl Iterator<Item = (&'a Host, &'a Service)> + 'a {
+        self.hosts.iter().flat_map(move |host| {
+            host.services
+                .iter()
+                .filter(move |service| service.kind.name() == kind)
+                .map(move |service| (host, service))
+        })
+    }
+}
+
+struct Checker<'a> {
+    text: &'a str,
+    file: &'a str,
+    problems: Vec<String>,
+}
+
+impl Checker<'_> {
+    fn line_of(&self, span: Option<std::ops::Range<usize>>) -> usize {
+        let offset = span
+            .map(|span| span.start)
+            .unwrap_or(0)
+            .min(self.text.len());
+        self.text[..offset].bytes().filter(|&b| b == b'\n').count() + 1
+    }
+
+    fn problem(&mut self, span: Option<std::ops::Range<usize>>, message: impl fmt::Display) {
+        let line = self.line_of(span);
+        self.problems
+            .push(format!("{}:{line}: {message}", self.file));
+    }
+
+    fn world(&mut self) -> World {
+        let mut world = World {
+            name: "world".to_string(),
+            hosts: Vec::new(),
+        };
+        let document = match toml_edit::Document::parse(self.text) {
+            Ok(document) => document,
+            Err(error) => {
+                let span = error.span();
+                let message = error.message().to_string();
+                self.problem(span, format!("not valid TOML: {message}"));
+                return world;
+            }
+        };
+        let root = document.as_table();
+        for (key, item) in root.iter() {
+            match key {
+                "name" => {
+                    if let Some(name) = self.string(item, "name") {
+                        world.name = name;
+                    }
+                }
+                "host" => {}
+                other => self.problem(
+                    span_of(item),
+                    format!("unknown key `{other}` (expected `name` or `[[host]]`)"),
+                ),
+            }
+        }
+        match root.get("host") {
+            None => self.problem(None, "the world has no `[[host]]`"),
+            Some(Item::ArrayOfTables(hosts)) => {
+                for table in hosts.iter() {
+                    if let Some(host) = self.host(table) {
+                        world.hosts.push(host);
+                    }
+                }
+            }
+            Some(item) => self.problem(
+                span_of(item),
+                "`host` must be an array of tables (`[[host]]`)",
+            ),
+        }
+        self.cross_checks(root, &world);
+        world
+    }
+
+    fn host(&mut self, table: &Table) -> Option<Host> {
+        let span = table.span();
+        let mut name = None;
+        let mut address = None;
+        let mut network = None;
+        let mut location = None;
+        let mut services = Vec::new();
+        for (key, item) in table.iter() {
+            match key {
+                "name" => name = self.string(item, "name"),
+                "address" => {
+                    if let Some(text) = self.string(item, "address") {
+                        match text.parse::<IpAddr>() {
+                            Ok(ip) if ip.is_loopback() => address = Some(ip),
+                            Ok(ip) => self.problem(
+                                span_of(item),
+                                format!("address {ip} is not a loopback address (use 127.0.0.0/8 or ::1)"),
+                            ),
+                            Err(_) => self.problem(span_of(item), format!("`{text}` is not an IP address")),
+                        }
+                    }
+                }
+                "network" => network = self.string(item, "network"),
+                "location" => location = self.string(item, "location"),
+                "service" => match item {
+                    Item::ArrayOfTables(tables) => {
+                        for service in tables.iter() {
+                            if let Some(service) = self.service(service) {
+                                services.push(service);
+                            }
+                        }
+                    }
+                    other => self.problem(span_of(other), "`service` must be an array of tables (`[[host.service]]`)"),
+                },
+                other => self.problem(
+                    span_of(item),
+                    format!("unknown host key `{other}` (expected name, address, network, location, service)"),
+                ),
+            }
+        }
+        if name.is_none() {
+            self.problem(span.clone(), "host without `name`");
+        }
+        if address.is_none() && table.get("address").is_none() {
+            self.problem(span, "host without `address`");
+        }
+        Some(Host {
+            name: name?,
+            address: address?,
+            network,
+            location,
+            services,
+        })
+    }
+
+    fn service(&mut self, table: &Table) -> Option<Service> {
+        let span = table.span();
+        let Some(kind_item) = table.get("kind") else {
+            self.problem(span, "service without `kind`");
+            return None;
+        };
+        let kind_name = self.string(kind_item, "kind")?;
+        let Some(&(_, standard_port)) = SERVICE_KINDS.iter().find(|(name, _)| *name == kind_name)
+        else {
+            let known: Vec<&str> = SERVICE_KINDS.iter().map(|(name, _)| *name).collect();
+            self.problem(
+                span_of(kind_item),
+                format!(
+                    "unknown service kind `{kind_name}` (known: {})",
+                    known.join(", ")
+                ),
+            );
+            return None;
+        };
+        let mut port = standard_port;
+        let mut settings = BTreeMap::new();
+        for (key, item) in table.iter() {
+            match key {
+                "kind" => {}
+                "port" => {
+                    if let Some(value) = self.integer(item, "port", 1, 65_535) {
+                        port = value as u16;
+                    }
+                }
+                other => {
+                    settings.insert(other.to_string(), item);
+                }
+            }
+        }
+        let kind = match kind_name.as_str() {
+            "tcp-upper" => ServiceKind::TcpUpper {
+                max_line: match settings.remove("max_line") {
+                    Some(item) => self.integer(item, "max_line", 1, 1 << 30)? as usize,
+                    None => 64 * 1024,
+                },
+            },
+            "udp-upper" => ServiceKind::UdpUpper {
+                loss: match settings.remove("loss") {
+                    Some(item) => self.fraction(item, "loss")?,
+                    None => 0.0,
+                },
+            },
+            _ => return None,
+        };
+        for (key, item) in settings {
+            self.problem(
+                span_of(item),
+                format!("unknown setting `{key}` for a {kind_name} service"),
+            );
+        }
+        Some(Service { kind, port })
+    }
+
+    fn cross_checks(&mut self, root: &Table, world: &World) {
+        let host_spans: Vec<_> = match root.get("host") {
+            Some(Item::ArrayOfTables(hosts)) => hosts.iter().map(|table| table.span()).collect(),
+            _ => Vec::new(),
+        };
+        // Hosts that failed to parse are missing from `world.hosts`, so spans are matched by
+        // name rather than by index.
+        let span_for = |name: &str| {
+            let hosts = match root.get("host") {
+                Some(Item::ArrayOfTables(hosts)) => hosts,
+                _ => return None,
+            };
+            hosts
+                .iter()
+                .zip(host_spans.iter())
+                .find(|(table, _)| table.get("name").and_then(Item::as_str) == Some(name))
+                .and_then(|(_, span)| span.clone())
+        };
+        let mut names: HashMap<String, &str> = HashMap::new();
+        let mut addresses: HashMap<IpAddr, &str> = HashMap::new();
+        for host in &world.hosts {
+            if let Some(first) = names.insert(host.name.to_ascii_lowercase(), &host.name) {
+                self.problem(
+                    span_for(&host.name),
+                    format!("host name `{}` is used twice (first: `{first}`)", host.name),
+                );
+            }
+            if let Some(first) = addresses.insert(host.address, &host.name) {
+                self.problem(
+                    span_for(&host.name),
+                    format!(
+                        "address {} of `{}` is already `{first}`'s",
+                        host.address, host.name
+                    ),
+                );
+            }
+            let mut ports: HashMap<(Transport, u16), &str> = HashMap::new();
+            for service in &host.services {
+                for &transport in service.kind.transports() {
+                    if let Some(first) =
+                        ports.insert((transport, service.port), service.kind.name())
+                    {
+                        self.problem(
+                            span_for(&host.name),
+                            format!(
+                                "host `{}`: {transport} port {} is used by both {first} and {}",
+                                host.name,
+                                service.port,
+                                service.kind.name()
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn string(&mut self, item: &Item, what: &str) -> Option<String> {
+        match item.as_str() {
+            Some(text) if !text.trim().is_empty() => Some(text.to_string()),
+            Some(_) => {
+                self.problem(span_of(item), format!("`{what}` must not be empty"));
+                None
+            }
+            None => {
+                self.problem(span_of(item), format!("`{what}` must be a string"));
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, item: &Item, what: &str, min: i64, max: i64) -> Option<i64> {
+        match item.as_integer() {
+            Some(value) if (min..=max).contains(&value) => Some(value),
+            Some(value) => {
+                self.problem(
+                    span_of(item),
+                    format!("`{what}` = {value} is out of range {min}..={max}"),
+                );
+                None
+            }
+            None => {
+                self.problem(span_of(item), format!("`{what}` must be an integer"));
+                None
+            }
+        }
+    }
+
+    fn fraction(&mut self, item: &Item, what: &str) -> Option<f64> {
+        let value = item
+            .as_float()
+            .or_else(|| item.as_integer().map(|value| value as f64));
+        match value {
+            Some(value) if (0.0..=1.0).contains(&value) => Some(value),
+            Some(value) => {
+                self.problem(
+                    span_of(item),
+                    format!("`{what}` = {value} must be between 0 and 1"),
+                );
+                None
+            }
+            None => {
+                self.problem(span_of(item), format!("`{what}` must be a number"));
+                None
+            }
+        }
+    }
+}
+
+fn span_of(item: &Item) -> Option<std::ops::Range<usize>> {
+    match item {
+        Item::Value(value) => Value::span(value),
+        Item::Table(table) => table.span(),
+        Item::ArrayOfTables(tables) => tables.span(),
+        Item::None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_world_is_valid_and_has_the_seed_hosts() {
+        let world = World::parse(crate::DEFAULT_WORLD, "default.toml").unwrap();
+        for name in ["cse.nyu.edu", "gaia.cs.umass.edu", "www.someschool.edu"] {
+            assert!(world.host(name).is_some(), "{name} missing");
+        }
+    }
+
+    #[test]
+    fn parses_hosts_and_services_with_defaults() {
+        let world = World::parse(
+            r#"
+name = "tiny"
+[[host]]
+name = "a.example"
+address = "127.0.9.1"
+network = "lan"
+  [[host.service]]
+  kind = "tcp-upper"
+  [[host.service]]
+  kind = "udp-upper"
+  port = 5000
+  loss = 0.25
+"#,
+            "tiny.toml",
+        )
+        .unwrap();
+        assert_eq!(world.name, "tiny");
+        let host = &world.hosts[0];
+        assert_eq!(host.address, "127.0.9.1".parse::<IpAddr>().unwrap());
+        assert_eq!(host.network.as_deref(), Some("lan"));
+        assert_eq!(
+            host.services,
+            vec![
+                Service {
+                    kind: ServiceKind::TcpUpper { max_line: 65536 },
+                    port: 12000
+                },
+                Service {
+                    kind: ServiceKind::UdpUpper { loss: 0.25 },
+                    port: 5000
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn reports_every_problem_with_its_line() {
+        let text = r#"name = "bad"
+colour = "blue"
+[[host]]
+name = "a.example"
+address = "10.0.0.1"
+[[host]]
+name = "b.example"
+address = "127.0.0.2"
+  [[host.service]]
+  kind = "telnet"
+  [[host.service]]
+  kind = "udp-upper"
+  loss = 2.0
+  [[host.service]]
+  kind = "tcp-upper"
+  port = 70000
+  speed = 3
+[[host]]
+name = "A.example"
+address = "127.0.0.2"
+"#;
+        let error = World::parse(text, "bad.toml").unwrap_err();
+        let expected = [
+            "bad.toml:2: unknown key `colour`",
+            "bad.toml:5: address 10.0.0.1 is not a loopback address",
+            "bad.toml:10: unknown service kind `telnet`",
+            "bad.toml:13: `loss` = 2 must be between 0 and 1",
+            "bad.toml:16: `port` = 70000 is out of range",
+            "bad.toml:17: unknown setting `speed` for a tcp-upper service",
+        ];
+        for line in expected {
+            assert!(
+                error
+                    .problems
+                    .iter()
+                    .any(|problem| problem.starts_with(line)),
+                "missing `{line}` in:\n{error}"
+            );
+        }
+        assert!(
+            error.problems.iter().any(|p| p.starts_with(
+                "bad.toml:18: address 127.0.0.2 of `A.example` is already `b.example`'s"
+            )),
+            "{error}"
+        );
+        assert_eq!(error.problems.len(), 7, "{error}");
+    }
+
+    #[test]
+    fn host_names_are_unique_case_insensitively() {
+        let text = "[[host]]\nname = \"a.example\"\naddress = \"127.0.0.3\"\n[[host]]\nname = \"A.Example\"\naddress = \"127.0.0.4\"\n";
+        let error = World::parse(text, "w.toml").unwrap_err();
+        assert_eq!(
+            error.problems,
+            vec!["w.toml:4: host name `A.Example` is used twice (first: `a.example`)"]
+        );
+    }
+
+    #[test]
+    fn syntax_errors_name_their_line() {
+        let error = World::parse("name = \"x\"\n[[host]\n", "broken.toml").unwrap_err();
+        assert!(
+            error.problems[0].starts_with("broken.toml:2: not valid TOML"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn port_conflicts_on_one_host_are_caught() {
+        let text = r#"
+[[host]]
+name = "a"
+address = "127.0.0.5"
+  [[host.service]]
+  kind = "tcp-upper"
+  [[host.service]]
+  kind = "tcp-upper"
+"#;
+        let error = World::parse(text, "w.toml").unwrap_err();
+        assert!(
+            error.to_string().contains("tcp port 12000 is used by both"),
+            "{error}"
+        );
+    }
+}
