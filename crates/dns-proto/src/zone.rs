@@ -155,6 +155,14 @@ pub fn check_zone(
         }
     }
     let class = soas.first().map_or(Class::IN, |(soa, _)| soa.class);
+    if let Some((_, location)) = soas.first() {
+        if class == Class::ANY || class == Class::NONE {
+            errors.push(error_at(
+                location,
+                format!("class {class} cannot hold data"),
+            ));
+        }
+    }
     let mut cname_owners = std::collections::HashMap::new();
     let mut other_owners = std::collections::HashMap::new();
     for (record, location) in &entries {
@@ -918,6 +926,8 @@ ns.sub  A   192.0.2.53
 
     #[test]
     fn refuses_zone_without_soa_and_other_zone_errors() {
+        let errors = parse("$TTL 300\n@ CLASS255 SOA ns admin 1 2 3 4 5\n").unwrap_err();
+        assert!(errors.to_string().contains("cannot hold data"), "{errors}");
         let errors = parse("$TTL 300\nwww A 192.0.2.1\n").unwrap_err();
         assert!(errors.to_string().contains("has no SOA"), "{errors}");
         let text = "$TTL 300\n@ SOA ns admin 1 2 3 4 5\nwww CNAME x\nwww A 192.0.2.1\nother.org. A 192.0.2.2\n";
@@ -957,6 +967,36 @@ ns.sub  A   192.0.2.53
             text.contains("z:4: $INCLUDE nope: no such file nope"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn mutated_zones_round_trip_when_accepted() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let alphabet = b" \t\n;()\"\\.@$0123456789abcAZ*#-";
+        let mut accepted = 0;
+        for _ in 0..3000 {
+            let mut bytes = ZONE.as_bytes().to_vec();
+            for _ in 0..1 + next() % 3 {
+                let at = (next() as usize) % bytes.len();
+                bytes[at] = alphabet[(next() as usize) % alphabet.len()];
+            }
+            let Ok(text) = String::from_utf8(bytes) else {
+                continue;
+            };
+            if let Ok(zone) = parse(&text) {
+                accepted += 1;
+                let again = parse(&to_text(&zone.origin, &zone.records))
+                    .unwrap_or_else(|e| panic!("{e}\n{text}"));
+                assert_eq!(again, zone, "{text}");
+            }
+        }
+        assert!(accepted > 100, "only {accepted} mutants parsed");
     }
 
     #[test]
