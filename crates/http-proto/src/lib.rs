@@ -29,11 +29,15 @@
 //! ```
 
 pub mod body;
+pub mod conn;
+pub mod cookie;
 pub mod date;
 pub mod etag;
 pub mod head;
 pub mod header;
+pub mod mime;
 pub mod parse;
+pub mod range;
 pub mod types;
 pub mod uri;
 
@@ -41,10 +45,14 @@ pub use body::{
     content_length, encode_chunk, encode_chunk_size, encode_last_chunk, request_body_kind,
     response_body_kind, BodyDecoder, BodyError, BodyKind, BodyStep,
 };
+pub use conn::{AbortReason, ConnConfig, ServerConn, ServerEvent, Timeouts};
+pub use cookie::{parse_cookie_header, CookieJar, SetCookie};
 pub use date::{fmt_http_date, parse_http_date, HttpDate};
 pub use etag::{EntityTag, EtagList};
 pub use head::{RequestHead, ResponseHead};
 pub use header::HeaderMap;
+pub use mime::media_type_for;
 pub use parse::{parse_request, parse_response, Limits, ParseError, Parsed};
+pub use range::{evaluate_range, ContentRange, RangeOutcome};
 pub use types::{Method, StatusCode, Version};
 pub use uri::{percent_decode, RequestTarget, Uri, UriError};
