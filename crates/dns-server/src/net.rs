@@ -1,0 +1,683 @@
+//! The tokio driver: UDP and TCP listeners, zone loading, persistence of updates, NOTIFY,
+//! secondary zone refresh, SIGHUP reload, and a small query client.
+
+use crate::authority::{Authority, Handled, RequestInfo, Transport};
+use crate::config::{DnsServerConfig, ZoneSource};
+use crate::rrl::{Rrl, RrlVerdict};
+use crate::store;
+use crate::update::serial_after;
+use crate::zone::Zone;
+use dns_proto::tsig::TsigKey;
+use dns_proto::{Message, Name, Opcode, Question, Rcode, RecordType};
+use netio::wire::{self, Dir};
+use netio::Shutdown;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+
+/// A bound authoritative server, ready to [`DnsServer::run`].
+#[derive(Debug)]
+pub struct DnsServer {
+    udp: Vec<Arc<UdpSocket>>,
+    tcp: Vec<TcpListener>,
+    shared: Arc<Shared>,
+}
+
+/// A secondary zone's transfer settings.
+#[derive(Debug, Clone)]
+struct Secondary {
+    origin: Name,
+    primary: SocketAddr,
+    key: Option<TsigKey>,
+}
+
+/// State shared by every listener task.
+#[derive(Debug)]
+struct Shared {
+    authority: RwLock<Authority>,
+    data_dir: Option<PathBuf>,
+    /// File-backed zones, for SIGHUP reload.
+    files: Vec<(PathBuf, Option<Name>)>,
+    secondaries: Vec<Secondary>,
+    /// Wakes a secondary's refresh task (NOTIFY received).
+    refresh: HashMap<Name, Arc<tokio::sync::Notify>>,
+    notify_targets: HashMap<Name, Vec<SocketAddr>>,
+    rrl: Option<Mutex<Rrl>>,
+    tcp: netio::tcp::TcpLimits,
+    reload_on_sighup: bool,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// Loads the zones and binds every listen address (UDP and TCP). Fails early: a zone with
+/// errors (all of them are in the message) or an address in use is an error here.
+pub async fn bind(config: DnsServerConfig) -> std::io::Result<DnsServer> {
+    let mut authority = Authority::new();
+    for key in &config.keys {
+        authority.add_key(key.clone());
+    }
+    let mut files = Vec::new();
+    let mut secondaries = Vec::new();
+    let mut refresh = HashMap::new();
+    let mut notify_targets = HashMap::new();
+    for zone_config in &config.zones {
+        let zone = match &zone_config.source {
+            ZoneSource::Zone(zone) => Some(zone.clone()),
+            ZoneSource::File { path, origin } => {
+                let zone = store::load_zone_file(path, origin.as_ref())?;
+                files.push((path.clone(), Some(zone.origin().clone())));
+                Some(zone)
+            }
+            ZoneSource::Secondary {
+                origin,
+                primary,
+                key,
+            } => {
+                let key = match key {
+                    Some(name) => Some(
+                        config
+                            .keys
+                            .iter()
+                            .find(|k| &k.name == name)
+                            .cloned()
+                            .ok_or_else(|| {
+                                std::io::Error::new(
+                                    std::io::ErrorKind::InvalidInput,
+                                    format!("zone {origin}: unknown transfer key {name}"),
+                                )
+                            })?,
+                    ),
+                    None => None,
+                };
+                secondaries.push(Secondary {
+                    origin: origin.clone(),
+                    primary: *primary,
+                    key,
+                });
+                refresh.insert(origin.clone(), Arc::new(tokio::sync::Notify::new()));
+                authority.add_pending(origin.clone(), zone_config.policy.clone());
+                None
+            }
+        };
+        let Some(mut zone) = zone else {
+            continue;
+        };
+        if let Some(data_dir) = &config.data_dir {
+            if let Some(newer) = store::newer_persisted(data_dir, &zone)? {
+                tracing::info!(zone = %zone.origin(), serial = newer.serial(), "serving the persisted (updated) copy");
+                zone = newer;
+            }
+        }
+        if !zone_config.notify.is_empty() {
+            notify_targets.insert(zone.origin().clone(), zone_config.notify.clone());
+        }
+        tracing::info!(zone = %zone.origin(), serial = zone.serial(), records = zone.len(), "zone loaded");
+        authority.insert_zone(zone, zone_config.policy.clone());
+    }
+    let mut udp = Vec::new();
+    let mut tcp = Vec::new();
+    for address in &config.listen {
+        let socket = UdpSocket::bind(address).await?;
+        let bound = socket.local_addr()?;
+        let listener = TcpListener::bind(bound).await?;
+        udp.push(Arc::new(socket));
+        tcp.push(listener);
+    }
+    Ok(DnsServer {
+        udp,
+        tcp,
+        shared: Arc::new(Shared {
+            authority: RwLock::new(authority),
+            data_dir: config.data_dir,
+            files,
+            secondaries,
+            refresh,
+            notify_targets,
+            rrl: config.rrl.map(|rrl| Mutex::new(Rrl::new(rrl))),
+            tcp: config.tcp,
+            reload_on_sighup: config.reload_on_sighup,
+        }),
+    })
+}
+
+impl DnsServer {
+    /// The bound addresses (each serves UDP and TCP).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.udp
+            .iter()
+            .filter_map(|socket| socket.local_addr().ok())
+            .collect()
+    }
+
+    /// A snapshot of a zone as currently served (after updates and transfers).
+    pub fn zone(&self, origin: &Name) -> Option<Zone> {
+        self.shared.read().zone(origin).cloned()
+    }
+
+    /// Serves until `shutdown` fires, then drains TCP connections and returns.
+    pub async fn run(self, shutdown: Shutdown) -> std::io::Result<()> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for socket in self.udp {
+            let shared = self.shared.clone();
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                let local = socket.local_addr()?;
+                netio::udp::serve(socket, shutdown, move |bytes, peer| {
+                    let mut replies = shared.process(bytes, local, peer, Transport::Udp);
+                    replies.pop()
+                })
+                .await
+            });
+        }
+        for listener in self.tcp {
+            let shared = self.shared.clone();
+            let shutdown = shutdown.clone();
+            let limits = shared.tcp.clone();
+            tasks.spawn(async move {
+                netio::tcp::serve(listener, limits, shutdown, move |stream, conn| {
+                    serve_connection(stream, conn, shared.clone())
+                })
+                .await
+            });
+        }
+        for secondary in self.shared.secondaries.clone() {
+            let shared = self.shared.clone();
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                refresh_loop(shared, secondary, shutdown).await;
+                Ok(())
+            });
+        }
+        if self.shared.reload_on_sighup {
+            let shared = self.shared.clone();
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                reload_on_sighup(shared, shutdown).await;
+                Ok(())
+            });
+        }
+        let mut result = Ok(());
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(Err(error)) if result.is_ok() => result = Err(error),
+                Err(error) if result.is_ok() => {
+                    result = Err(std::io::Error::other(format!(
+                        "server task failed: {error}"
+                    )))
+                }
+                _ => {}
+            }
+        }
+        result
+    }
+}
+
+impl Shared {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Authority> {
+        self.authority
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Authority> {
+        self.authority
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Handles one request; returns the messages to send back, in order.
+    fn process(
+        &self,
+        bytes: &[u8],
+        local: SocketAddr,
+        peer: SocketAddr,
+        transport: Transport,
+    ) -> Vec<Vec<u8>> {
+        emit(Dir::Recv, local, peer, bytes);
+        let info = RequestInfo {
+            peer: peer.ip(),
+            transport,
+            now: unix_now(),
+        };
+        let handled = self.read().handle(bytes, &info);
+        let replies = match handled {
+            Handled::Drop => Vec::new(),
+            Handled::Reply(reply) => vec![reply],
+            Handled::Transfer(messages) => messages,
+            Handled::Notify { zone, reply } => {
+                if let Some(signal) = self.refresh.get(&zone) {
+                    tracing::info!(%zone, %peer, "NOTIFY from the primary; refreshing");
+                    signal.notify_one();
+                }
+                vec![reply]
+            }
+            Handled::Update => {
+                let outcome = self.write().handle_update(bytes, &info);
+                if let Some(zone) = outcome.changed {
+                    self.after_change(&zone);
+                }
+                outcome.reply.into_iter().collect()
+            }
+        };
+        let replies = match (transport, &self.rrl) {
+            (Transport::Udp, Some(rrl)) => self.rate_limit(rrl, replies, peer),
+            _ => replies,
+        };
+        for reply in &replies {
+            emit(Dir::Send, local, peer, reply);
+        }
+        replies
+    }
+
+    fn rate_limit(
+        &self,
+        rrl: &Mutex<Rrl>,
+        replies: Vec<Vec<u8>>,
+        peer: SocketAddr,
+    ) -> Vec<Vec<u8>> {
+        let Some(reply) = replies.last() else {
+            return replies;
+        };
+        let Ok(message) = Message::decode(reply) else {
+            return replies;
+        };
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        message.rcode.hash(&mut hasher);
+        if let Some(question) = message.question() {
+            question.name.hash(&mut hasher);
+            question.qtype.hash(&mut hasher);
+        }
+        let verdict = rrl
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .check(peer.ip(), hasher.finish(), Instant::now());
+        match verdict {
+            RrlVerdict::Send => replies,
+            RrlVerdict::Drop => Vec::new(),
+            RrlVerdict::Slip => {
+                let mut slipped = message;
+                slipped.answers.clear();
+                slipped.authority.clear();
+                slipped.additional.clear();
+                slipped.flags.tc = true;
+                vec![slipped.encode()]
+            }
+        }
+    }
+
+    /// After an UPDATE: persist the zone, then NOTIFY its secondaries.
+    fn after_change(&self, origin: &Name) {
+        let Some(zone) = self.read().zone(origin).cloned() else {
+            return;
+        };
+        tracing::info!(zone = %origin, serial = zone.serial(), "zone updated");
+        if let Some(data_dir) = &self.data_dir {
+            if let Err(error) = store::persist(data_dir, &zone) {
+                tracing::error!(zone = %origin, "cannot persist the updated zone: {error}");
+            }
+        }
+        if let Some(targets) = self.notify_targets.get(origin) {
+            for target in targets.clone() {
+                let origin = origin.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = send_notify(target, &origin).await {
+                        tracing::warn!(zone = %origin, %target, "NOTIFY failed: {error}");
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Emits the wire event for a DNS message (summarised only when someone listens).
+fn emit(dir: Dir, local: SocketAddr, peer: SocketAddr, bytes: &[u8]) {
+    if !wire::enabled() {
+        return;
+    }
+    match Message::decode(bytes) {
+        Ok(message) => wire::emit("dns", dir, local, peer, &message.summary()),
+        Err(error) => wire::emit(
+            "dns",
+            dir,
+            local,
+            peer,
+            &format_args!("malformed ({} bytes): {error}", bytes.len()),
+        ),
+    }
+}
+
+/// RFC 1035 §4.2.2 / RFC 7766: length-prefixed messages, several per connection, until the
+/// client closes, idles past the limit, or the server shuts down.
+async fn serve_connection(mut stream: TcpStream, conn: netio::tcp::Conn, shared: Arc<Shared>) {
+    loop {
+        let mut length = [0u8; 2];
+        let read = tokio::select! {
+            _ = conn.shutdown.triggered() => return,
+            read = tokio::time::timeout(conn.limits.idle_timeout, stream.read_exact(&mut length)) => read,
+        };
+        if !matches!(read, Ok(Ok(_))) {
+            return;
+        }
+        let mut message = vec![0u8; u16::from_be_bytes(length) as usize];
+        let read =
+            tokio::time::timeout(conn.limits.read_timeout, stream.read_exact(&mut message)).await;
+        if !matches!(read, Ok(Ok(_))) {
+            return;
+        }
+        let replies = shared.process(&message, conn.local, conn.peer, Transport::Tcp);
+        if replies.is_empty() {
+            // Nothing sensible to say (e.g. a response sent to us): close.
+            return;
+        }
+        let mut out = Vec::with_capacity(replies.iter().map(|r| r.len() + 2).sum());
+        for reply in &replies {
+            out.extend_from_slice(&(reply.len().min(u16::MAX as usize) as u16).to_be_bytes());
+            out.extend_from_slice(reply);
+        }
+        if stream.write_all(&out).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Keeps a secondary zone fresh: SOA check every REFRESH, AXFR when the serial moved, RETRY
+/// after failures, stop serving after EXPIRE without contact (RFC 1034 §4.3.5), and an
+/// immediate check on NOTIFY.
+async fn refresh_loop(shared: Arc<Shared>, secondary: Secondary, shutdown: Shutdown) {
+    let Some(signal) = shared.refresh.get(&secondary.origin).cloned() else {
+        return;
+    };
+    let mut last_contact: Option<Instant> = None;
+    loop {
+        let current = shared.read().zone(&secondary.origin).cloned();
+        let outcome = refresh_once(&secondary, current.as_ref()).await;
+        let wait = match outcome {
+            Ok(Some(zone)) => {
+                tracing::info!(zone = %secondary.origin, serial = zone.serial(), primary = %secondary.primary, "zone transferred");
+                let refresh = zone.soa().refresh;
+                shared.write().replace_zone(zone);
+                last_contact = Some(Instant::now());
+                Duration::from_secs(refresh.max(1) as u64)
+            }
+            Ok(None) => {
+                last_contact = Some(Instant::now());
+                let refresh = current.map_or(60, |zone| zone.soa().refresh);
+                Duration::from_secs(refresh.max(1) as u64)
+            }
+            Err(error) => {
+                tracing::warn!(zone = %secondary.origin, primary = %secondary.primary, "refresh failed: {error}");
+                match &current {
+                    Some(zone) => {
+                        let soa = zone.soa();
+                        let expired = last_contact.is_some_and(|contact| {
+                            contact.elapsed() > Duration::from_secs(soa.expire as u64)
+                        });
+                        if expired {
+                            tracing::error!(zone = %secondary.origin, "zone expired; no longer served");
+                            shared.write().expire_zone(&secondary.origin);
+                        }
+                        Duration::from_secs(soa.retry.max(1) as u64)
+                    }
+                    None => Duration::from_secs(5),
+                }
+            }
+        };
+        tokio::select! {
+            _ = shutdown.triggered() => return,
+            _ = signal.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// One refresh: compare serials, transfer if the primary is newer. `Ok(None)`: up to date.
+async fn refresh_once(
+    secondary: &Secondary,
+    current: Option<&Zone>,
+) -> std::io::Result<Option<Zone>> {
+    const TIMEOUT: Duration = Duration::from_secs(5);
+    if let Some(zone) = current {
+        let question = Question::new(secondary.origin.clone(), RecordType::SOA);
+        let response = query(secondary.primary, question, TIMEOUT).await?;
+        let serial = response
+            .answers
+            .iter()
+            .find_map(|record| match &record.rdata {
+                dns_proto::Rdata::Soa(soa) => Some(soa.serial),
+                _ => None,
+            });
+        match serial {
+            Some(serial) if !serial_after(serial, zone.serial()) => return Ok(None),
+            Some(_) => {}
+            None => {
+                return Err(std::io::Error::other(format!(
+                    "primary answered the SOA query with {}",
+                    response.rcode
+                )))
+            }
+        }
+    }
+    let zone = transfer(
+        secondary.primary,
+        &secondary.origin,
+        secondary.key.as_ref(),
+        TIMEOUT,
+    )
+    .await?;
+    Ok(Some(zone))
+}
+
+/// Reloads file-backed zones on SIGHUP; a zone with errors keeps its old data.
+async fn reload_on_sighup(shared: Arc<Shared>, shutdown: Shutdown) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot install the SIGHUP handler; reload disabled");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.triggered() => return,
+            received = hangup.recv() => if received.is_none() { return },
+        }
+        tracing::info!("SIGHUP: reloading zone files");
+        for (path, origin) in &shared.files {
+            match store::load_zone_file(path, origin.as_ref()) {
+                Ok(mut zone) => {
+                    if let Some(data_dir) = &shared.data_dir {
+                        if let Ok(Some(newer)) = store::newer_persisted(data_dir, &zone) {
+                            zone = newer;
+                        }
+                    }
+                    tracing::info!(zone = %zone.origin(), serial = zone.serial(), "zone reloaded");
+                    let origin = zone.origin().clone();
+                    shared.write().replace_zone(zone);
+                    if shared.notify_targets.contains_key(&origin) {
+                        shared.after_change(&origin);
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(path = %path.display(), "reload failed, keeping the old zone:\n{error}")
+                }
+            }
+        }
+    }
+}
+
+/// Sends one question over UDP (retrying over TCP when the answer is truncated) and returns
+/// the response. A small client for self-checks, tests and SOA refresh.
+pub async fn query(
+    server: SocketAddr,
+    question: Question,
+    timeout: Duration,
+) -> std::io::Result<Message> {
+    let query = Message::query(rand::random(), question, false);
+    let bind: SocketAddr = if server.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = UdpSocket::bind(bind).await?;
+    socket.connect(server).await?;
+    let wire_query = query.encode();
+    let local = socket.local_addr()?;
+    emit(Dir::Send, local, server, &wire_query);
+    socket.send(&wire_query).await?;
+    let mut buf = vec![0u8; 65_535];
+    let response = tokio::time::timeout(timeout, async {
+        loop {
+            let len = socket.recv(&mut buf).await?;
+            if let Ok(response) = Message::decode(&buf[..len]) {
+                if response.id == query.id && response.questions == query.questions {
+                    emit(Dir::Recv, local, server, &buf[..len]);
+                    return Ok::<Message, std::io::Error>(response);
+                }
+            }
+        }
+    })
+    .await
+    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no DNS response"))??;
+    if !response.flags.tc {
+        return Ok(response);
+    }
+    let mut messages = tcp_exchange(server, &wire_query, timeout, |_| true).await?;
+    messages
+        .pop()
+        .ok_or_else(|| std::io::Error::other("empty TCP response"))
+}
+
+/// Sends one message over TCP and reads responses until `done` says the last one arrived.
+async fn tcp_exchange(
+    server: SocketAddr,
+    request: &[u8],
+    timeout: Duration,
+    mut done: impl FnMut(&Message) -> bool,
+) -> std::io::Result<Vec<Message>> {
+    let exchange = async {
+        let mut stream = TcpStream::connect(server).await?;
+        let local = stream.local_addr()?;
+        let mut framed = Vec::with_capacity(request.len() + 2);
+        framed.extend_from_slice(&(request.len() as u16).to_be_bytes());
+        framed.extend_from_slice(request);
+        emit(Dir::Send, local, server, request);
+        stream.write_all(&framed).await?;
+        let mut messages = Vec::new();
+        loop {
+            let mut length = [0u8; 2];
+            stream.read_exact(&mut length).await?;
+            let mut buf = vec![0u8; u16::from_be_bytes(length) as usize];
+            stream.read_exact(&mut buf).await?;
+            emit(Dir::Recv, local, server, &buf);
+            let message = Message::decode(&buf)
+                .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidData, error))?;
+            let finished = done(&message);
+            messages.push(message);
+            if finished {
+                return Ok(messages);
+            }
+        }
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TCP exchange timed out"))?
+}
+
+/// Pulls `origin` from `primary` by AXFR (RFC 5936) and builds the zone.
+pub async fn transfer(
+    primary: SocketAddr,
+    origin: &Name,
+    key: Option<&TsigKey>,
+    timeout: Duration,
+) -> std::io::Result<Zone> {
+    let request = Message::query(
+        rand::random(),
+        Question::new(origin.clone(), RecordType::AXFR),
+        false,
+    );
+    let mut wire_request = request.encode();
+    if let Some(key) = key {
+        dns_proto::tsig::sign(&mut wire_request, key, unix_now(), None);
+    }
+    let mut soa_seen = 0;
+    let messages = tcp_exchange(primary, &wire_request, timeout, |message| {
+        if message.rcode != Rcode::NOERROR {
+            return true;
+        }
+        soa_seen += message
+            .answers
+            .iter()
+            .filter(|r| r.rtype() == RecordType::SOA)
+            .count();
+        soa_seen >= 2
+    })
+    .await?;
+    let mut records = Vec::new();
+    for message in messages {
+        if message.rcode != Rcode::NOERROR {
+            return Err(std::io::Error::other(format!(
+                "AXFR of {origin} refused: {}",
+                message.rcode
+            )));
+        }
+        records.extend(
+            message
+                .answers
+                .into_iter()
+                .filter(|r| r.rtype() != RecordType::TSIG),
+        );
+    }
+    // The closing SOA repeats the first.
+    if records.len() >= 2 && records.last().map(|r| r.rtype()) == Some(RecordType::SOA) {
+        records.pop();
+    }
+    Zone::from_records(origin, records).map_err(|errors| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("AXFR of {origin}: {errors}"),
+        )
+    })
+}
+
+/// Sends NOTIFY for `origin` to `target` (RFC 1996 §3.6: retried a few times over UDP).
+pub async fn send_notify(target: SocketAddr, origin: &Name) -> std::io::Result<()> {
+    let mut notify = Message::query(
+        rand::random(),
+        Question::new(origin.clone(), RecordType::SOA),
+        false,
+    );
+    notify.opcode = Opcode::NOTIFY;
+    notify.flags.aa = true;
+    let wire_notify = notify.encode();
+    let bind: SocketAddr = if target.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = UdpSocket::bind(bind).await?;
+    socket.connect(target).await?;
+    let local = socket.local_addr()?;
+    let mut buf = [0u8; 512];
+    for _ in 0..3 {
+        emit(Dir::Send, local, target, &wire_notify);
+        socket.send(&wire_notify).await?;
+        let answered = tokio::time::timeout(Duration::from_secs(2), socket.recv(&mut buf)).await;
+        if let Ok(Ok(len)) = answered {
+            emit(Dir::Recv, local, target, &buf[..len]);
+            if Message::decode(&buf[..len]).is_ok_and(|reply| reply.id == notify.id) {
+                return Ok(());
+            }
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "no answer to NOTIFY",
+    ))
+}

@@ -1,0 +1,337 @@
+//! An in-memory authoritative zone: records indexed by owner, delegations, empty non-terminals.
+
+use dns_proto::zone::{self, Location, ZoneErrors};
+use dns_proto::{Class, Name, Rdata, Record, RecordType, Soa};
+use std::collections::{HashMap, HashSet};
+
+/// The records of one owner name, grouped by type (one `Vec` per RRset, file order kept).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Node {
+    pub(crate) rrsets: Vec<Vec<Record>>,
+}
+
+impl Node {
+    pub(crate) fn rrset(&self, rtype: RecordType) -> Option<&Vec<Record>> {
+        self.rrsets
+            .iter()
+            .find(|rrset| rrset.first().is_some_and(|r| r.rtype() == rtype))
+    }
+
+    fn rrset_mut(&mut self, rtype: RecordType) -> Option<&mut Vec<Record>> {
+        self.rrsets
+            .iter_mut()
+            .find(|rrset| rrset.first().is_some_and(|r| r.rtype() == rtype))
+    }
+}
+
+/// A zone held in memory: the unit a server is authoritative for.
+///
+/// Built from master-file text ([`Zone::parse_str`]) or from records ([`Zone::from_records`]);
+/// both run the zone checks (one SOA at the apex, all names inside, CNAME exclusivity).
+#[derive(Clone, Debug)]
+pub struct Zone {
+    origin: Name,
+    class: Class,
+    nodes: HashMap<Name, Node>,
+    /// Names that exist only because something exists below them (RFC 4592 §2.2.2).
+    empty_non_terminals: HashSet<Name>,
+    /// Owners of NS RRsets below the apex: zone cuts.
+    cuts: HashSet<Name>,
+    /// How many records the zone holds.
+    record_count: usize,
+}
+
+impl Zone {
+    /// Parses master-file text. `origin` is the zone's apex; `filename` names the text in
+    /// error messages. `$INCLUDE` is refused (there is no file system here); use
+    /// [`Zone::parse_with_includes`] to allow it.
+    pub fn parse_str(text: &str, origin: &Name, filename: &str) -> Result<Zone, ZoneErrors> {
+        Zone::parse_with_includes(text, origin, filename, &mut zone::no_includes)
+    }
+
+    /// Parses master-file text, reading `$INCLUDE` files through `include`.
+    pub fn parse_with_includes(
+        text: &str,
+        origin: &Name,
+        filename: &str,
+        include: &mut zone::IncludeLoader<'_>,
+    ) -> Result<Zone, ZoneErrors> {
+        let entries = zone::parse_records(text, Some(origin), filename, include)?;
+        Zone::from_entries(origin, entries, filename)
+    }
+
+    /// Builds a zone from records (for example received by AXFR).
+    pub fn from_records(origin: &Name, records: Vec<Record>) -> Result<Zone, ZoneErrors> {
+        let location = Location {
+            file: "(records)".into(),
+            line: 0,
+        };
+        let entries = records
+            .into_iter()
+            .map(|record| (record, location.clone()))
+            .collect();
+        Zone::from_entries(origin, entries, "(records)")
+    }
+
+    fn from_entries(
+        origin: &Name,
+        entries: Vec<(Record, Location)>,
+        filename: &str,
+    ) -> Result<Zone, ZoneErrors> {
+        let data = zone::check_zone(origin, entries, filename)?;
+        let class = data.records[0].class;
+        let mut zone = Zone {
+            origin: data.origin,
+            class,
+            nodes: HashMap::new(),
+            empty_non_terminals: HashSet::new(),
+            cuts: HashSet::new(),
+            record_count: 0,
+        };
+        for record in data.records {
+            zone.insert(record);
+        }
+        Ok(zone)
+    }
+
+    /// The apex.
+    pub fn origin(&self) -> &Name {
+        &self.origin
+    }
+
+    /// The zone's class.
+    pub fn class(&self) -> Class {
+        self.class
+    }
+
+    /// The SOA record.
+    pub fn soa_record(&self) -> &Record {
+        // Invariant: every constructor checks there is exactly one SOA at the apex, and
+        // updates never delete it.
+        &self.nodes[&self.origin]
+            .rrset(RecordType::SOA)
+            .expect("a zone always has its SOA")[0]
+    }
+
+    /// The SOA data.
+    pub fn soa(&self) -> &Soa {
+        match &self.soa_record().rdata {
+            Rdata::Soa(soa) => soa,
+            _ => unreachable!("the SOA RRset holds SOA data"),
+        }
+    }
+
+    /// The serial number.
+    pub fn serial(&self) -> u32 {
+        self.soa().serial
+    }
+
+    /// The number of records.
+    pub fn len(&self) -> usize {
+        self.record_count
+    }
+
+    /// Whether the zone holds no records (never true: there is always a SOA).
+    pub fn is_empty(&self) -> bool {
+        self.record_count == 0
+    }
+
+    /// All records, the SOA first (the order of an AXFR and of a written zone file).
+    pub fn records(&self) -> Vec<Record> {
+        let mut records = vec![self.soa_record().clone()];
+        let mut names: Vec<&Name> = self.nodes.keys().collect();
+        names.sort();
+        for name in names {
+            for rrset in &self.nodes[name].rrsets {
+                for record in rrset {
+                    if record.rtype() != RecordType::SOA {
+                        records.push(record.clone());
+                    }
+                }
+            }
+        }
+        records
+    }
+
+    /// The zone as master-file text.
+    pub fn to_text(&self) -> String {
+        let mut text = format!("; zone {} serial {}\n", self.origin, self.serial());
+        text.push_str(&zone::to_text(&self.origin, &self.records()));
+        text
+    }
+
+    pub(crate) fn node(&self, name: &Name) -> Option<&Node> {
+        self.nodes.get(name)
+    }
+
+    /// Whether `name` exists in the zone (has records or is an empty non-terminal).
+    pub(crate) fn name_exists(&self, name: &Name) -> bool {
+        self.nodes.contains_key(name) || self.empty_non_terminals.contains(name)
+    }
+
+    /// The zone cut at or above `name` (below the apex), highest first, if any.
+    pub(crate) fn find_cut(&self, name: &Name) -> Option<&Name> {
+        if self.cuts.is_empty() {
+            return None;
+        }
+        // Walk from just below the apex down to `name`.
+        let depth = name.label_count() - self.origin.label_count();
+        let mut ancestors = Vec::with_capacity(depth);
+        let mut current = name.clone();
+        while current != self.origin {
+            ancestors.push(current.clone());
+            match current.parent() {
+                Some(parent) => current = parent,
+                None => break,
+            }
+        }
+        ancestors
+            .iter()
+            .rev()
+            .find_map(|ancestor| self.cuts.get(ancestor))
+    }
+
+    /// Adds a record (duplicates are ignored, RFC 2181 §5). Returns whether it was added.
+    pub(crate) fn insert(&mut self, record: Record) -> bool {
+        let name = record.name.clone();
+        let rtype = record.rtype();
+        let node = self.nodes.entry(name.clone()).or_default();
+        match node.rrset_mut(rtype) {
+            Some(rrset) => {
+                if rrset.iter().any(|r| r.rdata == record.rdata) {
+                    return false;
+                }
+                rrset.push(record);
+            }
+            None => node.rrsets.push(vec![record]),
+        }
+        self.record_count += 1;
+        self.empty_non_terminals.remove(&name);
+        if rtype == RecordType::NS && name != self.origin {
+            self.cuts.insert(name.clone());
+        }
+        let mut current = name.parent();
+        while let Some(parent) = current {
+            if !parent.is_subdomain_of(&self.origin) || parent == self.origin {
+                break;
+            }
+            if !self.nodes.contains_key(&parent) {
+                self.empty_non_terminals.insert(parent.clone());
+            }
+            current = parent.parent();
+        }
+        true
+    }
+
+    /// Removes the records at `name` of type `rtype` (all types for `None`) whose data match
+    /// `rdata` (all for `None`). Returns how many were removed.
+    pub(crate) fn remove(
+        &mut self,
+        name: &Name,
+        rtype: Option<RecordType>,
+        rdata: Option<&Rdata>,
+    ) -> usize {
+        let Some(node) = self.nodes.get_mut(name) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for rrset in &mut node.rrsets {
+            let before = rrset.len();
+            rrset.retain(|record| {
+                let type_matches = rtype.is_none_or(|t| record.rtype() == t);
+                let data_matches = rdata.is_none_or(|d| &record.rdata == d);
+                !(type_matches && data_matches)
+            });
+            removed += before - rrset.len();
+        }
+        node.rrsets.retain(|rrset| !rrset.is_empty());
+        self.record_count -= removed;
+        if node.rrset(RecordType::NS).is_none() {
+            self.cuts.remove(name);
+        }
+        if node.rrsets.is_empty() {
+            self.nodes.remove(name);
+            self.rebuild_empty_non_terminals();
+        }
+        removed
+    }
+
+    /// Replaces the SOA record (UPDATE of the SOA, serial bumps).
+    pub(crate) fn set_soa(&mut self, soa: Soa, ttl: Option<u32>) {
+        let origin = self.origin.clone();
+        if let Some(rrset) = self
+            .nodes
+            .get_mut(&origin)
+            .and_then(|node| node.rrset_mut(RecordType::SOA))
+        {
+            if let Some(record) = rrset.first_mut() {
+                record.rdata = Rdata::Soa(soa);
+                if let Some(ttl) = ttl {
+                    record.ttl = ttl;
+                }
+            }
+        }
+    }
+
+    fn rebuild_empty_non_terminals(&mut self) {
+        self.empty_non_terminals.clear();
+        let names: Vec<Name> = self.nodes.keys().cloned().collect();
+        for name in names {
+            let mut current = name.parent();
+            while let Some(parent) = current {
+                if !parent.is_subdomain_of(&self.origin) || parent == self.origin {
+                    break;
+                }
+                if !self.nodes.contains_key(&parent) {
+                    self.empty_non_terminals.insert(parent.clone());
+                }
+                current = parent.parent();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const EXAMPLE: &str = "$TTL 3600
+@ SOA ns1 admin 1 7200 3600 1209600 300
+@ NS ns1
+ns1 A 192.0.2.1
+a.b.c A 192.0.2.2
+sub NS ns.sub
+ns.sub A 192.0.2.53
+";
+
+    fn name(text: &str) -> Name {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn indexes_names_cuts_and_empty_non_terminals() {
+        let mut zone = Zone::parse_str(EXAMPLE, &name("example.com"), "t").unwrap();
+        assert_eq!(zone.len(), 6);
+        assert!(zone.name_exists(&name("b.c.example.com")));
+        assert!(zone.name_exists(&name("c.example.com")));
+        assert!(!zone.name_exists(&name("x.example.com")));
+        assert_eq!(
+            zone.find_cut(&name("deep.ns.sub.example.com")),
+            Some(&name("sub.example.com"))
+        );
+        assert_eq!(zone.find_cut(&name("a.b.c.example.com")), None);
+        assert_eq!(zone.records()[0].rtype(), RecordType::SOA);
+        assert_eq!(zone.remove(&name("a.b.c.example.com"), None, None), 1);
+        assert!(!zone.name_exists(&name("c.example.com")));
+        assert_eq!(zone.len(), 5);
+        let again = Zone::parse_str(&zone.to_text(), &name("example.com"), "t").unwrap();
+        assert_eq!(again.records(), zone.records());
+    }
+
+    #[test]
+    fn refuses_zone_without_soa() {
+        let error = Zone::parse_str("$TTL 1\nwww A 192.0.2.1\n", &name("example.com"), "f.zone")
+            .unwrap_err();
+        assert!(error.to_string().contains("no SOA"));
+    }
+}
