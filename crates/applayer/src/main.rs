@@ -41,7 +41,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(error),
+    };
     init_logging(cli.log_format);
     // One worker thread: every server is event-driven on a single core, which is also how the
     // benchmarks compare us with nginx, Knot and Unbound.
@@ -70,14 +73,42 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Pretty => builder.init(),
-        LogFormat::Json => builder.json().init(),
+/// Console logging from `RUST_LOG` (default: `info` with the per-message `wire` events off; set
+/// `RUST_LOG=info,wire=info` to see every message), plus the world's recorder, which sees
+/// `wire` events whatever the console shows.
+/// Prints help and version as clap does; any other argument error as one line, exit code 2.
+fn usage_error(error: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = error.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = error.print();
+            ExitCode::from(2)
+        }
+        _ => {
+            let rendered = error.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("applayer: {first} (see --help)");
+            ExitCode::from(2)
+        }
     }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,wire=off"));
+    let console = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let console = match format {
+        LogFormat::Pretty => console.boxed(),
+        LogFormat::Json => console.json().boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(console.with_filter(filter))
+        .with(world::trace::layer())
+        .init();
 }

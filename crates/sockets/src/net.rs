@@ -176,8 +176,10 @@ impl UdpUpperServer {
         };
         tracing::info!(listen = %local, loss, "udp uppercase server ready");
         netio::udp::serve(self.socket, shutdown, move |datagram, peer| {
+            // Pings are echoed like any sentence, but labelled so that timelines tell them apart.
+            let proto = if ping::decode(datagram).is_some() { "udp-ping" } else { "udp-upper" };
             wire::emit(
-                "udp-upper",
+                proto,
                 Dir::Recv,
                 local,
                 peer,
@@ -192,7 +194,7 @@ impl UdpUpperServer {
                 tracing::warn!(%peer, "reply longer than a UDP datagram can carry; dropped");
                 return None;
             }
-            wire::emit("udp-upper", Dir::Send, local, peer, &upper::summary(&reply));
+            wire::emit(proto, Dir::Send, local, peer, &upper::summary(&reply));
             Some(reply)
         })
         .await
@@ -396,18 +398,19 @@ pub enum PingEvent {
     },
 }
 
-/// Sends `count` pings to `server`, one every `interval`, each waiting at most `timeout` for its
+/// Sends `count` pings (from `source` when given) to `server`, one every `interval`, each waiting at most `timeout` for its
 /// reply, calls `on_event` for each outcome and returns the statistics.
 ///
 /// Replies to earlier pings that arrive late are ignored (those pings already counted as lost).
 pub async fn udp_ping(
+    source: Option<IpAddr>,
     server: SocketAddr,
     count: u32,
     interval: Duration,
     timeout: Duration,
     mut on_event: impl FnMut(&PingEvent),
 ) -> Result<ping::Stats, ClientError> {
-    let socket = UdpSocket::bind(local_for(None, server)).await?;
+    let socket = UdpSocket::bind(local_for(source, server)).await?;
     socket.connect(server).await?;
     let local = socket.local_addr()?;
     let mut stats = ping::Stats::default();

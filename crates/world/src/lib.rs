@@ -4,11 +4,13 @@
 //! - [`model`]: the world file (TOML) and its validation, reporting every error with its line;
 //! - [`DEFAULT_WORLD`]: the embedded default world, the hosts of the textbook's examples;
 //! - [`run`]: starting every service of every host in this process, and the self-check;
+//! - [`scenario`]: the textbook walkthroughs replayed on the running world;
 //! - [`trace`]: recording every `wire` event as JSON lines and drawing them as a sequence
 //!   diagram between named hosts.
 
 pub mod model;
 pub mod run;
+pub mod scenario;
 pub mod trace;
 
 pub use model::{Host, Service, ServiceKind, World, WorldError};

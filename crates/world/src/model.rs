@@ -142,6 +142,18 @@ impl World {
         })
     }
 
+    /// Moves every host from 127.A.N.H to 127.`block`.N.H, so that several worlds (tests, or a
+    /// second world beside a running one) can run on one machine without port clashes.
+    /// Addresses outside 127.0.0.0/8 (IPv6 loopback) stay where they are.
+    pub fn relocate(&mut self, block: u8) {
+        for host in &mut self.hosts {
+            if let IpAddr::V4(v4) = host.address {
+                let [_, _, network, number] = v4.octets();
+                host.address = IpAddr::from([127, block, network, number]);
+            }
+        }
+    }
+
     /// The host with this name (case-insensitive).
     pub fn host(&self, name: &str) -> Option<&Host> {
         self.hosts
@@ -578,6 +590,14 @@ address = "127.0.0.2"
             error.problems,
             vec!["w.toml:4: host name `A.Example` is used twice (first: `a.example`)"]
         );
+    }
+
+    #[test]
+    fn relocate_moves_every_host_to_another_block() {
+        let mut world = World::default_world();
+        world.relocate(42);
+        assert!(world.hosts.iter().all(|host| host.address.to_string().starts_with("127.42.")));
+        assert_eq!(world.host("gaia.cs.umass.edu").unwrap().address.to_string(), "127.42.3.10");
     }
 
     #[test]

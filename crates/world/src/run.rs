@@ -48,7 +48,7 @@ pub struct Running {
 #[non_exhaustive]
 pub enum StartError {
     /// A service could not bind its address.
-    #[error("{host}: cannot start {service} on {addr}: {source}")]
+    #[error("{host}: cannot start {service} on {addr}: {error}")]
     Bind {
         /// Host name.
         host: String,
@@ -57,7 +57,7 @@ pub enum StartError {
         /// The address.
         addr: SocketAddr,
         /// The error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -100,11 +100,11 @@ pub async fn start(world: &World, options: &UpOptions) -> Result<Running, StartE
     for host in &world.hosts {
         for service in &host.services {
             let addr = SocketAddr::new(host.address, effective_port(service.port, port_offset));
-            let bind_error = |source| StartError::Bind {
+            let bind_error = |error| StartError::Bind {
                 host: host.name.clone(),
                 service: service.kind.name(),
                 addr,
-                source,
+                error,
             };
             let task: JoinHandle<std::io::Result<()>> = match &service.kind {
                 ServiceKind::TcpUpper { max_line } => {

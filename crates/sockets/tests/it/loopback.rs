@@ -118,6 +118,7 @@ async fn ping_reports_rtts_and_loss() {
     let (addr, shutdown) = udp_server(0.5).await;
     let mut events = Vec::new();
     let stats = udp_ping(
+        None,
         addr,
         20,
         Duration::from_millis(5),

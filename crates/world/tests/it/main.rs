@@ -18,7 +18,7 @@ async fn default_world_starts_and_passes_its_check() {
     .await
     .unwrap();
     assert!(running.endpoint("gaia.cs.umass.edu", "tcp-upper").is_some());
-    let client: IpAddr = "127.0.4.10".parse().unwrap();
+    let client: IpAddr = "127.201.4.10".parse().unwrap();
     let results = check(&running, client).await;
     assert!(!results.is_empty());
     for result in &results {

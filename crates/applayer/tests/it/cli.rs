@@ -1,0 +1,114 @@
+//! The command line end to end: version, argument errors, the world and the sockets scenario.
+
+use crate::{applayer, scratch};
+
+#[test]
+fn version_and_help() {
+    let dir = scratch("version");
+    let out = applayer(&dir, &["--version"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("applayer "));
+    let out = applayer(&dir, &["world", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for command in ["up", "check", "example", "trace", "status", "down"] {
+        assert!(help.contains(command), "world --help lacks {command}:\n{help}");
+    }
+}
+
+#[test]
+fn bad_arguments_give_one_line_and_exit_2() {
+    let dir = scratch("badargs");
+    for args in [
+        &["world", "bogus"][..],
+        &["socket", "udp-server", "--loss", "2"],
+        &["socket", "tcp-client", "not-an-address"],
+        &["--no-such-flag"],
+    ] {
+        let out = applayer(&dir, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("applayer: "), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn invalid_world_file_reports_every_error() {
+    let dir = scratch("badworld");
+    std::fs::write(
+        dir.join("w.toml"),
+        "[[host]]\nname = \"a\"\naddress = \"8.8.8.8\"\n[[host]]\nname = \"b\"\naddress = \"127.0.0.9\"\n  [[host.service]]\n  kind = \"gopher\"\n",
+    )
+    .unwrap();
+    let out = applayer(&dir, &["world", "check", "--world", "w.toml"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("w.toml:3: address 8.8.8.8 is not a loopback address"), "{stderr}");
+    assert!(stderr.contains("w.toml:8: unknown service kind `gopher`"), "{stderr}");
+}
+
+#[test]
+fn world_check_passes_and_sockets_scenario_draws_its_exchanges() {
+    let dir = scratch("world");
+    let out = applayer(&dir, &["world", "check", "--port-offset", "21000", "--block", "202"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("PASS  gaia.cs.umass.edu"), "{stdout}");
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+
+    let out = applayer(&dir, &["scenario", "run", "sockets", "--port-offset", "21000", "--block", "202"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("got \"THE QUICK BROWN FOX\""), "{stdout}");
+    let header = stdout.lines().find(|line| line.contains("cse.nyu.edu")).unwrap_or_default();
+    assert!(header.contains("gaia.cs.umass.edu"), "{stdout}");
+    assert!(stdout.contains(">|   +") && stdout.contains("|<-"), "{stdout}");
+    assert!(stdout.contains("tcp-upper \"the quick brown fox\""), "{stdout}");
+    assert!(stdout.contains("udp-ping \"PING 1"), "{stdout}");
+
+    // The recording stays in the data dir for `world trace`.
+    let out = applayer(
+        &dir,
+        &[
+            "world",
+            "trace",
+            "--file",
+            "applayer-data/scenario-sockets.jsonl",
+            "--proto",
+            "udp-upper",
+            "--block",
+            "202",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert_eq!(stdout.lines().filter(|line| line.contains("udp-upper")).count(), 2, "{stdout}");
+}
+
+#[test]
+fn world_up_status_and_down() {
+    let dir = scratch("up");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_applayer"))
+        .args(["world", "up", "--port-offset", "22000", "--block", "203"])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid_file = dir.join("applayer-data/world.pid");
+    let started = std::time::Instant::now();
+    while !pid_file.exists() {
+        assert!(started.elapsed().as_secs() < 20, "world did not come up");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = applayer(&dir, &["world", "status"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.starts_with("up (pid"), "{stdout}");
+    assert!(stdout.contains("a.root-servers.net"), "{stdout}");
+    let out = applayer(&dir, &["world", "down"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let status = child.wait().unwrap();
+    assert!(status.success(), "world up exited with {status}");
+    let out = applayer(&dir, &["world", "status"]);
+    assert_eq!(out.status.code(), Some(3));
+}
