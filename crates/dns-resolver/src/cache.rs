@@ -286,7 +286,12 @@ impl Cache {
         let entry = self.live(now, &key)?;
         let left = seconds_left(now, entry.expires);
         match &entry.data {
-            Data::Records(records) => Some(records.iter().map(|record| with_ttl(record, left)).collect()),
+            Data::Records(records) => Some(
+                records
+                    .iter()
+                    .map(|record| with_ttl(record, left))
+                    .collect(),
+            ),
             Data::Negative(..) => None,
         }
     }
@@ -336,10 +341,18 @@ impl Cache {
             let left = seconds_left(now, entry.expires);
             match &entry.data {
                 Data::Records(records) if entry.rank >= Rank::Answer => {
-                    return Lookup::Records(records.iter().map(|record| with_ttl(record, left)).collect());
+                    return Lookup::Records(
+                        records
+                            .iter()
+                            .map(|record| with_ttl(record, left))
+                            .collect(),
+                    );
                 }
                 Data::Negative(negative, soa) => {
-                    return Lookup::Negative(*negative, soa.as_ref().map(|soa| with_ttl(soa, left)));
+                    return Lookup::Negative(
+                        *negative,
+                        soa.as_ref().map(|soa| with_ttl(soa, left)),
+                    );
                 }
                 Data::Records(_) => {}
             }

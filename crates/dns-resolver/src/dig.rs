@@ -55,7 +55,11 @@ pub fn format_message(message: &Message) -> String {
     if !message.questions.is_empty() {
         let _ = writeln!(out, ";; QUESTION SECTION:");
         for question in &message.questions {
-            let _ = writeln!(out, ";{}\t\t{}\t{}", question.name, question.qclass, question.qtype);
+            let _ = writeln!(
+                out,
+                ";{}\t\t{}\t{}",
+                question.name, question.qclass, question.qtype
+            );
         }
     }
     let sections = [
@@ -109,9 +113,20 @@ pub fn format_short(message: &Message) -> String {
 
 /// One step of `+trace`: the records of the reply (answer, then authority, then additional
 /// glue), then `;; Received N bytes from IP#PORT(NAME) in T ms`.
-pub fn format_trace_step(message: &Message, size: usize, server: SocketAddr, server_name: &Name, elapsed: Duration) -> String {
+pub fn format_trace_step(
+    message: &Message,
+    size: usize,
+    server: SocketAddr,
+    server_name: &Name,
+    elapsed: Duration,
+) -> String {
     let mut out = String::new();
-    for record in message.answers.iter().chain(&message.authority).chain(&message.additional) {
+    for record in message
+        .answers
+        .iter()
+        .chain(&message.authority)
+        .chain(&message.additional)
+    {
         let _ = writeln!(out, "{record}");
     }
     if message.rcode != Rcode::NOERROR {
@@ -166,7 +181,11 @@ mod tests {
     }
 
     fn sample() -> Message {
-        let query = Message::query(4711, Question::new(name("gaia.cs.umass.edu."), RecordType::A), true);
+        let query = Message::query(
+            4711,
+            Question::new(name("gaia.cs.umass.edu."), RecordType::A),
+            true,
+        );
         let mut response = Message::response_to(&query);
         response.flags.ra = true;
         response.edns = Some(Edns::default());
@@ -188,7 +207,11 @@ mod tests {
             server: "127.0.0.1:53".parse().unwrap(),
             tcp: false,
         };
-        let text = format_reply("gaia.cs.umass.edu A @127.0.0.1", &reply, "Sun Nov 22 01:20:35 UTC 2026");
+        let text = format_reply(
+            "gaia.cs.umass.edu A @127.0.0.1",
+            &reply,
+            "Sun Nov 22 01:20:35 UTC 2026",
+        );
         let expected_lines = [
             "; <<>> applayer dns query <<>> gaia.cs.umass.edu A @127.0.0.1",
             ";; ->>HEADER<<- opcode: QUERY, status: NOERROR, id: 4711",
@@ -204,9 +227,15 @@ mod tests {
         ];
         let mut lines = text.lines();
         for expected in expected_lines {
-            assert!(lines.any(|line| line == expected), "missing or out of order: {expected:?}\n{text}");
+            assert!(
+                lines.any(|line| line == expected),
+                "missing or out of order: {expected:?}\n{text}"
+            );
         }
-        assert!(!text.contains("AUTHORITY SECTION"), "empty sections are not printed");
+        assert!(
+            !text.contains("AUTHORITY SECTION"),
+            "empty sections are not printed"
+        );
     }
 
     #[test]
@@ -220,7 +249,10 @@ mod tests {
             &name("dns.umass.edu."),
             Duration::from_millis(1),
         );
-        assert!(step.ends_with(";; Received 62 bytes from 127.0.0.3#53(dns.umass.edu.) in 1 ms\n\n"), "{step}");
+        assert!(
+            step.ends_with(";; Received 62 bytes from 127.0.0.3#53(dns.umass.edu.) in 1 ms\n\n"),
+            "{step}"
+        );
     }
 
     #[test]

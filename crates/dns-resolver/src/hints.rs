@@ -52,7 +52,9 @@ pub fn parse_hints(text: &str, port: u16) -> Result<Vec<(Name, SocketAddr)>, Vec
         }
         let bad = |reason: String| HintsError::Line { line, reason };
         let [rtype, value] = rest else {
-            errors.push(bad(format!("expected `NAME [TTL] [IN] TYPE VALUE`, got {content:?}")));
+            errors.push(bad(format!(
+                "expected `NAME [TTL] [IN] TYPE VALUE`, got {content:?}"
+            )));
             continue;
         };
         match rtype.to_ascii_uppercase().as_str() {
@@ -114,7 +116,10 @@ pub fn format_hints(hints: &[(Name, SocketAddr)], port: u16) -> String {
         } else {
             format!("#{}", addr.port())
         };
-        out.push_str(&format!("{name}\t3600000\tIN\t{rtype}\t{}{suffix}\n", addr.ip()));
+        out.push_str(&format!(
+            "{name}\t3600000\tIN\t{rtype}\t{}{suffix}\n",
+            addr.ip()
+        ));
     }
     out
 }
@@ -130,7 +135,10 @@ mod tests {
                     c.root. AAAA ::1\n";
         let hints = parse_hints(text, 53).unwrap();
         assert_eq!(hints.len(), 3);
-        assert_eq!(hints[0].0, Name::parse("a.root-servers.net.", None).unwrap());
+        assert_eq!(
+            hints[0].0,
+            Name::parse("a.root-servers.net.", None).unwrap()
+        );
         assert_eq!(hints[0].1, "198.41.0.4:53".parse().unwrap());
         assert_eq!(hints[1].1, "127.0.0.2:5353".parse().unwrap());
         assert_eq!(hints[2].1, "[::1]:53".parse().unwrap());
@@ -140,7 +148,11 @@ mod tests {
 
     #[test]
     fn reports_every_bad_line() {
-        let errors = parse_hints("a. A 1.2.3\nb. MX 10 c.\nc. A 10.0.0.1\nd. AAAA 10.0.0.1\n", 53).unwrap_err();
+        let errors = parse_hints(
+            "a. A 1.2.3\nb. MX 10 c.\nc. A 10.0.0.1\nd. AAAA 10.0.0.1\n",
+            53,
+        )
+        .unwrap_err();
         let lines: Vec<usize> = errors
             .iter()
             .map(|error| match error {
@@ -149,6 +161,9 @@ mod tests {
             })
             .collect();
         assert_eq!(lines, vec![1, 2, 4]);
-        assert_eq!(parse_hints("; nothing\n", 53).unwrap_err(), vec![HintsError::Empty]);
+        assert_eq!(
+            parse_hints("; nothing\n", 53).unwrap_err(),
+            vec![HintsError::Empty]
+        );
     }
 }

@@ -495,7 +495,13 @@ impl Resolver {
     /// from `from`. Anything that does not match the query exactly is dropped and the query
     /// keeps waiting (RFC 5452 §9.1): the sender's address and port, QR, the ID, the opcode and
     /// the question (with the exact 0x20 case).
-    pub fn handle_response(&mut self, now: Instant, upstream: UpstreamId, from: SocketAddr, bytes: &[u8]) {
+    pub fn handle_response(
+        &mut self,
+        now: Instant,
+        upstream: UpstreamId,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) {
         let Some(task_id) = self.pending.get(&upstream).copied() else {
             return; // late: the query was answered, timed out or cancelled
         };
@@ -604,7 +610,11 @@ impl Resolver {
     }
 
     /// Answers from the cache alone, following cached CNAMEs: (rcode, answers, authority).
-    fn answer_from_cache(&mut self, now: Instant, question: &Question) -> Option<(Rcode, Vec<Record>, Vec<Record>)> {
+    fn answer_from_cache(
+        &mut self,
+        now: Instant,
+        question: &Question,
+    ) -> Option<(Rcode, Vec<Record>, Vec<Record>)> {
         let mut name = question.name.clone();
         let mut chain = Vec::new();
         for _ in 0..=self.options.max_cname_chain {
@@ -633,7 +643,13 @@ impl Resolver {
         None
     }
 
-    fn spawn(&mut self, question: Question, depth: usize, deadline: Instant, waiter: Waiter) -> TaskId {
+    fn spawn(
+        &mut self,
+        question: Question,
+        depth: usize,
+        deadline: Instant,
+        waiter: Waiter,
+    ) -> TaskId {
         let task_id = TaskId(self.next_task);
         self.next_task += 1;
         let task = Task {
@@ -682,7 +698,9 @@ impl Resolver {
         loop {
             match self.cache.lookup(now, &task.current, task.question.qtype) {
                 Lookup::Records(records) => return Step::Done(Finish::Answer(records)),
-                Lookup::Negative(negative, soa) => return Step::Done(Finish::Negative(negative, soa)),
+                Lookup::Negative(negative, soa) => {
+                    return Step::Done(Finish::Negative(negative, soa))
+                }
                 Lookup::Cname(record) => {
                     let Rdata::Cname(target) = &record.rdata else {
                         return Step::Done(Finish::ServFail("bad cached CNAME"));
@@ -712,20 +730,34 @@ impl Resolver {
             let candidates: Vec<(SocketAddr, Name)> = zone
                 .servers
                 .iter()
-                .flat_map(|server| server.addrs.iter().map(move |addr| (*addr, server.name.clone())))
+                .flat_map(|server| {
+                    server
+                        .addrs
+                        .iter()
+                        .map(move |addr| (*addr, server.name.clone()))
+                })
                 .filter(|(addr, _)| !zone.tried.contains(addr))
                 .collect();
             if let Some((addr, server_name)) = candidates.choose(&mut self.rng).cloned() {
                 zone.tried.push(addr);
                 let zone_name = zone.name.clone();
-                self.send(now, task_id, task, addr, server_name, zone_name, Transport::Udp);
+                self.send(
+                    now,
+                    task_id,
+                    task,
+                    addr,
+                    server_name,
+                    zone_name,
+                    Transport::Udp,
+                );
                 return Step::Waiting;
             }
             // No address left to try: look up a name server that came without glue.
             if task.depth < self.options.max_depth {
                 let zone_name = zone.name.clone();
                 let next = zone.servers.iter_mut().find(|server| {
-                    server.lookup == AddressLookup::Untried && !server.name.is_subdomain_of(&zone_name)
+                    server.lookup == AddressLookup::Untried
+                        && !server.name.is_subdomain_of(&zone_name)
                 });
                 if let Some(server) = next {
                     server.lookup = AddressLookup::Pending;
@@ -919,7 +951,11 @@ impl Resolver {
     ) -> (Outcome, Step) {
         if message.flags.tc && pending.transport == Transport::Udp {
             // RFC 1035 §4.2.1 / RFC 7766: ask the same server again over TCP.
-            let zone = task.zone.as_ref().map(|zone| zone.name.clone()).unwrap_or_else(Name::root);
+            let zone = task
+                .zone
+                .as_ref()
+                .map(|zone| zone.name.clone())
+                .unwrap_or_else(Name::root);
             let server_name = task
                 .zone
                 .as_ref()
@@ -930,7 +966,15 @@ impl Resolver {
                         .map(|server| server.name.clone())
                 })
                 .unwrap_or_else(Name::root);
-            self.send(now, task_id, task, pending.server, server_name, zone, Transport::Tcp);
+            self.send(
+                now,
+                task_id,
+                task,
+                pending.server,
+                server_name,
+                zone,
+                Transport::Tcp,
+            );
             return (Outcome::Truncated, Step::Waiting);
         }
         if message.rcode != Rcode::NOERROR && message.rcode != Rcode::NXDOMAIN {
@@ -941,7 +985,8 @@ impl Resolver {
         };
         // Bailiwick (RFC 5452 §6 and Unbound's scrubber): only records at or below the zone the
         // server was asked about count; everything else in the reply is ignored.
-        let in_bailiwick = |record: &Record| record.class == Class::IN && record.name.is_subdomain_of(&zone_name);
+        let in_bailiwick =
+            |record: &Record| record.class == Class::IN && record.name.is_subdomain_of(&zone_name);
         let rank = if message.flags.aa {
             Rank::Authoritative
         } else {
@@ -955,7 +1000,9 @@ impl Resolver {
             let rrset: Vec<Record> = message
                 .answers
                 .iter()
-                .filter(|record| in_bailiwick(record) && record.name == current && record.rtype() == qtype)
+                .filter(|record| {
+                    in_bailiwick(record) && record.name == current && record.rtype() == qtype
+                })
                 .map(|record| with_owner(record, &current, self.options.cache.max_ttl))
                 .collect();
             if !rrset.is_empty() {
@@ -965,10 +1012,11 @@ impl Resolver {
             if qtype == RecordType::CNAME {
                 break;
             }
-            let cname = message
-                .answers
-                .iter()
-                .find(|record| in_bailiwick(record) && record.name == current && record.rtype() == RecordType::CNAME);
+            let cname = message.answers.iter().find(|record| {
+                in_bailiwick(record)
+                    && record.name == current
+                    && record.rtype() == RecordType::CNAME
+            });
             let Some(cname) = cname else {
                 break;
             };
@@ -976,7 +1024,8 @@ impl Resolver {
                 break;
             };
             let record = with_owner(cname, &current, self.options.cache.max_ttl);
-            self.cache.insert_rrset(now, std::slice::from_ref(&record), rank);
+            self.cache
+                .insert_rrset(now, std::slice::from_ref(&record), rank);
             if let Some(failure) = self.follow_cname(task, record, target.clone()) {
                 return (Outcome::Cname(target.clone()), Step::Done(failure));
             }
@@ -991,13 +1040,18 @@ impl Resolver {
             .authority
             .iter()
             .find(|record| {
-                in_bailiwick(record) && record.rtype() == RecordType::SOA && current.is_subdomain_of(&record.name)
+                in_bailiwick(record)
+                    && record.rtype() == RecordType::SOA
+                    && current.is_subdomain_of(&record.name)
             })
             .cloned();
         if message.rcode == Rcode::NXDOMAIN {
             self.cache
                 .insert_negative(now, &current, qtype, Negative::NxDomain, soa.as_ref());
-            return (Outcome::NxDomain, Step::Done(Finish::Negative(Negative::NxDomain, soa)));
+            return (
+                Outcome::NxDomain,
+                Step::Done(Finish::Negative(Negative::NxDomain, soa)),
+            );
         }
         if followed {
             // The alias leads elsewhere: resolve the target (from the cache, this zone or
@@ -1046,7 +1100,11 @@ impl Resolver {
                         let glue: Vec<Record> = message
                             .additional
                             .iter()
-                            .filter(|record| record.class == Class::IN && &record.name == target && record.rtype() == rtype)
+                            .filter(|record| {
+                                record.class == Class::IN
+                                    && &record.name == target
+                                    && record.rtype() == rtype
+                            })
                             .map(|record| with_owner(record, target, self.options.cache.max_ttl))
                             .collect();
                         self.cache.insert_rrset(now, &glue, Rank::Glue);
@@ -1096,7 +1154,10 @@ impl Resolver {
         if soa.is_some() || (message.flags.aa && message.answers.is_empty()) {
             self.cache
                 .insert_negative(now, &current, qtype, Negative::NoData, soa.as_ref());
-            return (Outcome::NoData, Step::Done(Finish::Negative(Negative::NoData, soa)));
+            return (
+                Outcome::NoData,
+                Step::Done(Finish::Negative(Negative::NoData, soa)),
+            );
         }
         (Outcome::Lame, Step::Waiting)
     }
@@ -1152,7 +1213,10 @@ impl Resolver {
                         message: response.encode_limited(limit),
                     });
                 }
-                Waiter::Parent { task: parent, server_name } => {
+                Waiter::Parent {
+                    task: parent,
+                    server_name,
+                } => {
                     let port = self.options.upstream_port;
                     let addrs: Vec<SocketAddr> = answers
                         .iter()
@@ -1164,7 +1228,11 @@ impl Resolver {
                         .collect();
                     if let Some(parent_task) = self.tasks.get_mut(&parent) {
                         if let Some(zone) = parent_task.zone.as_mut() {
-                            for server in zone.servers.iter_mut().filter(|server| server.name == server_name) {
+                            for server in zone
+                                .servers
+                                .iter_mut()
+                                .filter(|server| server.name == server_name)
+                            {
                                 server.lookup = if addrs.is_empty() {
                                     AddressLookup::Failed
                                 } else {
@@ -1281,7 +1349,11 @@ fn formerr_for(bytes: &[u8]) -> Option<Vec<u8>> {
     if header.flags.qr {
         return None;
     }
-    let mut response = Message::query(header.id, Question::new(Name::root(), RecordType::A), header.flags.rd);
+    let mut response = Message::query(
+        header.id,
+        Question::new(Name::root(), RecordType::A),
+        header.flags.rd,
+    );
     response.questions.clear();
     response.flags.qr = true;
     response.flags.ra = true;

@@ -210,7 +210,12 @@ impl ResolverServer {
             while let Some(transmit) = resolver.poll_transmit() {
                 let upstream = transmit.upstream;
                 let port = port_rng.gen_range(1024..=65535u16);
-                let handle = tokio::spawn(run_upstream(transmit, source_ip, port, upstream_sender.clone()));
+                let handle = tokio::spawn(run_upstream(
+                    transmit,
+                    source_ip,
+                    port,
+                    upstream_sender.clone(),
+                ));
                 upstreams.insert(upstream, handle.abort_handle());
             }
             while let Some(upstream) = resolver.poll_cancel() {
@@ -254,7 +259,13 @@ fn log_message(dir: Dir, local: SocketAddr, peer: SocketAddr, bytes: &[u8]) {
     }
     match Message::decode(bytes) {
         Ok(message) => wire::emit("dns", dir, local, peer, &message.summary()),
-        Err(error) => wire::emit("dns", dir, local, peer, &format_args!("undecodable ({error})")),
+        Err(error) => wire::emit(
+            "dns",
+            dir,
+            local,
+            peer,
+            &format_args!("undecodable ({error})"),
+        ),
     }
 }
 
@@ -275,14 +286,29 @@ fn log_event(event: &Event) {
             question.qtype
         ),
         Event::Response {
-            task, server, outcome, ..
+            task,
+            server,
+            outcome,
+            ..
         } => tracing::debug!(task = task.0, "{server} replied: {outcome:?}"),
         Event::Timeout { task, server, .. } => tracing::debug!(task = task.0, "{server} timed out"),
-        Event::Ignored { from, reason, .. } => tracing::info!("dropped a reply from {from}: {reason}"),
-        Event::Lookup { task, name, .. } => tracing::debug!(task = task.0, "looking up name server {name}"),
+        Event::Ignored { from, reason, .. } => {
+            tracing::info!("dropped a reply from {from}: {reason}")
+        }
+        Event::Lookup { task, name, .. } => {
+            tracing::debug!(task = task.0, "looking up name server {name}")
+        }
         Event::Done {
-            task, question, rcode, ..
-        } => tracing::debug!(task = task.0, "{} {}: {rcode}", question.name, question.qtype),
+            task,
+            question,
+            rcode,
+            ..
+        } => tracing::debug!(
+            task = task.0,
+            "{} {}: {rcode}",
+            question.name,
+            question.qtype
+        ),
     }
 }
 
@@ -380,8 +406,9 @@ async fn tcp_upstream(
 
 /// Writes one DNS message with its two-byte length prefix (RFC 1035 §4.2.2).
 async fn write_framed(stream: &mut TcpStream, message: &[u8]) -> std::io::Result<()> {
-    let len = u16::try_from(message.len())
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "message over 65535 bytes"))?;
+    let len = u16::try_from(message.len()).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "message over 65535 bytes")
+    })?;
     let mut framed = Vec::with_capacity(message.len() + 2);
     framed.extend_from_slice(&len.to_be_bytes());
     framed.extend_from_slice(message);
@@ -398,7 +425,11 @@ async fn read_framed(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
 }
 
 /// One TCP client: several queries in a row, each answered before the next is read.
-async fn serve_tcp_client(mut stream: TcpStream, conn: netio::tcp::Conn, queries: mpsc::Sender<TcpQuery>) {
+async fn serve_tcp_client(
+    mut stream: TcpStream,
+    conn: netio::tcp::Conn,
+    queries: mpsc::Sender<TcpQuery>,
+) {
     loop {
         let read = tokio::select! {
             _ = conn.shutdown.triggered() => return,
@@ -503,7 +534,9 @@ pub async fn query(
     rtype: RecordType,
     options: &QueryOptions,
 ) -> Result<Message, QueryError> {
-    query_full(server, name, rtype, options).await.map(|reply| reply.message)
+    query_full(server, name, rtype, options)
+        .await
+        .map(|reply| reply.message)
 }
 
 /// [`query`], with size, transport and timing of the reply.
@@ -524,7 +557,10 @@ pub async fn query_full(
     }
     let bytes = message.encode();
     let matches = |reply: &Message| {
-        reply.flags.qr && reply.id == id && reply.questions.len() == 1 && reply.questions[0] == question
+        reply.flags.qr
+            && reply.id == id
+            && reply.questions.len() == 1
+            && reply.questions[0] == question
     };
     if !options.tcp {
         let bind: SocketAddr = match server {
@@ -577,7 +613,7 @@ async fn tcp_exchange(
     server: SocketAddr,
     bytes: &[u8],
     timeout: Duration,
-    matches: &dyn Fn(&Message) -> bool,
+    matches: &(dyn Fn(&Message) -> bool + Sync),
 ) -> Result<QueryReply, QueryError> {
     let started = Instant::now();
     let exchange = async {
@@ -603,4 +639,198 @@ async fn tcp_exchange(
         transport: Transport::Tcp,
         elapsed: started.elapsed(),
     })
+}
+
+/// One step of [`trace`]: a server asked and what it said.
+#[derive(Clone, Debug)]
+pub struct TraceStep {
+    /// The server asked.
+    pub server: SocketAddr,
+    /// Its name (from the NS record or the hints).
+    pub server_name: Name,
+    /// The zone it was asked about.
+    pub zone: Name,
+    /// The question sent.
+    pub question: Question,
+    /// The reply (`None`: no reply in time or a transport error).
+    pub reply: Option<Message>,
+    /// The reply's size on the wire.
+    pub size: usize,
+    /// From query to reply.
+    pub elapsed: Duration,
+    /// What the reply meant.
+    pub outcome: Option<crate::Outcome>,
+}
+
+/// Resolves `name`/`rtype` iteratively from `options.root_hints` with an empty cache, one
+/// query at a time, and returns every step (for `dns query +trace`) and the final answer.
+pub async fn trace(
+    name: &Name,
+    rtype: RecordType,
+    options: Options,
+) -> std::io::Result<(Vec<TraceStep>, Message)> {
+    let mut seed = [0u8; 32];
+    OsRng.fill_bytes(&mut seed);
+    let upstream_timeout = options.upstream_timeout;
+    let mut resolver = Resolver::new(options, seed);
+    let query = Message::query(1, Question::new(name.clone(), rtype), true);
+    let client = ClientId(1);
+    let peer = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let mut steps: Vec<TraceStep> = Vec::new();
+    let mut index: HashMap<UpstreamId, usize> = HashMap::new();
+    let mut immediate = resolver.handle_client(
+        Instant::now(),
+        client,
+        peer,
+        Transport::Tcp,
+        &query.encode(),
+    );
+    for _ in 0..1_000 {
+        if let Some(reply) = immediate.take() {
+            let message = Message::decode(&reply).map_err(std::io::Error::other)?;
+            return Ok((steps, message));
+        }
+        while let Some(event) = resolver.poll_event() {
+            match event {
+                Event::Query {
+                    upstream,
+                    server,
+                    server_name,
+                    zone,
+                    question,
+                    ..
+                } => {
+                    index.insert(upstream, steps.len());
+                    steps.push(TraceStep {
+                        server,
+                        server_name,
+                        zone,
+                        question,
+                        reply: None,
+                        size: 0,
+                        elapsed: Duration::ZERO,
+                        outcome: None,
+                    });
+                }
+                Event::Response {
+                    upstream, outcome, ..
+                } => {
+                    if let Some(step) = index.get(&upstream).and_then(|&i| steps.get_mut(i)) {
+                        step.outcome = Some(outcome);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(reply) = resolver.poll_reply() {
+            immediate = Some(reply.message);
+            continue;
+        }
+        while resolver.poll_cancel().is_some() {}
+        let Some(transmit) = resolver.poll_transmit() else {
+            match resolver.poll_timeout() {
+                Some(deadline) => {
+                    tokio::time::sleep_until(deadline.into()).await;
+                    resolver.handle_timeout(Instant::now());
+                }
+                None => return Err(std::io::Error::other("resolution stalled")),
+            }
+            continue;
+        };
+        // The transmit's Query event was drained above, so its step exists already.
+        let started = Instant::now();
+        let exchange = async {
+            match transmit.transport {
+                Transport::Udp => {
+                    let bind: SocketAddr = match transmit.server {
+                        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+                        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+                    };
+                    let socket = UdpSocket::bind(bind).await?;
+                    socket.connect(transmit.server).await?;
+                    socket.send(&transmit.message).await?;
+                    let mut buf = vec![0u8; 65_535];
+                    let len = socket.recv(&mut buf).await?;
+                    buf.truncate(len);
+                    Ok::<Vec<u8>, std::io::Error>(buf)
+                }
+                Transport::Tcp => {
+                    let mut stream = TcpStream::connect(transmit.server).await?;
+                    write_framed(&mut stream, &transmit.message).await?;
+                    read_framed(&mut stream).await
+                }
+            }
+        };
+        match tokio::time::timeout(upstream_timeout, exchange).await {
+            Ok(Ok(bytes)) => {
+                if let Some(step) = index
+                    .get(&transmit.upstream)
+                    .and_then(|&i| steps.get_mut(i))
+                {
+                    step.reply = Message::decode(&bytes).ok();
+                    step.size = bytes.len();
+                    step.elapsed = started.elapsed();
+                }
+                resolver.handle_response(
+                    Instant::now(),
+                    transmit.upstream,
+                    transmit.server,
+                    &bytes,
+                );
+            }
+            Ok(Err(_)) => resolver.handle_error(Instant::now(), transmit.upstream),
+            Err(_) => resolver.handle_timeout(Instant::now()),
+        }
+    }
+    Err(std::io::Error::other("resolution did not finish"))
+}
+
+/// Sends the registrar's DNS UPDATE for `registration` to the TLD server `server`, signed
+/// with `key` when given, and checks the reply (and its TSIG). UDP, then TCP if truncated.
+pub async fn register(
+    server: SocketAddr,
+    registration: &crate::registrar::Registration,
+    key: Option<&dns_proto::tsig::TsigKey>,
+    timeout: Duration,
+) -> Result<(), crate::registrar::RegisterError> {
+    use crate::registrar::RegisterError;
+    let id: u16 = OsRng.gen();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0);
+    let (wire, request_mac) = crate::registrar::encode_update(registration, id, key, now);
+    let exchange = async {
+        let bind: SocketAddr = match server {
+            SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+            SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        let socket = UdpSocket::bind(bind).await?;
+        socket.connect(server).await?;
+        socket.send(&wire).await?;
+        let mut buf = vec![0u8; 65_535];
+        loop {
+            let len = socket.recv(&mut buf).await?;
+            if len >= 3 && buf[..2] == id.to_be_bytes() && buf[2] & 0x80 != 0 {
+                if buf[2] & 0x02 != 0 {
+                    // Truncated: the whole exchange again over TCP.
+                    let mut stream = TcpStream::connect(server).await?;
+                    write_framed(&mut stream, &wire).await?;
+                    return read_framed(&mut stream).await;
+                }
+                buf.truncate(len);
+                return Ok::<Vec<u8>, std::io::Error>(buf);
+            }
+        }
+    };
+    let reply = match tokio::time::timeout(timeout, exchange).await {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(error)) => return Err(RegisterError::Io(error.to_string())),
+        Err(_) => return Err(RegisterError::Timeout { server }),
+    };
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0);
+    crate::registrar::check_reply(registration, id, &reply, key, request_mac.as_deref(), later)
 }

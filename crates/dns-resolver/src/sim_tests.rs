@@ -116,7 +116,9 @@ impl Zone {
                 .cloned();
             match alias {
                 Some(record) => {
-                    let Rdata::Cname(target) = &record.rdata else { unreachable!() };
+                    let Rdata::Cname(target) = &record.rdata else {
+                        unreachable!()
+                    };
                     let target = target.clone();
                     response.answers.push(record);
                     if !target.is_subdomain_of(&self.origin) {
@@ -127,13 +129,19 @@ impl Zone {
                 None => break,
             }
         }
-        let exists = self.records.iter().any(|r| r.name.is_subdomain_of(&current));
+        let exists = self
+            .records
+            .iter()
+            .any(|r| r.name.is_subdomain_of(&current));
         if !exists {
             response.rcode = Rcode::NXDOMAIN;
         }
-        response
-            .authority
-            .extend(self.records.iter().filter(|r| r.rtype() == RecordType::SOA).cloned());
+        response.authority.extend(
+            self.records
+                .iter()
+                .filter(|r| r.rtype() == RecordType::SOA)
+                .cloned(),
+        );
         response
     }
 }
@@ -178,7 +186,10 @@ impl Net {
         );
         let edu = Zone::new(
             "edu.",
-            vec![ns("umass.edu.", "dns.umass.edu."), a("dns.umass.edu.", "10.0.0.3")],
+            vec![
+                ns("umass.edu.", "dns.umass.edu."),
+                a("dns.umass.edu.", "10.0.0.3"),
+            ],
         );
         let umass = Zone::new(
             "umass.edu.",
@@ -200,15 +211,27 @@ impl Net {
                 a("a.example.com.", "10.1.1.1"),
             ],
         );
-        let other = Zone::new("other.com.", vec![ns("other.com.", "ns.umass.edu."), a("host.other.com.", "10.2.2.2")]);
+        let other = Zone::new(
+            "other.com.",
+            vec![
+                ns("other.com.", "ns.umass.edu."),
+                a("host.other.com.", "10.2.2.2"),
+            ],
+        );
         let looping = Zone::new(
             "loop.com.",
-            vec![cname("x.loop.com.", "y.loop.com."), cname("y.loop.com.", "x.loop.com.")],
+            vec![
+                cname("x.loop.com.", "y.loop.com."),
+                cname("y.loop.com.", "x.loop.com."),
+            ],
         );
         let mut servers = HashMap::new();
         servers.insert(addr("10.0.0.1"), Behaviour::Serve(vec![root]));
         servers.insert(addr("10.0.0.2"), Behaviour::Serve(vec![com, edu]));
-        servers.insert(addr("10.0.0.3"), Behaviour::Serve(vec![umass, example, other, looping]));
+        servers.insert(
+            addr("10.0.0.3"),
+            Behaviour::Serve(vec![umass, example, other, looping]),
+        );
         Net {
             servers,
             queries: Vec::new(),
@@ -217,13 +240,22 @@ impl Net {
 
     fn zones(&self, server: SocketAddr) -> Vec<Zone> {
         match self.servers.get(&server) {
-            Some(Behaviour::Serve(zones) | Behaviour::TruncateUdp(zones) | Behaviour::Tamper(zones, _)) => zones.clone(),
+            Some(
+                Behaviour::Serve(zones)
+                | Behaviour::TruncateUdp(zones)
+                | Behaviour::Tamper(zones, _),
+            ) => zones.clone(),
             _ => Vec::new(),
         }
     }
 
     /// The reply of `server` to `query` (`None`: no reply).
-    fn reply(&mut self, server: SocketAddr, transport: Transport, query: &Message) -> Option<Message> {
+    fn reply(
+        &mut self,
+        server: SocketAddr,
+        transport: Transport,
+        query: &Message,
+    ) -> Option<Message> {
         self.queries
             .push((server, query.question().unwrap().clone(), transport));
         let behaviour = self.servers.get(&server)?.clone();
@@ -298,12 +330,19 @@ impl Sim {
 
     fn client_query(&mut self, qname: &str, qtype: RecordType) -> Message {
         self.next_client += 1;
-        let mut query = Message::query(self.next_client as u16, Question::new(name(qname), qtype), true);
+        let mut query = Message::query(
+            self.next_client as u16,
+            Question::new(name(qname), qtype),
+            true,
+        );
         query.edns = Some(Edns::default());
         let bytes = query.encode();
         let client = ClientId(self.next_client);
         let peer: IpAddr = "192.0.2.1".parse().unwrap();
-        if let Some(reply) = self.resolver.handle_client(self.now, client, peer, Transport::Udp, &bytes) {
+        if let Some(reply) =
+            self.resolver
+                .handle_client(self.now, client, peer, Transport::Udp, &bytes)
+        {
             return Message::decode(&reply).unwrap();
         }
         let reply = self.drive(client);
@@ -316,7 +355,8 @@ impl Sim {
     /// Delivers queries and replies (1 ms each way) until `client` is answered.
     fn drive(&mut self, client: ClientId) -> Vec<u8> {
         for _ in 0..10_000 {
-            self.events.extend(std::iter::from_fn(|| self.resolver.poll_event()));
+            self.events
+                .extend(std::iter::from_fn(|| self.resolver.poll_event()));
             if let Some(reply) = self.resolver.poll_reply() {
                 assert_eq!(reply.client, client);
                 return reply.message;
@@ -325,14 +365,22 @@ impl Sim {
             if let Some(transmit) = self.resolver.poll_transmit() {
                 let query = Message::decode(&transmit.message).expect("our query decodes");
                 self.now += Duration::from_millis(1);
-                if let Some(response) = self.net.reply(transmit.server, transmit.transport, &query) {
+                if let Some(response) = self.net.reply(transmit.server, transmit.transport, &query)
+                {
                     let bytes = response.encode();
-                    self.resolver
-                        .handle_response(self.now, transmit.upstream, transmit.server, &bytes);
+                    self.resolver.handle_response(
+                        self.now,
+                        transmit.upstream,
+                        transmit.server,
+                        &bytes,
+                    );
                 }
                 continue;
             }
-            let deadline = self.resolver.poll_timeout().expect("a waiting resolver has a deadline");
+            let deadline = self
+                .resolver
+                .poll_timeout()
+                .expect("a waiting resolver has a deadline");
             assert!(deadline > self.now - Duration::from_secs(1));
             self.now = self.now.max(deadline);
             self.resolver.handle_timeout(self.now);
@@ -365,7 +413,10 @@ fn resolves_through_the_hierarchy_then_answers_from_the_cache() {
     assert_eq!(ips(&reply), ["128.119.245.12"]);
     // Root, TLD, authoritative: the textbook chain.
     let servers: Vec<SocketAddr> = sim.net.queries.iter().map(|(server, ..)| *server).collect();
-    assert_eq!(servers, [addr("10.0.0.1"), addr("10.0.0.2"), addr("10.0.0.3")]);
+    assert_eq!(
+        servers,
+        [addr("10.0.0.1"), addr("10.0.0.2"), addr("10.0.0.3")]
+    );
     let outcomes: Vec<&Outcome> = sim
         .events
         .iter()
@@ -378,8 +429,16 @@ fn resolves_through_the_hierarchy_then_answers_from_the_cache() {
     assert!(matches!(outcomes[1], Outcome::Referral { zone, .. } if zone == &name("umass.edu.")));
     assert_eq!(outcomes[2], &Outcome::Answer);
     // 0x20: the names sent upstream are not all in the client's case (probability 2^-40).
-    let sent_names: Vec<String> = sim.net.queries.iter().map(|(_, q, _)| q.name.to_string()).collect();
-    assert!(sent_names.iter().any(|n| n != "gaia.cs.umass.edu."), "{sent_names:?}");
+    let sent_names: Vec<String> = sim
+        .net
+        .queries
+        .iter()
+        .map(|(_, q, _)| q.name.to_string())
+        .collect();
+    assert!(
+        sent_names.iter().any(|n| n != "gaia.cs.umass.edu."),
+        "{sent_names:?}"
+    );
 
     // Same question: from the cache, TTL counting down.
     sim.now += Duration::from_secs(100);
@@ -406,7 +465,11 @@ fn follows_cnames_across_zones_and_ignores_out_of_bailiwick_data() {
     net.servers.insert(
         addr("10.0.0.3"),
         Behaviour::Tamper(zones, |message| {
-            if message.answers.iter().any(|r| r.name == name("www.example.com.")) {
+            if message
+                .answers
+                .iter()
+                .any(|r| r.name == name("www.example.com."))
+            {
                 message.answers.push(a("gaia.cs.umass.edu.", "6.6.6.6"));
                 message.additional.push(a("a.gtld.", "6.6.6.6"));
             }
@@ -415,11 +478,17 @@ fn follows_cnames_across_zones_and_ignores_out_of_bailiwick_data() {
     let mut sim = Sim::new(net, options());
     let reply = sim.client_query("www.example.com.", RecordType::A);
     assert_eq!(reply.rcode, Rcode::NOERROR);
-    assert_eq!(reply.answers[0].rdata, Rdata::Cname(name("gaia.cs.umass.edu.")));
+    assert_eq!(
+        reply.answers[0].rdata,
+        Rdata::Cname(name("gaia.cs.umass.edu."))
+    );
     assert_eq!(ips(&reply), ["128.119.245.12"]);
     let now = sim.now;
     let cache = sim.resolver.cache_mut();
-    assert_eq!(cache.addresses(now, &name("a.gtld.")), vec!["10.0.0.2".parse::<IpAddr>().unwrap()]);
+    assert_eq!(
+        cache.addresses(now, &name("a.gtld.")),
+        vec!["10.0.0.2".parse::<IpAddr>().unwrap()]
+    );
 }
 
 #[test]
@@ -427,7 +496,10 @@ fn looks_up_name_servers_without_glue() {
     let mut sim = Sim::new(Net::hierarchy(), options());
     let reply = sim.client_query("host.other.com.", RecordType::A);
     assert_eq!(ips(&reply), ["10.2.2.2"]);
-    assert!(sim.events.iter().any(|e| matches!(e, Event::Lookup { name: n, .. } if n == &name("ns.umass.edu."))));
+    assert!(sim
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Lookup { name: n, .. } if n == &name("ns.umass.edu."))));
 }
 
 #[test]
@@ -439,7 +511,11 @@ fn negative_answers_are_cached() {
     let count = sim.upstream_count();
     let nx_again = sim.client_query("nope.example.com.", RecordType::AAAA);
     assert_eq!(nx_again.rcode, Rcode::NXDOMAIN);
-    assert_eq!(sim.upstream_count(), count, "NXDOMAIN covers every type (RFC 2308 §5)");
+    assert_eq!(
+        sim.upstream_count(),
+        count,
+        "NXDOMAIN covers every type (RFC 2308 §5)"
+    );
     let nodata = sim.client_query("a.example.com.", RecordType::AAAA);
     assert_eq!(nodata.rcode, Rcode::NOERROR);
     assert!(nodata.answers.is_empty());
@@ -459,8 +535,10 @@ fn silent_and_failing_servers_are_skipped() {
     let mut net = Net::hierarchy();
     let root_zones = net.zones(addr("10.0.0.1"));
     net.servers.insert(addr("10.0.0.9"), Behaviour::Silent);
-    net.servers.insert(addr("10.0.0.8"), Behaviour::Fail(Rcode::SERVFAIL));
-    net.servers.insert(addr("10.0.0.1"), Behaviour::Serve(root_zones));
+    net.servers
+        .insert(addr("10.0.0.8"), Behaviour::Fail(Rcode::SERVFAIL));
+    net.servers
+        .insert(addr("10.0.0.1"), Behaviour::Serve(root_zones));
     let mut options = options();
     options.root_hints = vec![
         (name("a.root."), addr("10.0.0.9")),
@@ -498,7 +576,8 @@ fn cname_loops_get_servfail() {
 fn truncated_udp_reply_is_retried_over_tcp() {
     let mut net = Net::hierarchy();
     let zones = net.zones(addr("10.0.0.3"));
-    net.servers.insert(addr("10.0.0.3"), Behaviour::TruncateUdp(zones));
+    net.servers
+        .insert(addr("10.0.0.3"), Behaviour::TruncateUdp(zones));
     let mut sim = Sim::new(net, options());
     let reply = sim.client_query("gaia.cs.umass.edu.", RecordType::A);
     assert_eq!(ips(&reply), ["128.119.245.12"]);
@@ -510,38 +589,63 @@ fn truncated_udp_reply_is_retried_over_tcp() {
 #[test]
 fn replies_that_do_not_match_are_dropped() {
     let mut sim = Sim::new(Net::hierarchy(), options());
-    let query = Message::query(1, Question::new(name("gaia.cs.umass.edu."), RecordType::A), true);
+    let query = Message::query(
+        1,
+        Question::new(name("gaia.cs.umass.edu."), RecordType::A),
+        true,
+    );
     let client = ClientId(1);
     assert!(sim
         .resolver
-        .handle_client(sim.now, client, "192.0.2.1".parse().unwrap(), Transport::Udp, &query.encode())
+        .handle_client(
+            sim.now,
+            client,
+            "192.0.2.1".parse().unwrap(),
+            Transport::Udp,
+            &query.encode()
+        )
         .is_none());
     let transmit = sim.resolver.poll_transmit().unwrap();
     let sent = Message::decode(&transmit.message).unwrap();
     // Forged referral to an attacker's "edu" server, in every wrong variant.
     let forge = |id: u16, qname: &Name| {
-        let mut forged = Message::response_to(&Message::query(id, Question::new(qname.clone(), RecordType::A), false));
+        let mut forged = Message::response_to(&Message::query(
+            id,
+            Question::new(qname.clone(), RecordType::A),
+            false,
+        ));
         forged.authority.push(ns("edu.", "evil.attacker."));
         forged.answers.push(a("gaia.cs.umass.edu.", "6.6.6.6"));
         forged.encode()
     };
     let qname = sent.question().unwrap().name.clone();
     let lower = qname.to_lowercase();
-    let wrong_case = if lower.as_wire() != qname.as_wire() { lower } else { randomized_other(&qname) };
+    let wrong_case = if lower.as_wire() != qname.as_wire() {
+        lower
+    } else {
+        randomized_other(&qname)
+    };
     let variants = [
         (transmit.server, forge(sent.id.wrapping_add(1), &qname)),
         (addr("10.9.9.9"), forge(sent.id, &qname)),
-        (SocketAddr::new(transmit.server.ip(), 5353), forge(sent.id, &qname)),
+        (
+            SocketAddr::new(transmit.server.ip(), 5353),
+            forge(sent.id, &qname),
+        ),
         (transmit.server, forge(sent.id, &wrong_case)),
         (transmit.server, forge(sent.id, &name("other.example."))),
         (transmit.server, vec![0xff; 7]),
     ];
     for (from, bytes) in variants {
-        sim.resolver.handle_response(sim.now, transmit.upstream, from, &bytes);
+        sim.resolver
+            .handle_response(sim.now, transmit.upstream, from, &bytes);
     }
     assert_eq!(sim.resolver.stats().ignored, 6);
     // The genuine reply still gets through and resolution completes correctly.
-    let real = sim.net.reply(transmit.server, Transport::Udp, &sent).unwrap();
+    let real = sim
+        .net
+        .reply(transmit.server, Transport::Udp, &sent)
+        .unwrap();
     sim.resolver
         .handle_response(sim.now, transmit.upstream, transmit.server, &real.encode());
     let reply = Message::decode(&sim.drive(client)).unwrap();
@@ -559,10 +663,20 @@ fn identical_questions_share_one_resolution() {
     let mut sim = Sim::new(Net::hierarchy(), options());
     let peer: IpAddr = "192.0.2.1".parse().unwrap();
     for id in 1..=3u16 {
-        let query = Message::query(id, Question::new(name("gaia.cs.umass.edu."), RecordType::A), true);
+        let query = Message::query(
+            id,
+            Question::new(name("gaia.cs.umass.edu."), RecordType::A),
+            true,
+        );
         assert!(sim
             .resolver
-            .handle_client(sim.now, ClientId(u64::from(id)), peer, Transport::Udp, &query.encode())
+            .handle_client(
+                sim.now,
+                ClientId(u64::from(id)),
+                peer,
+                Transport::Udp,
+                &query.encode()
+            )
             .is_none());
     }
     let mut answered = Vec::new();
@@ -574,9 +688,16 @@ fn identical_questions_share_one_resolution() {
             break;
         };
         let query = Message::decode(&transmit.message).unwrap();
-        let response = sim.net.reply(transmit.server, transmit.transport, &query).unwrap();
-        sim.resolver
-            .handle_response(sim.now, transmit.upstream, transmit.server, &response.encode());
+        let response = sim
+            .net
+            .reply(transmit.server, transmit.transport, &query)
+            .unwrap();
+        sim.resolver.handle_response(
+            sim.now,
+            transmit.upstream,
+            transmit.server,
+            &response.encode(),
+        );
     }
     answered.sort();
     assert_eq!(answered, [1, 2, 3]);
@@ -585,52 +706,157 @@ fn identical_questions_share_one_resolution() {
 
 #[test]
 fn client_errors_and_limits() {
-    let mut sim = Sim::new(Net::hierarchy(), Options {
-        max_per_client: 1,
-        ..options()
-    });
+    let mut sim = Sim::new(
+        Net::hierarchy(),
+        Options {
+            max_per_client: 1,
+            ..options()
+        },
+    );
     let peer: IpAddr = "192.0.2.1".parse().unwrap();
     let decode = |bytes: Option<Vec<u8>>| Message::decode(&bytes.expect("a reply")).unwrap();
     // Not decodable but with a header: FORMERR.
-    let reply = decode(sim.resolver.handle_client(sim.now, ClientId(1), peer, Transport::Udp, &[0, 9, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3]));
+    let reply = decode(sim.resolver.handle_client(
+        sim.now,
+        ClientId(1),
+        peer,
+        Transport::Udp,
+        &[0, 9, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3],
+    ));
     assert_eq!((reply.id, reply.rcode), (9, Rcode::FORMERR));
     // Too short, or a response: silence.
-    assert!(sim.resolver.handle_client(sim.now, ClientId(2), peer, Transport::Udp, &[1, 2, 3]).is_none());
+    assert!(sim
+        .resolver
+        .handle_client(sim.now, ClientId(2), peer, Transport::Udp, &[1, 2, 3])
+        .is_none());
     let mut response = Message::query(5, Question::new(name("a."), RecordType::A), true);
     response.flags.qr = true;
-    assert!(sim.resolver.handle_client(sim.now, ClientId(3), peer, Transport::Udp, &response.encode()).is_none());
+    assert!(sim
+        .resolver
+        .handle_client(
+            sim.now,
+            ClientId(3),
+            peer,
+            Transport::Udp,
+            &response.encode()
+        )
+        .is_none());
     // Class CH: REFUSED; AXFR: NOTIMP; EDNS version 1: BADVERS.
-    let mut chaos = Message::query(6, Question::new(name("version.bind."), RecordType::TXT), true);
+    let mut chaos = Message::query(
+        6,
+        Question::new(name("version.bind."), RecordType::TXT),
+        true,
+    );
     chaos.questions[0].qclass = Class::CH;
-    assert_eq!(decode(sim.resolver.handle_client(sim.now, ClientId(4), peer, Transport::Udp, &chaos.encode())).rcode, Rcode::REFUSED);
+    assert_eq!(
+        decode(sim.resolver.handle_client(
+            sim.now,
+            ClientId(4),
+            peer,
+            Transport::Udp,
+            &chaos.encode()
+        ))
+        .rcode,
+        Rcode::REFUSED
+    );
     let axfr = Message::query(7, Question::new(name("umass.edu."), RecordType::AXFR), true);
-    assert_eq!(decode(sim.resolver.handle_client(sim.now, ClientId(5), peer, Transport::Udp, &axfr.encode())).rcode, Rcode::NOTIMP);
+    assert_eq!(
+        decode(sim.resolver.handle_client(
+            sim.now,
+            ClientId(5),
+            peer,
+            Transport::Udp,
+            &axfr.encode()
+        ))
+        .rcode,
+        Rcode::NOTIMP
+    );
     let mut v1 = Message::query(8, Question::new(name("umass.edu."), RecordType::A), true);
-    v1.edns = Some(Edns { version: 1, ..Edns::default() });
-    assert_eq!(decode(sim.resolver.handle_client(sim.now, ClientId(6), peer, Transport::Udp, &v1.encode())).rcode, Rcode::BADVERS);
+    v1.edns = Some(Edns {
+        version: 1,
+        ..Edns::default()
+    });
+    assert_eq!(
+        decode(sim.resolver.handle_client(
+            sim.now,
+            ClientId(6),
+            peer,
+            Transport::Udp,
+            &v1.encode()
+        ))
+        .rcode,
+        Rcode::BADVERS
+    );
     // RD=0 and not cached: REFUSED.
     let norec = Message::query(10, Question::new(name("umass.edu."), RecordType::A), false);
-    assert_eq!(decode(sim.resolver.handle_client(sim.now, ClientId(7), peer, Transport::Udp, &norec.encode())).rcode, Rcode::REFUSED);
+    assert_eq!(
+        decode(sim.resolver.handle_client(
+            sim.now,
+            ClientId(7),
+            peer,
+            Transport::Udp,
+            &norec.encode()
+        ))
+        .rcode,
+        Rcode::REFUSED
+    );
     // One question in flight per client here: the second distinct one is refused.
-    let first = Message::query(11, Question::new(name("a.example.com."), RecordType::A), true);
-    assert!(sim.resolver.handle_client(sim.now, ClientId(8), peer, Transport::Udp, &first.encode()).is_none());
-    let second = Message::query(12, Question::new(name("b.example.com."), RecordType::A), true);
-    assert_eq!(decode(sim.resolver.handle_client(sim.now, ClientId(9), peer, Transport::Udp, &second.encode())).rcode, Rcode::REFUSED);
+    let first = Message::query(
+        11,
+        Question::new(name("a.example.com."), RecordType::A),
+        true,
+    );
+    assert!(sim
+        .resolver
+        .handle_client(sim.now, ClientId(8), peer, Transport::Udp, &first.encode())
+        .is_none());
+    let second = Message::query(
+        12,
+        Question::new(name("b.example.com."), RecordType::A),
+        true,
+    );
+    assert_eq!(
+        decode(sim.resolver.handle_client(
+            sim.now,
+            ClientId(9),
+            peer,
+            Transport::Udp,
+            &second.encode()
+        ))
+        .rcode,
+        Rcode::REFUSED
+    );
 }
 
 #[test]
 fn never_panics_on_garbage() {
     let mut sim = Sim::new(Net::hierarchy(), options());
     let peer: IpAddr = "192.0.2.1".parse().unwrap();
-    let query = Message::query(1, Question::new(name("gaia.cs.umass.edu."), RecordType::A), true);
-    sim.resolver.handle_client(sim.now, ClientId(1), peer, Transport::Udp, &query.encode());
+    let query = Message::query(
+        1,
+        Question::new(name("gaia.cs.umass.edu."), RecordType::A),
+        true,
+    );
+    sim.resolver
+        .handle_client(sim.now, ClientId(1), peer, Transport::Udp, &query.encode());
     let transmit = sim.resolver.poll_transmit().unwrap();
     let sent = Message::decode(&transmit.message).unwrap();
-    let real = sim.net.reply(transmit.server, Transport::Udp, &sent).unwrap().encode();
+    let real = sim
+        .net
+        .reply(transmit.server, Transport::Udp, &sent)
+        .unwrap()
+        .encode();
     // Every prefix of a genuine reply and of a query, then pseudo-random bytes.
     for len in 0..real.len() {
-        sim.resolver.handle_response(sim.now, transmit.upstream, transmit.server, &real[..len]);
-        sim.resolver.handle_client(sim.now, ClientId(2), peer, Transport::Udp, &query.encode()[..len.min(query.encode().len())]);
+        sim.resolver
+            .handle_response(sim.now, transmit.upstream, transmit.server, &real[..len]);
+        sim.resolver.handle_client(
+            sim.now,
+            ClientId(2),
+            peer,
+            Transport::Udp,
+            &query.encode()[..len.min(query.encode().len())],
+        );
     }
     let mut state = 0x1234_5678u32;
     for _ in 0..2000 {
@@ -643,20 +869,25 @@ fn never_panics_on_garbage() {
                 state as u8
             })
             .collect();
-        sim.resolver.handle_response(sim.now, transmit.upstream, transmit.server, &bytes);
-        sim.resolver.handle_client(sim.now, ClientId(3), peer, Transport::Udp, &bytes);
+        sim.resolver
+            .handle_response(sim.now, transmit.upstream, transmit.server, &bytes);
+        sim.resolver
+            .handle_client(sim.now, ClientId(3), peer, Transport::Udp, &bytes);
     }
 }
 
 #[test]
 fn cache_stays_within_its_bound() {
-    let mut sim = Sim::new(Net::hierarchy(), Options {
-        cache: CacheLimits {
-            max_entries: 8,
-            ..CacheLimits::default()
+    let mut sim = Sim::new(
+        Net::hierarchy(),
+        Options {
+            cache: CacheLimits {
+                max_entries: 8,
+                ..CacheLimits::default()
+            },
+            ..options()
         },
-        ..options()
-    });
+    );
     for i in 0..20 {
         sim.client_query(&format!("n{i}.example.com."), RecordType::A);
         assert!(sim.resolver.cache().len() <= 8);
@@ -666,5 +897,10 @@ fn cache_stays_within_its_bound() {
     let reply = sim.client_query("gaia.cs.umass.edu.", RecordType::A);
     assert_eq!(ips(&reply), ["128.119.245.12"]);
     let now = sim.now;
-    assert!(matches!(sim.resolver.cache_mut().lookup(now, &name("gaia.cs.umass.edu."), RecordType::A), Lookup::Records(_)));
+    assert!(matches!(
+        sim.resolver
+            .cache_mut()
+            .lookup(now, &name("gaia.cs.umass.edu."), RecordType::A),
+        Lookup::Records(_)
+    ));
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 /// Whether an interop test may run: returns `false` (after printing `skipped: ...`) when `tool`
 /// is missing and CI is unset; panics when CI is set, because CI must run every interop test.
-pub fn have_tool(tool: &str) -> bool {
+pub(crate) fn have_tool(tool: &str) -> bool {
     let found = std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
         .unwrap_or(false)
@@ -17,19 +17,25 @@ pub fn have_tool(tool: &str) -> bool {
     if found {
         return true;
     }
-    assert!(std::env::var_os("CI").is_none(), "{tool} not found, and CI is set");
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{tool} not found, and CI is set"
+    );
     eprintln!("skipped: {tool} not found");
     false
 }
 
 /// Whether we may bind port 53 (Unbound and real glue always use port 53).
-pub fn can_bind_53() -> bool {
+pub(crate) fn can_bind_53() -> bool {
     let ip = Ipv4Addr::new(127, 53, 255, 254);
     match UdpSocket::bind((ip, 53)) {
         Ok(_) => true,
         Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => true,
         Err(_) => {
-            assert!(std::env::var_os("CI").is_none(), "cannot bind port 53, and CI is set");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "cannot bind port 53, and CI is set"
+            );
             eprintln!("skipped: cannot bind port 53 (not root)");
             false
         }
@@ -48,24 +54,28 @@ fn tool_path(tool: &str) -> PathBuf {
 
 /// A fresh /24-ish block of loopback addresses for one test: `127.<p>.<n>.x`, distinct between
 /// the tests of this process and (most likely) between processes.
-pub fn fresh_net() -> [u8; 3] {
+pub(crate) fn fresh_net() -> [u8; 3] {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let pid = std::process::id();
-    [127, 100 + (pid % 100) as u8, ((pid / 100) as u8).wrapping_add((n * 7) as u8)]
+    [
+        127,
+        100 + (pid % 100) as u8,
+        ((pid / 100) as u8).wrapping_add((n * 7) as u8),
+    ]
 }
 
 /// The address `net.x`.
-pub fn ip(net: [u8; 3], host: u8) -> Ipv4Addr {
+pub(crate) fn ip(net: [u8; 3], host: u8) -> Ipv4Addr {
     Ipv4Addr::new(net[0], net[1], net[2], host)
 }
 
 /// A temporary directory removed on drop.
-pub struct TempDir(pub PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
     /// Creates `/tmp/dnsres-<pid>-<n>-<tag>`.
-    pub fn new(tag: &str) -> TempDir {
+    pub(crate) fn new(tag: &str) -> TempDir {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!("dnsres-{}-{n}-{tag}", std::process::id()));
@@ -75,7 +85,7 @@ impl TempDir {
     }
 
     /// Writes `name` inside the directory and returns its path.
-    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.0.join(name);
         std::fs::write(&path, text).expect("write temp file");
         path
@@ -90,13 +100,13 @@ impl Drop for TempDir {
 
 /// One zone of a hierarchy: its origin (`"."`, `"com."`), the server address and the zone text.
 #[derive(Clone, Debug)]
-pub struct ZoneSpec {
+pub(crate) struct ZoneSpec {
     /// The zone's origin, absolute, e.g. `"umass.edu."`.
-    pub origin: String,
+    pub(crate) origin: String,
     /// Which server serves it (index into [`Hierarchy::servers`]).
-    pub server: usize,
+    pub(crate) server: usize,
     /// RFC 1035 master-file text.
-    pub text: String,
+    pub(crate) text: String,
 }
 
 /// A small DNS tree: root on `.1`, TLDs on `.2`, authoritative zones on `.3`, on port `port`.
@@ -109,23 +119,25 @@ pub struct ZoneSpec {
 ///   the resolver must resolve the name server's address first);
 /// - `txt.example.com TXT "hello"`; NXDOMAIN for `nope.example.com`; NODATA for `a.example.com AAAA`.
 #[derive(Clone, Debug)]
-pub struct Hierarchy {
+pub(crate) struct Hierarchy {
     /// Server addresses, index 0 = root, 1 = TLD, 2 = authoritative.
-    pub servers: Vec<SocketAddr>,
+    pub(crate) servers: Vec<SocketAddr>,
     /// The zones.
-    pub zones: Vec<ZoneSpec>,
+    pub(crate) zones: Vec<ZoneSpec>,
 }
 
 impl Hierarchy {
     /// The standard test tree on `net` and `port`.
-    pub fn standard(net: [u8; 3], port: u16) -> Hierarchy {
+    pub(crate) fn standard(net: [u8; 3], port: u16) -> Hierarchy {
         let root = ip(net, 1);
         let tld = ip(net, 2);
         let auth = ip(net, 3);
         let soa = |origin: &str| {
-            format!("$TTL 3600\n{origin} IN SOA ns.{origin} hostmaster.{origin} 1 3600 600 86400 300\n")
-                .replace("ns..", "ns.")
-                .replace("hostmaster..", "hostmaster.")
+            format!(
+                "$TTL 3600\n{origin} IN SOA ns.{origin} hostmaster.{origin} 1 3600 600 86400 300\n"
+            )
+            .replace("ns..", "ns.")
+            .replace("hostmaster..", "hostmaster.")
         };
         let root_text = format!(
             "{}. IN NS a.root-servers.test.\na.root-servers.test. IN A {root}\n\
@@ -182,7 +194,7 @@ impl Hierarchy {
     }
 
     /// The root hints for this tree in the resolver's hints format (a master-file fragment).
-    pub fn root_hints(&self) -> String {
+    pub(crate) fn root_hints(&self) -> String {
         format!(
             ". 3600000 IN NS a.root-servers.test.\na.root-servers.test. 3600000 IN A {}\n",
             self.servers[0].ip()
@@ -190,7 +202,7 @@ impl Hierarchy {
     }
 
     /// The zones served by server `index`.
-    pub fn zones_of(&self, index: usize) -> impl Iterator<Item = &ZoneSpec> {
+    pub(crate) fn zones_of(&self, index: usize) -> impl Iterator<Item = &ZoneSpec> {
         self.zones.iter().filter(move |zone| zone.server == index)
     }
 }
@@ -206,7 +218,7 @@ fn zone_file_name(origin: &str) -> String {
 
 /// Which third-party authoritative server to run.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Third {
+pub(crate) enum Third {
     /// NLnet Labs NSD.
     Nsd,
     /// CZ.NIC Knot DNS.
@@ -214,17 +226,17 @@ pub enum Third {
 }
 
 /// A child process killed (by its own pid) on drop, with its temp dir.
-pub struct Running {
+pub(crate) struct Running {
     child: Child,
     /// The configuration and zone directory.
-    pub dir: TempDir,
+    _dir: TempDir,
     /// The log file the process writes.
-    pub log: PathBuf,
+    pub(crate) log: PathBuf,
 }
 
 impl Running {
     /// The process's log so far (for failure messages).
-    pub fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
@@ -237,7 +249,7 @@ impl Drop for Running {
 }
 
 /// Starts `which` serving `zones` on `addr`, and waits until it answers.
-pub fn start_third(which: Third, addr: SocketAddr, zones: &[&ZoneSpec]) -> Running {
+pub(crate) fn start_third(which: Third, addr: SocketAddr, zones: &[&ZoneSpec]) -> Running {
     let dir = TempDir::new(match which {
         Third::Nsd => "nsd",
         Third::Knot => "knot",
@@ -263,7 +275,15 @@ pub fn start_third(which: Third, addr: SocketAddr, zones: &[&ZoneSpec]) -> Runni
                 ));
             }
             let conf = dir.write("nsd.conf", &config);
-            ("nsd", vec!["-d".to_string(), "-c".to_string(), conf.display().to_string()], config)
+            (
+                "nsd",
+                vec![
+                    "-d".to_string(),
+                    "-c".to_string(),
+                    conf.display().to_string(),
+                ],
+                config,
+            )
         }
         Third::Knot => {
             let mut config = format!(
@@ -283,7 +303,11 @@ pub fn start_third(which: Third, addr: SocketAddr, zones: &[&ZoneSpec]) -> Runni
                 ));
             }
             let conf = dir.write("knot.conf", &config);
-            ("knotd", vec!["-c".to_string(), conf.display().to_string()], config)
+            (
+                "knotd",
+                vec!["-c".to_string(), conf.display().to_string()],
+                config,
+            )
         }
     };
     let log = dir.0.join("server.log");
@@ -295,15 +319,22 @@ pub fn start_third(which: Third, addr: SocketAddr, zones: &[&ZoneSpec]) -> Runni
         .stderr(log_file)
         .spawn()
         .unwrap_or_else(|error| panic!("cannot start {program}: {error}"));
-    let running = Running { child, dir, log };
+    let running = Running {
+        child,
+        _dir: dir,
+        log,
+    };
     if !wait_answers(addr, Duration::from_secs(10)) {
-        panic!("{program} did not answer on {addr}\nconfig:\n{config}\nlog:\n{}", running.log_text());
+        panic!(
+            "{program} did not answer on {addr}\nconfig:\n{config}\nlog:\n{}",
+            running.log_text()
+        );
     }
     running
 }
 
 /// Starts the third-party server `which` for every server of `tree`.
-pub fn start_tree(which: Third, tree: &Hierarchy) -> Vec<Running> {
+pub(crate) fn start_tree(which: Third, tree: &Hierarchy) -> Vec<Running> {
     (0..tree.servers.len())
         .map(|index| {
             let zones: Vec<&ZoneSpec> = tree.zones_of(index).collect();
@@ -314,7 +345,7 @@ pub fn start_tree(which: Third, tree: &Hierarchy) -> Vec<Running> {
 
 /// Starts Unbound on `addr` (port 53 only), recursing from `root_hints` (a hints-file text), with
 /// no DNSSEC validation and localhost queries allowed.
-pub fn start_unbound(addr: SocketAddr, root_hints: &str) -> Running {
+pub(crate) fn start_unbound(addr: SocketAddr, root_hints: &str) -> Running {
     let dir = TempDir::new("unbound");
     let root = dir.0.display().to_string();
     dir.write("root.hints", root_hints);
@@ -339,9 +370,16 @@ pub fn start_unbound(addr: SocketAddr, root_hints: &str) -> Running {
         .stderr(log_file)
         .spawn()
         .unwrap_or_else(|error| panic!("cannot start unbound: {error}"));
-    let running = Running { child, dir, log };
+    let running = Running {
+        child,
+        _dir: dir,
+        log,
+    };
     if !wait_answers(addr, Duration::from_secs(10)) {
-        panic!("unbound did not answer on {addr}\nconfig:\n{config}\nlog:\n{}", running.log_text());
+        panic!(
+            "unbound did not answer on {addr}\nconfig:\n{config}\nlog:\n{}",
+            running.log_text()
+        );
     }
     running
 }
@@ -349,7 +387,7 @@ pub fn start_unbound(addr: SocketAddr, root_hints: &str) -> Running {
 /// Sends a fixed probe (`. SOA`, no recursion) until something answers or `limit` passes.
 /// The probe is a constant byte string, not an encoder: the harness must not depend on the code
 /// under test to tell whether a third-party server is up.
-pub fn wait_answers(addr: SocketAddr, limit: Duration) -> bool {
+pub(crate) fn wait_answers(addr: SocketAddr, limit: Duration) -> bool {
     const PROBE: [u8; 17] = [0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 6, 0, 1];
     let deadline = Instant::now() + limit;
     let Ok(socket) = UdpSocket::bind("127.0.0.1:0") else {
@@ -372,20 +410,21 @@ pub fn wait_answers(addr: SocketAddr, limit: Duration) -> bool {
 
 /// Runs the dnspython oracle on `message`: returns its JSON summary of the decoded message, or
 /// an error string. `None` when python3 with dnspython is missing (and CI unset).
-pub fn dnspython_decode(message: &[u8]) -> Option<Result<serde_json::Value, String>> {
-    let python = ["/usr/bin/python3", "python3"]
-        .into_iter()
-        .find(|python| {
-            Command::new(python)
-                .args(["-c", "import dns.message"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .map(|status| status.success())
-                .unwrap_or(false)
-        });
+pub(crate) fn dnspython_decode(message: &[u8]) -> Option<Result<serde_json::Value, String>> {
+    let python = ["/usr/bin/python3", "python3"].into_iter().find(|python| {
+        Command::new(python)
+            .args(["-c", "import dns.message"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|status| status.success())
+            .unwrap_or(false)
+    });
     let Some(python) = python else {
-        assert!(std::env::var_os("CI").is_none(), "python3 with dnspython not found, and CI is set");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "python3 with dnspython not found, and CI is set"
+        );
         eprintln!("skipped: python3-dnspython not found");
         return None;
     };
