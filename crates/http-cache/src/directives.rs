@@ -142,7 +142,9 @@ pub fn parse_delta(text: &str) -> Option<u64> {
     }
     let mut value: u64 = 0;
     for digit in text.bytes() {
-        value = value.saturating_mul(10).saturating_add(u64::from(digit - b'0'));
+        value = value
+            .saturating_mul(10)
+            .saturating_add(u64::from(digit - b'0'));
         if value >= DELTA_SECONDS_MAX {
             return Some(DELTA_SECONDS_MAX);
         }
@@ -240,7 +242,8 @@ mod tests {
 
     #[test]
     fn parses_common_response_directives() {
-        let control = CacheControl::parse_str("public, max-age=60, s-maxage=\"120\", must-revalidate");
+        let control =
+            CacheControl::parse_str("public, max-age=60, s-maxage=\"120\", must-revalidate");
         assert!(control.public && control.must_revalidate);
         assert_eq!(control.max_age, Some(60));
         assert_eq!(control.s_maxage, Some(120));
@@ -258,15 +261,24 @@ mod tests {
         let control = CacheControl::parse_str("no-cache=\"Set-Cookie, X-Foo\", private=\"a\"");
         assert_eq!(
             control.no_cache,
-            Some(FieldScope::Fields(vec!["set-cookie".into(), "x-foo".into()]))
+            Some(FieldScope::Fields(vec![
+                "set-cookie".into(),
+                "x-foo".into()
+            ]))
         );
         assert_eq!(control.private, Some(FieldScope::Fields(vec!["a".into()])));
-        assert_eq!(CacheControl::parse_str("no-cache").no_cache, Some(FieldScope::All));
+        assert_eq!(
+            CacheControl::parse_str("no-cache").no_cache,
+            Some(FieldScope::All)
+        );
     }
 
     #[test]
     fn first_occurrence_wins_and_invalid_is_zero() {
-        assert_eq!(CacheControl::parse_str("max-age=10, max-age=20").max_age, Some(10));
+        assert_eq!(
+            CacheControl::parse_str("max-age=10, max-age=20").max_age,
+            Some(10)
+        );
         assert_eq!(CacheControl::parse_str("max-age=abc").max_age, Some(0));
         assert_eq!(CacheControl::parse_str("max-age=-1").max_age, Some(0));
         assert_eq!(CacheControl::parse_str("max-age").max_age, Some(0));
@@ -282,20 +294,33 @@ mod tests {
 
     #[test]
     fn max_stale_forms() {
-        assert_eq!(CacheControl::parse_str("max-stale").max_stale, Some(MaxStale::Any));
-        assert_eq!(CacheControl::parse_str("max-stale=7").max_stale, Some(MaxStale::Seconds(7)));
+        assert_eq!(
+            CacheControl::parse_str("max-stale").max_stale,
+            Some(MaxStale::Any)
+        );
+        assert_eq!(
+            CacheControl::parse_str("max-stale=7").max_stale,
+            Some(MaxStale::Seconds(7))
+        );
     }
 
     #[test]
     fn unknown_directives_are_ignored_and_quoted_commas_do_not_split() {
         let control = CacheControl::parse_str("community=\"UCI, x\", max-age=3, foo");
         assert_eq!(control.max_age, Some(3));
-        assert_eq!(control, CacheControl { max_age: Some(3), ..Default::default() });
+        assert_eq!(
+            control,
+            CacheControl {
+                max_age: Some(3),
+                ..Default::default()
+            }
+        );
     }
 
     #[test]
     fn multiple_lines_combine() {
-        let control = CacheControl::parse([&b"max-age=3"[..], b"no-transform", b"stale-if-error=30"]);
+        let control =
+            CacheControl::parse([&b"max-age=3"[..], b"no-transform", b"stale-if-error=30"]);
         assert!(control.no_transform);
         assert_eq!(control.stale_if_error, Some(30));
     }
@@ -308,7 +333,14 @@ mod tests {
 
     #[test]
     fn never_panics_on_any_bytes() {
-        let samples: [&[u8]; 6] = [b"\"", b"a=\"\\", b"=,=,", b"\xff\xfe=\"\xff", b"max-age=\"", b"\\\\\\"];
+        let samples: [&[u8]; 6] = [
+            b"\"",
+            b"a=\"\\",
+            b"=,=,",
+            b"\xff\xfe=\"\xff",
+            b"max-age=\"",
+            b"\\\\\\",
+        ];
         for sample in samples {
             for end in 0..=sample.len() {
                 let _ = CacheControl::parse([&sample[..end]]);

@@ -108,12 +108,17 @@ impl RecordHeader {
     /// Decodes and checks a header; `file_len` is the whole record's size on disk.
     pub fn decode(bytes: &[u8], file_len: u64) -> Result<Self, RecordError> {
         if bytes.len() < RECORD_HEADER_LEN {
-            return Err(RecordError::Truncated { need: RECORD_HEADER_LEN as u64, have: bytes.len() as u64 });
+            return Err(RecordError::Truncated {
+                need: RECORD_HEADER_LEN as u64,
+                have: bytes.len() as u64,
+            });
         }
         if &bytes[..8] != MAGIC {
             return Err(RecordError::BadMagic);
         }
-        let word = |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let word = |at: usize| {
+            u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
         if crc32(&bytes[..28]) != word(28) {
             return Err(RecordError::Checksum { part: "header" });
         }
@@ -126,11 +131,16 @@ impl RecordHeader {
             body_crc: word(24),
         };
         if header.meta_len > MAX_META_LEN {
-            return Err(RecordError::TooLarge { len: header.meta_len });
+            return Err(RecordError::TooLarge {
+                len: header.meta_len,
+            });
         }
         let need = header.record_len();
         if file_len != need {
-            return Err(RecordError::Truncated { need, have: file_len });
+            return Err(RecordError::Truncated {
+                need,
+                have: file_len,
+            });
         }
         Ok(header)
     }
@@ -209,12 +219,27 @@ impl EntryMeta {
         if reader.at != bytes.len() {
             return Err(RecordError::Malformed);
         }
-        Ok(EntryMeta { key, variant, status, reason, fields, request_time, response_time, age_value, body_len })
+        Ok(EntryMeta {
+            key,
+            variant,
+            status,
+            reason,
+            fields,
+            request_time,
+            response_time,
+            age_value,
+            body_len,
+        })
     }
 
     /// A record header for this meta (encoded as `meta`) and a body with checksum `body_crc`.
     pub fn record_header(meta: &[u8], body_len: u64, body_crc: u32) -> RecordHeader {
-        RecordHeader { meta_len: meta.len() as u32, meta_crc: crc32(meta), body_len, body_crc }
+        RecordHeader {
+            meta_len: meta.len() as u32,
+            meta_crc: crc32(meta),
+            body_len,
+            body_crc,
+        }
     }
 }
 
@@ -249,7 +274,9 @@ pub fn decode_record(bytes: &[u8]) -> Result<(EntryMeta, &[u8]), RecordError> {
 }
 
 fn unix_millis(time: SystemTime) -> u64 {
-    time.duration_since(std::time::UNIX_EPOCH).map(|gap| gap.as_millis() as u64).unwrap_or(0)
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map(|gap| gap.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn from_millis(millis: u64) -> SystemTime {
@@ -311,7 +338,11 @@ const fn crc_table() -> [u32; 256] {
         let mut value = index as u32;
         let mut bit = 0;
         while bit < 8 {
-            value = if value & 1 != 0 { 0xEDB8_8320 ^ (value >> 1) } else { value >> 1 };
+            value = if value & 1 != 0 {
+                0xEDB8_8320 ^ (value >> 1)
+            } else {
+                value >> 1
+            };
             bit += 1;
         }
         table[index] = value;
@@ -357,7 +388,10 @@ mod tests {
     fn meta() -> EntryMeta {
         EntryMeta {
             key: "GET http://h/x".into(),
-            variant: vec![("accept".into(), Some(b"text/html".to_vec())), ("cookie".into(), None)],
+            variant: vec![
+                ("accept".into(), Some(b"text/html".to_vec())),
+                ("cookie".into(), None),
+            ],
             status: 200,
             reason: "OK".into(),
             fields: vec![("Content-Type".into(), b"text/plain".to_vec())],
@@ -385,7 +419,10 @@ mod tests {
     fn every_truncation_and_every_bit_flip_is_rejected() {
         let record = encode_record(&meta(), b"hello");
         for end in 0..record.len() {
-            assert!(decode_record(&record[..end]).is_err(), "prefix of {end} bytes accepted");
+            assert!(
+                decode_record(&record[..end]).is_err(),
+                "prefix of {end} bytes accepted"
+            );
         }
         for index in 0..record.len() {
             let mut flipped = record.clone();

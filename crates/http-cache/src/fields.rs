@@ -28,6 +28,23 @@ impl Fields for [(String, Vec<u8>)] {
     }
 }
 
+impl Fields for http_proto::HeaderMap {
+    fn field_values<'a>(&'a self, name: &str) -> Vec<&'a [u8]> {
+        self.iter()
+            .filter(|(field, _)| field.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_bytes())
+            .collect()
+    }
+}
+
+/// A stored field list from an `http_proto` header map.
+pub fn from_header_map(headers: &http_proto::HeaderMap) -> FieldList {
+    headers
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+        .collect()
+}
+
 impl Fields for Vec<(String, Vec<u8>)> {
     fn field_values<'a>(&'a self, name: &str) -> Vec<&'a [u8]> {
         self.as_slice().field_values(name)
@@ -72,7 +89,9 @@ pub fn strip_for_storage(fields: &mut FieldList, also: &[String]) {
     let connection = list_members(fields.field_values("connection"));
     fields.retain(|(name, _)| {
         let lower = name.to_ascii_lowercase();
-        !NOT_STORED.contains(&lower.as_str()) && !connection.contains(&lower) && !also.contains(&lower)
+        !NOT_STORED.contains(&lower.as_str())
+            && !connection.contains(&lower)
+            && !also.contains(&lower)
     });
 }
 
@@ -92,7 +111,10 @@ mod tests {
     use super::*;
 
     fn list(pairs: &[(&str, &str)]) -> FieldList {
-        pairs.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())).collect()
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .collect()
     }
 
     #[test]

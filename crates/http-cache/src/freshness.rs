@@ -24,7 +24,9 @@ pub fn seconds_between(earlier: SystemTime, later: SystemTime) -> u64 {
 
 /// A `SystemTime` as whole seconds since the Unix epoch (0 before it).
 pub fn unix_seconds(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map(|gap| gap.as_secs()).unwrap_or(0)
+    time.duration_since(UNIX_EPOCH)
+        .map(|gap| gap.as_secs())
+        .unwrap_or(0)
 }
 
 /// Whole seconds since the Unix epoch as a `SystemTime`.
@@ -55,7 +57,10 @@ impl AgeInputs {
         let date_value = self.date_value.unwrap_or(self.response_time);
         let apparent_age = seconds_between(date_value, self.response_time);
         let response_delay = seconds_between(self.request_time, self.response_time);
-        let corrected_age_value = self.age_value.saturating_add(response_delay).min(DELTA_SECONDS_MAX);
+        let corrected_age_value = self
+            .age_value
+            .saturating_add(response_delay)
+            .min(DELTA_SECONDS_MAX);
         apparent_age.max(corrected_age_value)
     }
 }
@@ -128,32 +133,54 @@ pub struct FreshnessInputs<'a> {
 pub fn freshness_lifetime(inputs: &FreshnessInputs<'_>, kind: CacheKind) -> Lifetime {
     if kind == CacheKind::Shared {
         if let Some(seconds) = inputs.control.s_maxage {
-            return Lifetime { seconds, source: LifetimeSource::SMaxAge };
+            return Lifetime {
+                seconds,
+                source: LifetimeSource::SMaxAge,
+            };
         }
     }
     if let Some(seconds) = inputs.control.max_age {
-        return Lifetime { seconds, source: LifetimeSource::MaxAge };
+        return Lifetime {
+            seconds,
+            source: LifetimeSource::MaxAge,
+        };
     }
     match inputs.expires {
         Some(Expires::At(expires)) => {
-            return Lifetime { seconds: seconds_between(inputs.date, expires), source: LifetimeSource::Expires };
+            return Lifetime {
+                seconds: seconds_between(inputs.date, expires),
+                source: LifetimeSource::Expires,
+            };
         }
-        Some(Expires::Invalid) => return Lifetime { seconds: 0, source: LifetimeSource::Expires },
+        Some(Expires::Invalid) => {
+            return Lifetime {
+                seconds: 0,
+                source: LifetimeSource::Expires,
+            }
+        }
         None => {}
     }
     if inputs.heuristic_allowed {
         if let Some(last_modified) = inputs.last_modified {
             let since = seconds_between(last_modified, inputs.date);
             let seconds = (since * HEURISTIC_FRACTION_PERCENT / 100).min(HEURISTIC_MAX_SECONDS);
-            return Lifetime { seconds, source: LifetimeSource::Heuristic };
+            return Lifetime {
+                seconds,
+                source: LifetimeSource::Heuristic,
+            };
         }
     }
-    Lifetime { seconds: 0, source: LifetimeSource::None }
+    Lifetime {
+        seconds: 0,
+        source: LifetimeSource::None,
+    }
 }
 
 /// Whether the response carries an explicit expiration time for a cache of this kind.
 pub fn has_explicit_expiration(control: &CacheControl, has_expires: bool, kind: CacheKind) -> bool {
-    control.max_age.is_some() || has_expires || (kind == CacheKind::Shared && control.s_maxage.is_some())
+    control.max_age.is_some()
+        || has_expires
+        || (kind == CacheKind::Shared && control.s_maxage.is_some())
 }
 
 #[cfg(test)]
@@ -166,19 +193,34 @@ mod tests {
 
     #[test]
     fn apparent_age_wins_when_larger() {
-        let inputs = AgeInputs { age_value: 0, date_value: Some(at(0)), request_time: at(9), response_time: at(10) };
+        let inputs = AgeInputs {
+            age_value: 0,
+            date_value: Some(at(0)),
+            request_time: at(9),
+            response_time: at(10),
+        };
         assert_eq!(inputs.corrected_initial_age(), 10);
     }
 
     #[test]
     fn corrected_age_value_counts_from_the_request() {
-        let inputs = AgeInputs { age_value: 30, date_value: Some(at(10)), request_time: at(8), response_time: at(10) };
+        let inputs = AgeInputs {
+            age_value: 30,
+            date_value: Some(at(10)),
+            request_time: at(8),
+            response_time: at(10),
+        };
         assert_eq!(inputs.corrected_initial_age(), 32);
     }
 
     #[test]
     fn date_in_the_future_gives_zero_apparent_age() {
-        let inputs = AgeInputs { age_value: 0, date_value: Some(at(100)), request_time: at(10), response_time: at(10) };
+        let inputs = AgeInputs {
+            age_value: 0,
+            date_value: Some(at(100)),
+            request_time: at(10),
+            response_time: at(10),
+        };
         assert_eq!(inputs.corrected_initial_age(), 0);
     }
 
@@ -186,7 +228,10 @@ mod tests {
     fn current_age_adds_resident_time_and_clock_going_back_is_zero() {
         assert_eq!(current_age(5, at(10), at(25)), 20);
         assert_eq!(current_age(5, at(10), at(3)), 5);
-        assert_eq!(current_age(DELTA_SECONDS_MAX, at(0), at(10)), DELTA_SECONDS_MAX);
+        assert_eq!(
+            current_age(DELTA_SECONDS_MAX, at(0), at(10)),
+            DELTA_SECONDS_MAX
+        );
     }
 
     #[test]
@@ -202,8 +247,17 @@ mod tests {
         assert_eq!(freshness_lifetime(&inputs, CacheKind::Shared).seconds, 20);
         assert_eq!(freshness_lifetime(&inputs, CacheKind::Private).seconds, 10);
         let none = CacheControl::default();
-        let inputs = FreshnessInputs { control: &none, ..inputs };
-        assert_eq!(freshness_lifetime(&inputs, CacheKind::Shared), Lifetime { seconds: 500, source: LifetimeSource::Expires });
+        let inputs = FreshnessInputs {
+            control: &none,
+            ..inputs
+        };
+        assert_eq!(
+            freshness_lifetime(&inputs, CacheKind::Shared),
+            Lifetime {
+                seconds: 500,
+                source: LifetimeSource::Expires
+            }
+        );
     }
 
     #[test]
@@ -217,9 +271,21 @@ mod tests {
             heuristic_allowed: true,
         };
         assert_eq!(freshness_lifetime(&inputs, CacheKind::Shared).seconds, 100);
-        let old = FreshnessInputs { date: at(100 * 24 * 3600), ..inputs };
-        assert_eq!(freshness_lifetime(&old, CacheKind::Shared).seconds, HEURISTIC_MAX_SECONDS);
-        let not_allowed = FreshnessInputs { heuristic_allowed: false, ..inputs };
-        assert_eq!(freshness_lifetime(&not_allowed, CacheKind::Shared).source, LifetimeSource::None);
+        let old = FreshnessInputs {
+            date: at(100 * 24 * 3600),
+            ..inputs
+        };
+        assert_eq!(
+            freshness_lifetime(&old, CacheKind::Shared).seconds,
+            HEURISTIC_MAX_SECONDS
+        );
+        let not_allowed = FreshnessInputs {
+            heuristic_allowed: false,
+            ..inputs
+        };
+        assert_eq!(
+            freshness_lifetime(&not_allowed, CacheKind::Shared).source,
+            LifetimeSource::None
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! URIs an unsafe request invalidates (§4.4).
 
 use crate::fields::{list_members, Fields};
+use http_proto::Uri;
 
 /// The primary cache key: the request method and the normalised absolute target URI
 /// (`http://host[:port]/path?query`, scheme and host lowercase, default port dropped).
@@ -12,12 +13,20 @@ impl CacheKey {
     /// The key of `method` on the origin `scheme://authority` and `path_and_query` (which must
     /// start with `/`, or be `*`).
     pub fn new(method: &str, scheme: &str, authority: &str, path_and_query: &str) -> Self {
-        Self(format!("{method} {}{path_and_query}", origin(scheme, authority)))
+        Self(format!(
+            "{method} {}{path_and_query}",
+            origin(scheme, authority)
+        ))
     }
 
     /// The key as text: `GET http://host/path`.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The key of `method` on an absolute URI.
+    pub fn from_uri(method: &str, uri: &Uri) -> Self {
+        Self(format!("{method} {}", uri_text(uri)))
     }
 
     /// Rebuilds a key from its text form (as stored on disk).
@@ -103,43 +112,38 @@ pub fn variant_matches(stored: &[(String, Option<Vec<u8>>)], request: &impl Fiel
     selecting_values(&names, request).as_slice() == stored
 }
 
+/// The normalised text of an absolute URI as it appears in cache keys.
+pub fn uri_text(uri: &Uri) -> String {
+    format!(
+        "{}{}",
+        origin(&uri.scheme, &uri.authority()),
+        uri.path_and_query()
+    )
+}
+
 /// RFC 9111 §4.4: the URIs whose stored responses an unsafe request invalidates: the target
-/// URI, and the `Location` / `Content-Location` URIs when they have the same origin ("a cache
-/// MUST NOT trigger an invalidation under these conditions if the origin of the URI to be
-/// invalidated differs from that of the target URI").
-///
-/// `target_origin` is `scheme://authority` as from [`origin`]; `target_path` the
-/// path-and-query. Relative references starting with `/` are resolved against the target's
-/// origin; other relative references are resolved against the target's directory.
-pub fn invalidation_uris(target_origin: &str, target_path: &str, response: &impl Fields) -> Vec<String> {
-    let mut uris = vec![format!("{target_origin}{target_path}")];
+/// URI, and the `Location` / `Content-Location` URIs (resolved against the target) when they
+/// have the same origin ("a cache MUST NOT trigger an invalidation under these conditions if
+/// the origin of the URI to be invalidated differs from that of the target URI").
+pub fn invalidation_uris(target: &Uri, response: &impl Fields) -> Vec<String> {
+    let target_origin = origin(&target.scheme, &target.authority());
+    let mut uris = vec![uri_text(target)];
     for name in ["location", "content-location"] {
-        let Some(value) = response.field(name) else { continue };
-        let Ok(value) = std::str::from_utf8(value) else { continue };
-        let value = value.trim();
-        let resolved = if let Some((scheme, rest)) = value.split_once("://") {
-            let (authority, path) = match rest.find('/') {
-                Some(slash) => (&rest[..slash], &rest[slash..]),
-                None => (rest, "/"),
-            };
-            let other = origin(scheme, authority);
-            if other != target_origin {
-                continue;
-            }
-            format!("{other}{path}")
-        } else if value.starts_with("//") || value.is_empty() {
+        let Some(value) = response.field(name) else {
             continue;
-        } else if value.starts_with('/') {
-            format!("{target_origin}{value}")
-        } else {
-            let path = target_path.split('?').next().unwrap_or("/");
-            let directory = &path[..path.rfind('/').map_or(0, |slash| slash + 1)];
-            format!("{target_origin}{directory}{value}")
         };
-        // A fragment never reaches the cache key.
-        let resolved = resolved.split('#').next().unwrap_or_default().to_string();
-        if !uris.contains(&resolved) {
-            uris.push(resolved);
+        let Ok(value) = std::str::from_utf8(value) else {
+            continue;
+        };
+        let Ok(resolved) = target.join(value) else {
+            continue;
+        };
+        if origin(&resolved.scheme, &resolved.authority()) != target_origin {
+            continue;
+        }
+        let text = uri_text(&resolved);
+        if !uris.contains(&text) {
+            uris.push(text);
         }
     }
     uris
@@ -151,20 +155,32 @@ mod tests {
     use crate::fields::FieldList;
 
     fn list(pairs: &[(&str, &str)]) -> FieldList {
-        pairs.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())).collect()
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .collect()
     }
 
     #[test]
     fn keys_normalise_scheme_host_and_default_port() {
-        assert_eq!(CacheKey::new("GET", "HTTP", "Example.COM:80", "/a?b").as_str(), "GET http://example.com/a?b");
-        assert_eq!(CacheKey::new("GET", "http", "h:8080", "/").uri(), "http://h:8080/");
+        assert_eq!(
+            CacheKey::new("GET", "HTTP", "Example.COM:80", "/a?b").as_str(),
+            "GET http://example.com/a?b"
+        );
+        assert_eq!(
+            CacheKey::new("GET", "http", "h:8080", "/").uri(),
+            "http://h:8080/"
+        );
     }
 
     #[test]
     fn vary_star_and_names() {
         assert_eq!(vary_names(&list(&[("Vary", "*")])), None);
         assert_eq!(
-            vary_names(&list(&[("Vary", "Accept-Encoding, accept"), ("vary", "Accept")])),
+            vary_names(&list(&[
+                ("Vary", "Accept-Encoding, accept"),
+                ("vary", "Accept")
+            ])),
             Some(vec!["accept".into(), "accept-encoding".into()])
         );
     }
@@ -173,20 +189,33 @@ mod tests {
     fn selecting_values_normalise_whitespace_and_lines() {
         let names = vec!["accept".to_string()];
         let one = selecting_values(&names, &list(&[("Accept", "text/html,  text/plain")]));
-        let two = selecting_values(&names, &list(&[("Accept", "text/html"), ("accept", " text/plain ")]));
+        let two = selecting_values(
+            &names,
+            &list(&[("Accept", "text/html"), ("accept", " text/plain ")]),
+        );
         assert_eq!(one, two);
-        assert!(variant_matches(&one, &list(&[("accept", "text/html , text/plain")])));
+        assert!(variant_matches(
+            &one,
+            &list(&[("accept", "text/html , text/plain")])
+        ));
         assert!(!variant_matches(&one, &list(&[])));
     }
 
     #[test]
     fn invalidation_same_origin_only() {
-        let response = list(&[("Location", "http://other.example/x"), ("Content-Location", "/y#frag")]);
+        let response = list(&[
+            ("Location", "http://other.example/x"),
+            ("Content-Location", "/y#frag"),
+        ]);
+        let target = Uri::parse("http://h/a/b?q").unwrap();
         assert_eq!(
-            invalidation_uris("http://h", "/a/b?q", &response),
+            invalidation_uris(&target, &response),
             vec!["http://h/a/b?q".to_string(), "http://h/y".to_string()]
         );
         let relative = list(&[("Location", "c")]);
-        assert_eq!(invalidation_uris("http://h", "/a/b", &relative)[1], "http://h/a/c");
+        assert_eq!(
+            invalidation_uris(&Uri::parse("http://h/a/b").unwrap(), &relative)[1],
+            "http://h/a/c"
+        );
     }
 }

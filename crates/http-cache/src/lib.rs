@@ -19,13 +19,13 @@
 //! 5. Responses to unsafe methods invalidate [`key::invalidation_uris`] (§4.4).
 //!
 
-
 pub mod directives;
 pub mod entry;
 pub mod fields;
 pub mod freshness;
 pub mod key;
 pub mod policy;
+pub mod stored;
 pub mod validation;
 
 pub use directives::CacheControl;
@@ -34,3 +34,4 @@ pub use fields::{FieldList, Fields};
 pub use freshness::CacheKind;
 pub use key::CacheKey;
 pub use policy::{RequestFacts, Reuse, StoredFreshness};
+pub use stored::Entry;

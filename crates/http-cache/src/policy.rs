@@ -6,12 +6,14 @@ use crate::freshness::{current_age, CacheKind};
 use std::time::SystemTime;
 
 /// Status codes that are heuristically cacheable (RFC 9110 §15.1).
-pub const HEURISTICALLY_CACHEABLE: &[u16] = &[200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501];
+pub const HEURISTICALLY_CACHEABLE: &[u16] =
+    &[200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501];
 
 /// Status codes whose caching rules this cache implements in full, so it "understands" them
 /// (RFC 9111 §3, §5.2.2.3). 206 is absent: partial responses are not stored.
 pub const UNDERSTOOD_STATUSES: &[u16] = &[
-    200, 203, 204, 300, 301, 302, 303, 307, 308, 400, 403, 404, 405, 410, 414, 451, 500, 501, 502, 503, 504,
+    200, 203, 204, 300, 301, 302, 303, 307, 308, 400, 403, 404, 405, 410, 414, 451, 500, 501, 502,
+    503, 504,
 ];
 
 /// Whether `method` is safe (RFC 9110 §9.2.1); methods of unknown safety count as unsafe.
@@ -93,7 +95,11 @@ pub struct ResponseFacts<'a> {
 }
 
 /// RFC 9111 §3: "A cache MUST NOT store a response to a request unless: ...".
-pub fn check_storable(request: &RequestFacts, response: &ResponseFacts<'_>, kind: CacheKind) -> Result<(), NotStorable> {
+pub fn check_storable(
+    request: &RequestFacts,
+    response: &ResponseFacts<'_>,
+    kind: CacheKind,
+) -> Result<(), NotStorable> {
     let control = response.control;
     // "the request method is understood by the cache": this cache stores GET only.
     if request.method != "GET" {
@@ -117,7 +123,9 @@ pub fn check_storable(request: &RequestFacts, response: &ResponseFacts<'_>, kind
     if request.control.no_store {
         return Err(NotStorable::RequestNoStore);
     }
-    if control.no_store && !(control.must_understand && UNDERSTOOD_STATUSES.contains(&response.status)) {
+    if control.no_store
+        && !(control.must_understand && UNDERSTOOD_STATUSES.contains(&response.status))
+    {
         return Err(NotStorable::ResponseNoStore);
     }
     // "if the cache is shared: the private response directive is either not present or allows
@@ -176,7 +184,12 @@ pub struct StoredFreshness {
 impl StoredFreshness {
     /// From the stored response's `Cache-Control`, its corrected initial age, response time and
     /// lifetime.
-    pub fn new(control: &CacheControl, corrected_initial_age: u64, response_time: SystemTime, lifetime: u64) -> Self {
+    pub fn new(
+        control: &CacheControl,
+        corrected_initial_age: u64,
+        response_time: SystemTime,
+        lifetime: u64,
+    ) -> Self {
         Self {
             corrected_initial_age,
             response_time,
@@ -202,7 +215,9 @@ impl StoredFreshness {
 
     /// Whether an explicit directive forbids serving it stale (§4.2.4).
     pub fn stale_forbidden(&self, kind: CacheKind) -> bool {
-        self.no_cache || self.must_revalidate || (kind == CacheKind::Shared && self.proxy_revalidate)
+        self.no_cache
+            || self.must_revalidate
+            || (kind == CacheKind::Shared && self.proxy_revalidate)
     }
 }
 
@@ -226,7 +241,12 @@ pub enum Reuse {
 }
 
 /// RFC 9111 §4: may the stored response be reused for this request at `now`?
-pub fn decide_reuse(request: &RequestFacts, stored: &StoredFreshness, kind: CacheKind, now: SystemTime) -> Reuse {
+pub fn decide_reuse(
+    request: &RequestFacts,
+    stored: &StoredFreshness,
+    kind: CacheKind,
+    now: SystemTime,
+) -> Reuse {
     // §4: no reuse of a no-cache response without validation; §4.4: invalidated entries need
     // validation; §5.2.1.4: the client's no-cache asks for validation too.
     if stored.invalidated || stored.no_cache || request.wants_validation() {
@@ -239,7 +259,11 @@ pub fn decide_reuse(request: &RequestFacts, stored: &StoredFreshness, kind: Cach
     if lifetime > age {
         // §5.2.1.3: min-fresh asks for at least that many seconds of remaining freshness.
         let remaining = lifetime - age;
-        if request.control.min_fresh.is_some_and(|min_fresh| remaining < min_fresh) {
+        if request
+            .control
+            .min_fresh
+            .is_some_and(|min_fresh| remaining < min_fresh)
+        {
             return Reuse::Revalidate;
         }
         if !age_acceptable {
@@ -254,10 +278,17 @@ pub fn decide_reuse(request: &RequestFacts, stored: &StoredFreshness, kind: Cach
     }
     let staleness = age - lifetime;
     // §4.2.4: stale responses only when "explicitly permitted by the client or origin server".
-    if request.control.max_stale.is_some_and(|max_stale| max_stale.allows(staleness)) {
+    if request
+        .control
+        .max_stale
+        .is_some_and(|max_stale| max_stale.allows(staleness))
+    {
         return Reuse::Serve { age, stale: true };
     }
-    if stored.stale_while_revalidate.is_some_and(|window| staleness <= window) {
+    if stored
+        .stale_while_revalidate
+        .is_some_and(|window| staleness <= window)
+    {
         return Reuse::ServeStaleAndRevalidate { age };
     }
     Reuse::Revalidate
@@ -265,16 +296,29 @@ pub fn decide_reuse(request: &RequestFacts, stored: &StoredFreshness, kind: Cach
 
 /// RFC 5861 §4 (and §4.2.4 of RFC 9111): may the stored response be served stale because the
 /// origin failed (connection error, timeout, or a 500/502/503/504 answer)?
-pub fn stale_if_error_allows(request: &RequestFacts, stored: &StoredFreshness, kind: CacheKind, now: SystemTime) -> bool {
+pub fn stale_if_error_allows(
+    request: &RequestFacts,
+    stored: &StoredFreshness,
+    kind: CacheKind,
+    now: SystemTime,
+) -> bool {
     if stored.stale_forbidden(kind) {
         return false;
     }
     let age = stored.age(now);
     let staleness = age.saturating_sub(stored.lifetime);
-    let response_allows = stored.stale_if_error.is_some_and(|window| staleness <= window);
+    let response_allows = stored
+        .stale_if_error
+        .is_some_and(|window| staleness <= window);
     // RFC 5861 §4: stale-if-error may also come in the request.
-    let request_allows = request.control.stale_if_error.is_some_and(|window| staleness <= window);
-    let client_allows = request.control.max_stale.is_some_and(|max_stale| max_stale.allows(staleness));
+    let request_allows = request
+        .control
+        .stale_if_error
+        .is_some_and(|window| staleness <= window);
+    let client_allows = request
+        .control
+        .max_stale
+        .is_some_and(|max_stale| max_stale.allows(staleness));
     response_allows || request_allows || client_allows
 }
 
@@ -299,7 +343,10 @@ mod tests {
     }
 
     fn get() -> RequestFacts {
-        RequestFacts { method: "GET".into(), ..Default::default() }
+        RequestFacts {
+            method: "GET".into(),
+            ..Default::default()
+        }
     }
 
     fn stored(control: &str, lifetime: u64) -> StoredFreshness {
@@ -309,23 +356,49 @@ mod tests {
     #[test]
     fn fresh_then_stale() {
         let entry = stored("max-age=10", 10);
-        assert_eq!(decide_reuse(&get(), &entry, CacheKind::Shared, at(9)), Reuse::Serve { age: 9, stale: false });
-        assert_eq!(decide_reuse(&get(), &entry, CacheKind::Shared, at(10)), Reuse::Revalidate);
+        assert_eq!(
+            decide_reuse(&get(), &entry, CacheKind::Shared, at(9)),
+            Reuse::Serve {
+                age: 9,
+                stale: false
+            }
+        );
+        assert_eq!(
+            decide_reuse(&get(), &entry, CacheKind::Shared, at(10)),
+            Reuse::Revalidate
+        );
     }
 
     #[test]
     fn swr_window() {
         let entry = stored("max-age=10, stale-while-revalidate=5", 10);
-        assert_eq!(decide_reuse(&get(), &entry, CacheKind::Shared, at(15)), Reuse::ServeStaleAndRevalidate { age: 15 });
-        assert_eq!(decide_reuse(&get(), &entry, CacheKind::Shared, at(16)), Reuse::Revalidate);
+        assert_eq!(
+            decide_reuse(&get(), &entry, CacheKind::Shared, at(15)),
+            Reuse::ServeStaleAndRevalidate { age: 15 }
+        );
+        assert_eq!(
+            decide_reuse(&get(), &entry, CacheKind::Shared, at(16)),
+            Reuse::Revalidate
+        );
     }
 
     #[test]
     fn storable_basics() {
         let control = CacheControl::parse_str("max-age=5");
-        let response = ResponseFacts { status: 200, control: &control, has_expires: false, vary_star: false };
+        let response = ResponseFacts {
+            status: 200,
+            control: &control,
+            has_expires: false,
+            vary_star: false,
+        };
         assert_eq!(check_storable(&get(), &response, CacheKind::Shared), Ok(()));
-        let post = RequestFacts { method: "POST".into(), ..Default::default() };
-        assert_eq!(check_storable(&post, &response, CacheKind::Shared), Err(NotStorable::Method));
+        let post = RequestFacts {
+            method: "POST".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            check_storable(&post, &response, CacheKind::Shared),
+            Err(NotStorable::Method)
+        );
     }
 }

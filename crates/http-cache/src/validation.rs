@@ -2,10 +2,17 @@
 //! response with a 304, and answering a client's own conditional request from the store.
 
 use crate::fields::{FieldList, Fields, NOT_STORED};
+use http_proto::{EntityTag, EtagList};
 
 /// RFC 9111 §4.3.4: "Caches MUST NOT update the following header fields: Content-Encoding,
 /// Content-Length, Content-MD5, Content-Range, ETag."
-pub const NOT_UPDATED: &[&str] = &["content-encoding", "content-length", "content-md5", "content-range", "etag"];
+pub const NOT_UPDATED: &[&str] = &[
+    "content-encoding",
+    "content-length",
+    "content-md5",
+    "content-range",
+    "etag",
+];
 
 /// The precondition fields a cache adds to a forwarded request to validate its stored response
 /// (§4.3.1): `If-None-Match` from the stored `ETag`, `If-Modified-Since` from the stored
@@ -21,56 +28,31 @@ pub fn conditional_fields(stored: &[(String, Vec<u8>)]) -> FieldList {
     fields
 }
 
-/// The opaque part of an entity-tag and whether it is weak (`W/"x"` → (`"x"`, true)).
-fn split_etag(tag: &[u8]) -> (&[u8], bool) {
-    let tag = tag.trim_ascii();
-    match tag.strip_prefix(b"W/") {
-        Some(opaque) => (opaque, true),
-        None => (tag, false),
-    }
+fn parse_etag(tag: &[u8]) -> Option<EntityTag> {
+    EntityTag::parse(std::str::from_utf8(tag).ok()?)
 }
 
-/// Weak comparison of two entity-tags (RFC 9110 §8.8.3.2): opaque tags equal, weakness ignored.
+/// Weak comparison of two entity-tags (RFC 9110 §8.8.3.2); invalid tags never match.
 pub fn etag_weak_eq(left: &[u8], right: &[u8]) -> bool {
-    split_etag(left).0 == split_etag(right).0
+    matches!((parse_etag(left), parse_etag(right)), (Some(left), Some(right)) if left.weak_eq(&right))
 }
 
 /// Strong comparison (RFC 9110 §8.8.3.2): both strong and equal.
 pub fn etag_strong_eq(left: &[u8], right: &[u8]) -> bool {
-    let (left, left_weak) = split_etag(left);
-    let (right, right_weak) = split_etag(right);
-    !left_weak && !right_weak && left == right
+    matches!((parse_etag(left), parse_etag(right)), (Some(left), Some(right)) if left.strong_eq(&right))
 }
 
-/// Whether an `If-None-Match` field value (`*` or a list of entity-tags) matches `etag` by weak
+/// Whether `If-None-Match` field values (`*` or lists of entity-tags) match `etag` by weak
 /// comparison (RFC 9110 §13.1.2).
-pub fn if_none_match_matches(if_none_match: &[u8], etag: Option<&[u8]>) -> bool {
-    let list = if_none_match.trim_ascii();
-    if list == b"*" {
-        return etag.is_some();
-    }
-    let Some(etag) = etag else { return false };
-    split_etag_list(list).into_iter().any(|member| etag_weak_eq(member, etag))
-}
-
-/// Splits a list of entity-tags at commas outside quotes.
-fn split_etag_list(list: &[u8]) -> Vec<&[u8]> {
-    let mut members = Vec::new();
-    let mut start = 0;
-    let mut quoted = false;
-    for (index, &byte) in list.iter().enumerate() {
-        match byte {
-            b'"' => quoted = !quoted,
-            b',' if !quoted => {
-                members.push(list[start..index].trim_ascii());
-                start = index + 1;
-            }
-            _ => {}
-        }
-    }
-    members.push(list[start..].trim_ascii());
-    members.retain(|member| !member.is_empty());
-    members
+pub fn if_none_match_matches(if_none_match: &[&[u8]], etag: Option<&[u8]>) -> bool {
+    let texts: Vec<&str> = if_none_match
+        .iter()
+        .filter_map(|value| std::str::from_utf8(value).ok())
+        .collect();
+    let Some(list) = EtagList::parse(texts) else {
+        return false;
+    };
+    list.matches_weak(etag.and_then(parse_etag).as_ref())
 }
 
 /// Which stored response a 304 applies to (§4.3.4).
@@ -86,11 +68,14 @@ pub enum FreshenTarget {
 /// responses contain the same strong validator, then the cache MUST NOT use the new response to
 /// update any stored responses." A weak validator must correspond; no validator updates a
 /// stored response that lacks one too.
-pub fn freshen_target(stored: &[(String, Vec<u8>)], not_modified: &[(String, Vec<u8>)]) -> FreshenTarget {
+pub fn freshen_target(
+    stored: &[(String, Vec<u8>)],
+    not_modified: &[(String, Vec<u8>)],
+) -> FreshenTarget {
     let stored_etag = stored.field("etag");
     match not_modified.field("etag") {
         Some(new_etag) => {
-            let (_, weak) = split_etag(new_etag);
+            let weak = parse_etag(new_etag).is_none_or(|tag| tag.weak);
             let matches = match stored_etag {
                 Some(stored_etag) if weak => etag_weak_eq(stored_etag, new_etag),
                 Some(stored_etag) => etag_strong_eq(stored_etag, new_etag),
@@ -102,8 +87,13 @@ pub fn freshen_target(stored: &[(String, Vec<u8>)], not_modified: &[(String, Vec
                 FreshenTarget::Mismatch
             }
         }
-        None => match (not_modified.field("last-modified"), stored.field("last-modified")) {
-            (Some(new), Some(old)) if new.trim_ascii() != old.trim_ascii() => FreshenTarget::Mismatch,
+        None => match (
+            not_modified.field("last-modified"),
+            stored.field("last-modified"),
+        ) {
+            (Some(new), Some(old)) if new.trim_ascii() != old.trim_ascii() => {
+                FreshenTarget::Mismatch
+            }
             _ => FreshenTarget::Update,
         },
     }
@@ -117,7 +107,9 @@ pub fn freshen_fields(stored: &mut FieldList, not_modified: &[(String, Vec<u8>)]
     let connection = crate::fields::list_members(not_modified.field_values("connection"));
     let updatable = |name: &str| {
         let lower = name.to_ascii_lowercase();
-        !NOT_UPDATED.contains(&lower.as_str()) && !NOT_STORED.contains(&lower.as_str()) && !connection.contains(&lower)
+        !NOT_UPDATED.contains(&lower.as_str())
+            && !NOT_STORED.contains(&lower.as_str())
+            && !connection.contains(&lower)
     };
     let mut replaced: Vec<String> = Vec::new();
     for (name, value) in not_modified {
@@ -155,7 +147,7 @@ pub fn evaluate_client_conditions(
     let if_none_match = request.field_values("if-none-match");
     if !if_none_match.is_empty() {
         let etag = stored.field("etag");
-        return if if_none_match.iter().any(|value| if_none_match_matches(value, etag)) {
+        return if if_none_match_matches(&if_none_match, etag) {
             ClientCondition::NotModified
         } else {
             ClientCondition::SendFull
@@ -166,7 +158,10 @@ pub fn evaluate_client_conditions(
     };
     let reference = match stored.field("last-modified").and_then(&parse_date) {
         Some(last_modified) => last_modified,
-        None => stored.field("date").and_then(&parse_date).unwrap_or(received_unix),
+        None => stored
+            .field("date")
+            .and_then(&parse_date)
+            .unwrap_or(received_unix),
     };
     if reference <= since {
         ClientCondition::NotModified
@@ -179,7 +174,15 @@ pub fn evaluate_client_conditions(
 /// have carried among Cache-Control, Content-Location, Date, ETag, Expires, Vary, plus
 /// Last-Modified as a convenience).
 pub fn not_modified_fields(stored: &[(String, Vec<u8>)]) -> FieldList {
-    const KEEP: &[&str] = &["cache-control", "content-location", "date", "etag", "expires", "vary", "last-modified"];
+    const KEEP: &[&str] = &[
+        "cache-control",
+        "content-location",
+        "date",
+        "etag",
+        "expires",
+        "vary",
+        "last-modified",
+    ];
     stored
         .iter()
         .filter(|(name, _)| KEEP.contains(&name.to_ascii_lowercase().as_str()))
@@ -192,7 +195,10 @@ mod tests {
     use super::*;
 
     fn list(pairs: &[(&str, &str)]) -> FieldList {
-        pairs.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())).collect()
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .collect()
     }
 
     #[test]
@@ -200,17 +206,23 @@ mod tests {
         assert!(etag_weak_eq(b"W/\"a\"", b"\"a\""));
         assert!(!etag_strong_eq(b"W/\"a\"", b"\"a\""));
         assert!(etag_strong_eq(b"\"a\"", b" \"a\""));
-        assert!(if_none_match_matches(b"\"x\", W/\"a\"", Some(b"\"a\"")));
-        assert!(if_none_match_matches(b"*", Some(b"\"a\"")));
-        assert!(!if_none_match_matches(b"\"x,y\"", Some(b"\"x\"")));
+        assert!(if_none_match_matches(&[b"\"x\", W/\"a\""], Some(b"\"a\"")));
+        assert!(if_none_match_matches(&[b"*"], Some(b"\"a\"")));
+        assert!(!if_none_match_matches(&[b"\"x,y\""], Some(b"\"x\"")));
     }
 
     #[test]
     fn conditional_from_validators() {
-        let stored = list(&[("ETag", "\"v1\""), ("Last-Modified", "Wed, 09 Sep 2015 09:23:24 GMT")]);
+        let stored = list(&[
+            ("ETag", "\"v1\""),
+            ("Last-Modified", "Wed, 09 Sep 2015 09:23:24 GMT"),
+        ]);
         assert_eq!(
             conditional_fields(&stored),
-            list(&[("If-None-Match", "\"v1\""), ("If-Modified-Since", "Wed, 09 Sep 2015 09:23:24 GMT")])
+            list(&[
+                ("If-None-Match", "\"v1\""),
+                ("If-Modified-Since", "Wed, 09 Sep 2015 09:23:24 GMT")
+            ])
         );
     }
 }

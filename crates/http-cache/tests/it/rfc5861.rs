@@ -16,9 +16,21 @@ mod s3_stale_while_revalidate {
     fn serves_stale_within_window_and_revalidates() {
         let entry = stored("max-age=60, stale-while-revalidate=30", 60);
         let get = request("GET", "");
-        assert_eq!(decide_reuse(&get, &entry, CacheKind::Shared, at(10)), Reuse::Serve { age: 10, stale: false });
-        assert_eq!(decide_reuse(&get, &entry, CacheKind::Shared, at(90)), Reuse::ServeStaleAndRevalidate { age: 90 });
-        assert_eq!(decide_reuse(&get, &entry, CacheKind::Shared, at(91)), Reuse::Revalidate);
+        assert_eq!(
+            decide_reuse(&get, &entry, CacheKind::Shared, at(10)),
+            Reuse::Serve {
+                age: 10,
+                stale: false
+            }
+        );
+        assert_eq!(
+            decide_reuse(&get, &entry, CacheKind::Shared, at(90)),
+            Reuse::ServeStaleAndRevalidate { age: 90 }
+        );
+        assert_eq!(
+            decide_reuse(&get, &entry, CacheKind::Shared, at(91)),
+            Reuse::Revalidate
+        );
     }
 }
 
@@ -33,8 +45,18 @@ mod s4_stale_if_error {
     fn stale_within_window_on_error() {
         let entry = stored("max-age=60, stale-if-error=100", 60);
         let get = request("GET", "");
-        assert!(stale_if_error_allows(&get, &entry, CacheKind::Shared, at(160)));
-        assert!(!stale_if_error_allows(&get, &entry, CacheKind::Shared, at(161)));
+        assert!(stale_if_error_allows(
+            &get,
+            &entry,
+            CacheKind::Shared,
+            at(160)
+        ));
+        assert!(!stale_if_error_allows(
+            &get,
+            &entry,
+            CacheKind::Shared,
+            at(161)
+        ));
         for status in [500, 502, 503, 504] {
             assert!(is_error_status(status));
         }
@@ -47,8 +69,23 @@ mod s4_stale_if_error {
     #[test]
     fn request_directive_and_absence() {
         let entry = stored("max-age=60", 60);
-        assert!(!stale_if_error_allows(&request("GET", ""), &entry, CacheKind::Shared, at(61)));
-        assert!(stale_if_error_allows(&request("GET", "stale-if-error=10"), &entry, CacheKind::Shared, at(70)));
-        assert!(!stale_if_error_allows(&request("GET", "stale-if-error=10"), &entry, CacheKind::Shared, at(71)));
+        assert!(!stale_if_error_allows(
+            &request("GET", ""),
+            &entry,
+            CacheKind::Shared,
+            at(61)
+        ));
+        assert!(stale_if_error_allows(
+            &request("GET", "stale-if-error=10"),
+            &entry,
+            CacheKind::Shared,
+            at(70)
+        ));
+        assert!(!stale_if_error_allows(
+            &request("GET", "stale-if-error=10"),
+            &entry,
+            CacheKind::Shared,
+            at(71)
+        ));
     }
 }

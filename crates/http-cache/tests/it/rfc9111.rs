@@ -3,11 +3,14 @@
 use crate::support::*;
 use http_cache::directives::{CacheControl, DELTA_SECONDS_MAX};
 use http_cache::fields::{strip_for_storage, Fields};
-use http_cache::freshness::{freshness_lifetime, AgeInputs, CacheKind, Expires, FreshnessInputs, LifetimeSource};
+use http_cache::freshness::{
+    freshness_lifetime, AgeInputs, CacheKind, Expires, FreshnessInputs, LifetimeSource,
+};
 use http_cache::key::{invalidation_uris, selecting_values, variant_matches, vary_names, CacheKey};
 use http_cache::policy::{decide_reuse, invalidates, NotStorable, Reuse};
 use http_cache::validation::{
-    conditional_fields, evaluate_client_conditions, freshen_fields, freshen_target, ClientCondition, FreshenTarget,
+    conditional_fields, evaluate_client_conditions, freshen_fields, freshen_target,
+    ClientCondition, FreshenTarget,
 };
 
 mod s1_2_2_delta_seconds {
@@ -21,7 +24,12 @@ mod s1_2_2_delta_seconds {
     fn overflow_is_2_pow_31_never_negative() {
         let control = CacheControl::parse_str("max-age=18446744073709551616000");
         assert_eq!(control.max_age, Some(DELTA_SECONDS_MAX));
-        let inputs = AgeInputs { age_value: DELTA_SECONDS_MAX, date_value: Some(at(0)), request_time: at(0), response_time: at(50) };
+        let inputs = AgeInputs {
+            age_value: DELTA_SECONDS_MAX,
+            date_value: Some(at(0)),
+            request_time: at(0),
+            response_time: at(50),
+        };
         assert_eq!(inputs.corrected_initial_age(), DELTA_SECONDS_MAX);
     }
 }
@@ -37,7 +45,10 @@ mod s2_cache_key {
         assert_ne!(get, CacheKey::new("HEAD", "http", "example.com", "/a?x=1"));
         assert_ne!(get, CacheKey::new("GET", "http", "example.com", "/a?x=2"));
         assert_ne!(get, CacheKey::new("GET", "http", "example.org", "/a?x=1"));
-        assert_eq!(get, CacheKey::new("GET", "HTTP", "EXAMPLE.com:80", "/a?x=1"));
+        assert_eq!(
+            get,
+            CacheKey::new("GET", "HTTP", "EXAMPLE.com:80", "/a?x=1")
+        );
     }
 }
 
@@ -48,38 +59,65 @@ mod s3_storing {
     /// understood by the cache".
     #[test]
     fn only_understood_methods() {
-        assert_eq!(storable_for(&request("POST", ""), 200, "max-age=60", false), Err(NotStorable::Method));
-        assert_eq!(storable_for(&request("BREW", ""), 200, "max-age=60", false), Err(NotStorable::Method));
+        assert_eq!(
+            storable_for(&request("POST", ""), 200, "max-age=60", false),
+            Err(NotStorable::Method)
+        );
+        assert_eq!(
+            storable_for(&request("BREW", ""), 200, "max-age=60", false),
+            Err(NotStorable::Method)
+        );
     }
 
     /// "... the response status code is final".
     #[test]
     fn only_final_statuses() {
-        assert_eq!(storable(100, "max-age=60"), Err(NotStorable::StatusNotFinal));
+        assert_eq!(
+            storable(100, "max-age=60"),
+            Err(NotStorable::StatusNotFinal)
+        );
     }
 
     /// "... if the response status code is 206 or 304, or the must-understand cache directive
     /// is present: the cache understands the response status code".
     #[test]
     fn partial_and_not_modified_are_not_stored_and_must_understand_needs_known_status() {
-        assert_eq!(storable(206, "max-age=60"), Err(NotStorable::StatusNotUnderstood));
-        assert_eq!(storable(304, "max-age=60"), Err(NotStorable::StatusNotUnderstood));
-        assert_eq!(storable(299, "max-age=60, must-understand"), Err(NotStorable::StatusNotUnderstood));
+        assert_eq!(
+            storable(206, "max-age=60"),
+            Err(NotStorable::StatusNotUnderstood)
+        );
+        assert_eq!(
+            storable(304, "max-age=60"),
+            Err(NotStorable::StatusNotUnderstood)
+        );
+        assert_eq!(
+            storable(299, "max-age=60, must-understand"),
+            Err(NotStorable::StatusNotUnderstood)
+        );
         // §5.2.2.3: with an understood status, must-understand overrides the no-store fallback.
-        assert_eq!(storable(200, "max-age=60, must-understand, no-store"), Ok(()));
+        assert_eq!(
+            storable(200, "max-age=60, must-understand, no-store"),
+            Ok(())
+        );
     }
 
     /// "... the no-store cache directive is not present in the response".
     #[test]
     fn no_store_response() {
-        assert_eq!(storable(200, "max-age=60, no-store"), Err(NotStorable::ResponseNoStore));
+        assert_eq!(
+            storable(200, "max-age=60, no-store"),
+            Err(NotStorable::ResponseNoStore)
+        );
     }
 
     /// "... if the cache is shared: the private response directive is either not present or
     /// allows a shared cache to store a modified response".
     #[test]
     fn private_unqualified_not_stored_qualified_stored_without_fields() {
-        assert_eq!(storable(200, "max-age=60, private"), Err(NotStorable::Private));
+        assert_eq!(
+            storable(200, "max-age=60, private"),
+            Err(NotStorable::Private)
+        );
         assert_eq!(storable(200, "max-age=60, private=\"set-cookie\""), Ok(()));
         // §5.2.2.7: "a shared cache MUST NOT store the listed header fields".
         let mut stored = fields(&[("Set-Cookie", "id=1"), ("Content-Type", "text/html")]);
@@ -107,7 +145,10 @@ mod s3_storing {
     /// part of either this request or any response to it."
     #[test]
     fn no_store_request() {
-        assert_eq!(storable_for(&request("GET", "no-store"), 200, "max-age=60", false), Err(NotStorable::RequestNoStore));
+        assert_eq!(
+            storable_for(&request("GET", "no-store"), 200, "max-age=60", false),
+            Err(NotStorable::RequestNoStore)
+        );
     }
 }
 
@@ -142,9 +183,18 @@ mod s3_5_authorization {
     fn authorization_requires_explicit_permission() {
         let mut authorized = request("GET", "");
         authorized.has_authorization = true;
-        assert_eq!(storable_for(&authorized, 200, "max-age=60", false), Err(NotStorable::Authorization));
-        assert_eq!(storable_for(&authorized, 200, "max-age=60, public", false), Ok(()));
-        assert_eq!(storable_for(&authorized, 200, "max-age=60, must-revalidate", false), Ok(()));
+        assert_eq!(
+            storable_for(&authorized, 200, "max-age=60", false),
+            Err(NotStorable::Authorization)
+        );
+        assert_eq!(
+            storable_for(&authorized, 200, "max-age=60, public", false),
+            Ok(())
+        );
+        assert_eq!(
+            storable_for(&authorized, 200, "max-age=60, must-revalidate", false),
+            Ok(())
+        );
         assert_eq!(storable_for(&authorized, 200, "s-maxage=60", false), Ok(()));
     }
 }
@@ -157,7 +207,10 @@ mod s4_constructing_responses {
     #[test]
     fn no_cache_response_always_validated() {
         let entry = stored("max-age=60, no-cache", 60);
-        assert_eq!(decide_reuse(&request("GET", ""), &entry, CacheKind::Shared, at(1)), Reuse::Revalidate);
+        assert_eq!(
+            decide_reuse(&request("GET", ""), &entry, CacheKind::Shared, at(1)),
+            Reuse::Revalidate
+        );
     }
 
     /// "the stored response is either: fresh, or allowed to be served stale, or successfully
@@ -165,8 +218,17 @@ mod s4_constructing_responses {
     #[test]
     fn stale_without_permission_is_validated() {
         let entry = stored("max-age=60", 60);
-        assert_eq!(decide_reuse(&request("GET", ""), &entry, CacheKind::Shared, at(59)), Reuse::Serve { age: 59, stale: false });
-        assert_eq!(decide_reuse(&request("GET", ""), &entry, CacheKind::Shared, at(60)), Reuse::Revalidate);
+        assert_eq!(
+            decide_reuse(&request("GET", ""), &entry, CacheKind::Shared, at(59)),
+            Reuse::Serve {
+                age: 59,
+                stale: false
+            }
+        );
+        assert_eq!(
+            decide_reuse(&request("GET", ""), &entry, CacheKind::Shared, at(60)),
+            Reuse::Revalidate
+        );
     }
 
     /// "When a stored response is used to satisfy a request without validation, a cache MUST
@@ -176,7 +238,13 @@ mod s4_constructing_responses {
     fn age_is_current_age() {
         let mut entry = stored("max-age=600", 600);
         entry.corrected_initial_age = 30;
-        assert_eq!(decide_reuse(&request("GET", ""), &entry, CacheKind::Shared, at(100)), Reuse::Serve { age: 130, stale: false });
+        assert_eq!(
+            decide_reuse(&request("GET", ""), &entry, CacheKind::Shared, at(100)),
+            Reuse::Serve {
+                age: 130,
+                stale: false
+            }
+        );
     }
 
     /// "A cache MUST write through requests with methods that are unsafe to the origin
@@ -186,7 +254,10 @@ mod s4_constructing_responses {
         assert!(invalidates("POST", 200));
         assert!(invalidates("DELETE", 204));
         assert!(invalidates("PUT", 303));
-        assert!(invalidates("FROB", 200), "methods of unknown safety count as unsafe");
+        assert!(
+            invalidates("FROB", 200),
+            "methods of unknown safety count as unsafe"
+        );
         assert!(!invalidates("POST", 404));
         assert!(!invalidates("POST", 500));
         assert!(!invalidates("GET", 200));
@@ -203,8 +274,14 @@ mod s4_1_vary {
     fn selecting_fields_must_match() {
         let names = vary_names(&fields(&[("Vary", "Accept-Language")])).unwrap();
         let stored = selecting_values(&names, &fields(&[("Accept-Language", "fr")]));
-        assert!(variant_matches(&stored, &fields(&[("accept-language", "fr")])));
-        assert!(!variant_matches(&stored, &fields(&[("Accept-Language", "en")])));
+        assert!(variant_matches(
+            &stored,
+            &fields(&[("accept-language", "fr")])
+        ));
+        assert!(!variant_matches(
+            &stored,
+            &fields(&[("Accept-Language", "en")])
+        ));
     }
 
     /// "If (after any normalization that might take place) a header field is absent from a
@@ -214,7 +291,10 @@ mod s4_1_vary {
         let names = vary_names(&fields(&[("Vary", "Accept-Language")])).unwrap();
         let stored = selecting_values(&names, &fields(&[]));
         assert!(variant_matches(&stored, &fields(&[("Other", "x")])));
-        assert!(!variant_matches(&stored, &fields(&[("Accept-Language", "fr")])));
+        assert!(!variant_matches(
+            &stored,
+            &fields(&[("Accept-Language", "fr")])
+        ));
     }
 
     /// "A Vary header field value containing a member "*" always fails to match."
@@ -229,8 +309,14 @@ mod s4_1_vary {
     fn whitespace_and_line_combining_normalised() {
         let names = vec!["accept-encoding".to_string()];
         let stored = selecting_values(&names, &fields(&[("Accept-Encoding", "gzip,br")]));
-        assert!(variant_matches(&stored, &fields(&[("Accept-Encoding", "gzip"), ("Accept-Encoding", "br")])));
-        assert!(variant_matches(&stored, &fields(&[("Accept-Encoding", " gzip ,  br ")])));
+        assert!(variant_matches(
+            &stored,
+            &fields(&[("Accept-Encoding", "gzip"), ("Accept-Encoding", "br")])
+        ));
+        assert!(variant_matches(
+            &stored,
+            &fields(&[("Accept-Encoding", " gzip ,  br ")])
+        ));
     }
 }
 
@@ -239,7 +325,13 @@ mod s4_2_1_freshness_lifetime {
 
     fn lifetime(control: &str, expires: Option<Expires>, kind: CacheKind) -> (u64, LifetimeSource) {
         let control = CacheControl::parse_str(control);
-        let inputs = FreshnessInputs { control: &control, expires, date: at(0), last_modified: Some(at(0) - std::time::Duration::from_secs(1000)), heuristic_allowed: true };
+        let inputs = FreshnessInputs {
+            control: &control,
+            expires,
+            date: at(0),
+            last_modified: Some(at(0) - std::time::Duration::from_secs(1000)),
+            heuristic_allowed: true,
+        };
         let lifetime = freshness_lifetime(&inputs, kind);
         (lifetime.seconds, lifetime.source)
     }
@@ -251,9 +343,18 @@ mod s4_2_1_freshness_lifetime {
     #[test]
     fn first_match_order() {
         let expires = Some(Expires::At(at(300)));
-        assert_eq!(lifetime("s-maxage=10, max-age=20", expires, CacheKind::Shared), (10, LifetimeSource::SMaxAge));
-        assert_eq!(lifetime("s-maxage=10, max-age=20", expires, CacheKind::Private), (20, LifetimeSource::MaxAge));
-        assert_eq!(lifetime("", expires, CacheKind::Shared), (300, LifetimeSource::Expires));
+        assert_eq!(
+            lifetime("s-maxage=10, max-age=20", expires, CacheKind::Shared),
+            (10, LifetimeSource::SMaxAge)
+        );
+        assert_eq!(
+            lifetime("s-maxage=10, max-age=20", expires, CacheKind::Private),
+            (20, LifetimeSource::MaxAge)
+        );
+        assert_eq!(
+            lifetime("", expires, CacheKind::Shared),
+            (300, LifetimeSource::Expires)
+        );
     }
 
     /// §5.3: "If a response includes a Cache-Control header field with the max-age directive,
@@ -261,15 +362,24 @@ mod s4_2_1_freshness_lifetime {
     /// s-maxage directive, a shared cache recipient MUST ignore the Expires header field."
     #[test]
     fn max_age_and_s_maxage_override_expires() {
-        assert_eq!(lifetime("max-age=5", Some(Expires::Invalid), CacheKind::Shared).0, 5);
-        assert_eq!(lifetime("s-maxage=7", Some(Expires::Invalid), CacheKind::Shared).0, 7);
+        assert_eq!(
+            lifetime("max-age=5", Some(Expires::Invalid), CacheKind::Shared).0,
+            5
+        );
+        assert_eq!(
+            lifetime("s-maxage=7", Some(Expires::Invalid), CacheKind::Shared).0,
+            7
+        );
     }
 
     /// §5.3: "A cache recipient MUST interpret invalid date formats, especially the value
     /// "0", as representing a time in the past (i.e., "already expired")."
     #[test]
     fn invalid_expires_is_expired() {
-        assert_eq!(lifetime("", Some(Expires::Invalid), CacheKind::Shared), (0, LifetimeSource::Expires));
+        assert_eq!(
+            lifetime("", Some(Expires::Invalid), CacheKind::Shared),
+            (0, LifetimeSource::Expires)
+        );
     }
 }
 
@@ -281,10 +391,20 @@ mod s4_2_2_heuristic {
     #[test]
     fn no_heuristic_with_explicit_expiration() {
         let control = CacheControl::parse_str("max-age=0");
-        let inputs = FreshnessInputs { control: &control, expires: None, date: at(100_000), last_modified: Some(at(0)), heuristic_allowed: true };
+        let inputs = FreshnessInputs {
+            control: &control,
+            expires: None,
+            date: at(100_000),
+            last_modified: Some(at(0)),
+            heuristic_allowed: true,
+        };
         assert_eq!(freshness_lifetime(&inputs, CacheKind::Shared).seconds, 0);
         let past = CacheControl::default();
-        let inputs = FreshnessInputs { control: &past, expires: Some(Expires::At(at(0))), ..inputs };
+        let inputs = FreshnessInputs {
+            control: &past,
+            expires: Some(Expires::At(at(0))),
+            ..inputs
+        };
         assert_eq!(freshness_lifetime(&inputs, CacheKind::Shared).seconds, 0);
     }
 
@@ -294,8 +414,17 @@ mod s4_2_2_heuristic {
     #[test]
     fn ten_percent_of_last_modified_age() {
         let control = CacheControl::default();
-        let inputs = FreshnessInputs { control: &control, expires: None, date: at(10_000), last_modified: Some(at(0)), heuristic_allowed: true };
-        assert_eq!(freshness_lifetime(&inputs, CacheKind::Shared).seconds, 1_000);
+        let inputs = FreshnessInputs {
+            control: &control,
+            expires: None,
+            date: at(10_000),
+            last_modified: Some(at(0)),
+            heuristic_allowed: true,
+        };
+        assert_eq!(
+            freshness_lifetime(&inputs, CacheKind::Shared).seconds,
+            1_000
+        );
     }
 }
 
@@ -309,11 +438,26 @@ mod s4_2_3_age {
     /// the response was received."
     #[test]
     fn the_formulas() {
-        let inputs = AgeInputs { age_value: 100, date_value: Some(at(50)), request_time: at(58), response_time: at(60) };
+        let inputs = AgeInputs {
+            age_value: 100,
+            date_value: Some(at(50)),
+            request_time: at(58),
+            response_time: at(60),
+        };
         assert_eq!(inputs.corrected_initial_age(), 102);
-        let inputs = AgeInputs { age_value: 0, date_value: Some(at(0)), request_time: at(58), response_time: at(60) };
+        let inputs = AgeInputs {
+            age_value: 0,
+            date_value: Some(at(0)),
+            request_time: at(58),
+            response_time: at(60),
+        };
         assert_eq!(inputs.corrected_initial_age(), 60);
-        let skewed = AgeInputs { age_value: 0, date_value: Some(at(999)), request_time: at(60), response_time: at(60) };
+        let skewed = AgeInputs {
+            age_value: 0,
+            date_value: Some(at(999)),
+            request_time: at(60),
+            response_time: at(60),
+        };
         assert_eq!(skewed.corrected_initial_age(), 0);
     }
 
@@ -335,13 +479,28 @@ mod s4_2_4_serving_stale {
     #[test]
     fn directives_forbid_stale_even_with_max_stale() {
         let client = request("GET", "max-stale=1000");
-        for control in ["max-age=10, must-revalidate", "s-maxage=10", "max-age=10, proxy-revalidate", "max-age=10, no-cache"] {
+        for control in [
+            "max-age=10, must-revalidate",
+            "s-maxage=10",
+            "max-age=10, proxy-revalidate",
+            "max-age=10, no-cache",
+        ] {
             let entry = stored(control, 10);
-            assert_eq!(decide_reuse(&client, &entry, CacheKind::Shared, at(20)), Reuse::Revalidate, "{control}");
+            assert_eq!(
+                decide_reuse(&client, &entry, CacheKind::Shared, at(20)),
+                Reuse::Revalidate,
+                "{control}"
+            );
         }
         // proxy-revalidate does not bind a private cache.
         let entry = stored("max-age=10, proxy-revalidate", 10);
-        assert_eq!(decide_reuse(&client, &entry, CacheKind::Private, at(20)), Reuse::Serve { age: 20, stale: true });
+        assert_eq!(
+            decide_reuse(&client, &entry, CacheKind::Private, at(20)),
+            Reuse::Serve {
+                age: 20,
+                stale: true
+            }
+        );
     }
 
     /// "A cache MUST NOT generate a stale response unless it is disconnected or doing so is
@@ -350,10 +509,43 @@ mod s4_2_4_serving_stale {
     #[test]
     fn max_stale_permits() {
         let entry = stored("max-age=10", 10);
-        assert_eq!(decide_reuse(&request("GET", "max-stale=5"), &entry, CacheKind::Shared, at(15)), Reuse::Serve { age: 15, stale: true });
-        assert_eq!(decide_reuse(&request("GET", "max-stale=5"), &entry, CacheKind::Shared, at(16)), Reuse::Revalidate);
-        assert_eq!(decide_reuse(&request("GET", "max-stale"), &entry, CacheKind::Shared, at(9999)), Reuse::Serve { age: 9999, stale: true });
-        assert_eq!(decide_reuse(&request("GET", ""), &entry, CacheKind::Shared, at(11)), Reuse::Revalidate);
+        assert_eq!(
+            decide_reuse(
+                &request("GET", "max-stale=5"),
+                &entry,
+                CacheKind::Shared,
+                at(15)
+            ),
+            Reuse::Serve {
+                age: 15,
+                stale: true
+            }
+        );
+        assert_eq!(
+            decide_reuse(
+                &request("GET", "max-stale=5"),
+                &entry,
+                CacheKind::Shared,
+                at(16)
+            ),
+            Reuse::Revalidate
+        );
+        assert_eq!(
+            decide_reuse(
+                &request("GET", "max-stale"),
+                &entry,
+                CacheKind::Shared,
+                at(9999)
+            ),
+            Reuse::Serve {
+                age: 9999,
+                stale: true
+            }
+        );
+        assert_eq!(
+            decide_reuse(&request("GET", ""), &entry, CacheKind::Shared, at(11)),
+            Reuse::Revalidate
+        );
     }
 }
 
@@ -365,10 +557,16 @@ mod s4_3_validation {
     /// response validation".
     #[test]
     fn conditional_request_from_stored_validators() {
-        let stored = fields(&[("ETag", "W/\"7\""), ("Last-Modified", "Tue, 15 Nov 1994 12:45:26 GMT")]);
+        let stored = fields(&[
+            ("ETag", "W/\"7\""),
+            ("Last-Modified", "Tue, 15 Nov 1994 12:45:26 GMT"),
+        ]);
         let conditional = conditional_fields(&stored);
         assert_eq!(conditional.field("if-none-match"), Some(&b"W/\"7\""[..]));
-        assert_eq!(conditional.field("if-modified-since"), Some(&b"Tue, 15 Nov 1994 12:45:26 GMT"[..]));
+        assert_eq!(
+            conditional.field("if-modified-since"),
+            Some(&b"Tue, 15 Nov 1994 12:45:26 GMT"[..])
+        );
         assert!(conditional_fields(&fields(&[])).is_empty());
     }
 
@@ -379,9 +577,23 @@ mod s4_3_validation {
     fn client_if_none_match() {
         let stored = fields(&[("ETag", "\"abc\"")]);
         let parse = |_: &[u8]| None;
-        assert_eq!(evaluate_client_conditions(&fields(&[("If-None-Match", "\"x\", \"abc\"")]), &stored, 0, parse), ClientCondition::NotModified);
-        assert_eq!(evaluate_client_conditions(&fields(&[("If-None-Match", "*")]), &stored, 0, parse), ClientCondition::NotModified);
-        assert_eq!(evaluate_client_conditions(&fields(&[("If-None-Match", "\"x\"")]), &stored, 0, parse), ClientCondition::SendFull);
+        assert_eq!(
+            evaluate_client_conditions(
+                &fields(&[("If-None-Match", "\"x\", \"abc\"")]),
+                &stored,
+                0,
+                parse
+            ),
+            ClientCondition::NotModified
+        );
+        assert_eq!(
+            evaluate_client_conditions(&fields(&[("If-None-Match", "*")]), &stored, 0, parse),
+            ClientCondition::NotModified
+        );
+        assert_eq!(
+            evaluate_client_conditions(&fields(&[("If-None-Match", "\"x\"")]), &stored, 0, parse),
+            ClientCondition::SendFull
+        );
     }
 
     /// §4.3.2: without If-None-Match, If-Modified-Since yields 304 when "the selected stored
@@ -391,14 +603,34 @@ mod s4_3_validation {
     fn client_if_modified_since() {
         let parse = |value: &[u8]| std::str::from_utf8(value).ok()?.parse::<u64>().ok();
         let stored = fields(&[("Last-Modified", "100"), ("Date", "500")]);
-        assert_eq!(evaluate_client_conditions(&fields(&[("If-Modified-Since", "100")]), &stored, 0, parse), ClientCondition::NotModified);
-        assert_eq!(evaluate_client_conditions(&fields(&[("If-Modified-Since", "99")]), &stored, 0, parse), ClientCondition::SendFull);
+        assert_eq!(
+            evaluate_client_conditions(&fields(&[("If-Modified-Since", "100")]), &stored, 0, parse),
+            ClientCondition::NotModified
+        );
+        assert_eq!(
+            evaluate_client_conditions(&fields(&[("If-Modified-Since", "99")]), &stored, 0, parse),
+            ClientCondition::SendFull
+        );
         let dated = fields(&[("Date", "500")]);
-        assert_eq!(evaluate_client_conditions(&fields(&[("If-Modified-Since", "499")]), &dated, 0, parse), ClientCondition::SendFull);
-        assert_eq!(evaluate_client_conditions(&fields(&[("If-Modified-Since", "600")]), &fields(&[]), 550, parse), ClientCondition::NotModified);
+        assert_eq!(
+            evaluate_client_conditions(&fields(&[("If-Modified-Since", "499")]), &dated, 0, parse),
+            ClientCondition::SendFull
+        );
+        assert_eq!(
+            evaluate_client_conditions(
+                &fields(&[("If-Modified-Since", "600")]),
+                &fields(&[]),
+                550,
+                parse
+            ),
+            ClientCondition::NotModified
+        );
         // If-None-Match takes precedence.
         let both = fields(&[("If-None-Match", "\"zz\""), ("If-Modified-Since", "100")]);
-        assert_eq!(evaluate_client_conditions(&both, &stored, 0, parse), ClientCondition::SendFull);
+        assert_eq!(
+            evaluate_client_conditions(&both, &stored, 0, parse),
+            ClientCondition::SendFull
+        );
     }
 
     /// §4.3.4: "If none of the stored responses contain the same strong validator, then the
@@ -406,9 +638,18 @@ mod s4_3_validation {
     #[test]
     fn strong_validator_must_match() {
         let stored = fields(&[("ETag", "\"v1\"")]);
-        assert_eq!(freshen_target(&stored, &fields(&[("ETag", "\"v1\"")])), FreshenTarget::Update);
-        assert_eq!(freshen_target(&stored, &fields(&[("ETag", "\"v2\"")])), FreshenTarget::Mismatch);
-        assert_eq!(freshen_target(&fields(&[]), &fields(&[])), FreshenTarget::Update);
+        assert_eq!(
+            freshen_target(&stored, &fields(&[("ETag", "\"v1\"")])),
+            FreshenTarget::Update
+        );
+        assert_eq!(
+            freshen_target(&stored, &fields(&[("ETag", "\"v2\"")])),
+            FreshenTarget::Mismatch
+        );
+        assert_eq!(
+            freshen_target(&fields(&[]), &fields(&[])),
+            FreshenTarget::Update
+        );
     }
 
     /// §4.3.4: "the cache MUST use the header fields provided in the 304 (Not Modified)
@@ -435,7 +676,10 @@ mod s4_3_validation {
             ("Connection", "close"),
         ]);
         freshen_fields(&mut stored, &not_modified);
-        assert_eq!(stored.field_values("cache-control"), vec![&b"max-age=99"[..]]);
+        assert_eq!(
+            stored.field_values("cache-control"),
+            vec![&b"max-age=99"[..]]
+        );
         assert_eq!(stored.field_values("x-multi"), vec![&b"c"[..]]);
         assert_eq!(stored.field("content-length"), Some(&b"5"[..]));
         assert_eq!(stored.field("etag"), Some(&b"\"v1\""[..]));
@@ -454,11 +698,24 @@ mod s4_4_invalidation {
     /// the target URI."
     #[test]
     fn target_and_same_origin_locations() {
-        let response = fields(&[("Location", "/new"), ("Content-Location", "http://evil.example/victim")]);
-        let uris = invalidation_uris("http://shop.example", "/cart", &response);
-        assert_eq!(uris, vec!["http://shop.example/cart".to_string(), "http://shop.example/new".to_string()]);
+        let response = fields(&[
+            ("Location", "/new"),
+            ("Content-Location", "http://evil.example/victim"),
+        ]);
+        let target = http_proto::Uri::parse("http://shop.example/cart").unwrap();
+        let uris = invalidation_uris(&target, &response);
+        assert_eq!(
+            uris,
+            vec![
+                "http://shop.example/cart".to_string(),
+                "http://shop.example/new".to_string()
+            ]
+        );
         let absolute = fields(&[("Location", "HTTP://Shop.Example:80/x")]);
-        assert_eq!(invalidation_uris("http://shop.example", "/cart", &absolute)[1], "http://shop.example/x");
+        assert_eq!(
+            invalidation_uris(&target, &absolute)[1],
+            "http://shop.example/x"
+        );
     }
 }
 
@@ -476,7 +733,10 @@ mod s5_2_directives {
     /// §5.2.3: "A cache MUST ignore unrecognized cache directives."
     #[test]
     fn unknown_ignored() {
-        assert_eq!(CacheControl::parse_str("community=\"UCI\", private").private, Some(http_cache::directives::FieldScope::All));
+        assert_eq!(
+            CacheControl::parse_str("community=\"UCI\", private").private,
+            Some(http_cache::directives::FieldScope::All)
+        );
     }
 
     /// §5.2.2.2: "once the response has become stale, a cache MUST NOT reuse that response to
@@ -484,19 +744,73 @@ mod s5_2_directives {
     #[test]
     fn must_revalidate() {
         let entry = stored("max-age=1, must-revalidate, stale-while-revalidate=100", 1);
-        assert_eq!(decide_reuse(&request("GET", ""), &entry, CacheKind::Shared, at(2)), Reuse::Revalidate);
-        assert!(!http_cache::policy::stale_if_error_allows(&request("GET", "max-stale"), &entry, CacheKind::Shared, at(2)));
+        assert_eq!(
+            decide_reuse(&request("GET", ""), &entry, CacheKind::Shared, at(2)),
+            Reuse::Revalidate
+        );
+        assert!(!http_cache::policy::stale_if_error_allows(
+            &request("GET", "max-stale"),
+            &entry,
+            CacheKind::Shared,
+            at(2)
+        ));
     }
 
     /// §5.2.1.1/§5.2.1.3: request max-age and min-fresh constrain reuse.
     #[test]
     fn request_max_age_and_min_fresh() {
         let entry = stored("max-age=100", 100);
-        assert_eq!(decide_reuse(&request("GET", "max-age=5"), &entry, CacheKind::Shared, at(6)), Reuse::Revalidate);
-        assert_eq!(decide_reuse(&request("GET", "max-age=5"), &entry, CacheKind::Shared, at(5)), Reuse::Serve { age: 5, stale: false });
-        assert_eq!(decide_reuse(&request("GET", "min-fresh=50"), &entry, CacheKind::Shared, at(51)), Reuse::Revalidate);
-        assert_eq!(decide_reuse(&request("GET", "min-fresh=50"), &entry, CacheKind::Shared, at(50)), Reuse::Serve { age: 50, stale: false });
-        assert_eq!(decide_reuse(&request("GET", "no-cache"), &entry, CacheKind::Shared, at(1)), Reuse::Revalidate);
+        assert_eq!(
+            decide_reuse(
+                &request("GET", "max-age=5"),
+                &entry,
+                CacheKind::Shared,
+                at(6)
+            ),
+            Reuse::Revalidate
+        );
+        assert_eq!(
+            decide_reuse(
+                &request("GET", "max-age=5"),
+                &entry,
+                CacheKind::Shared,
+                at(5)
+            ),
+            Reuse::Serve {
+                age: 5,
+                stale: false
+            }
+        );
+        assert_eq!(
+            decide_reuse(
+                &request("GET", "min-fresh=50"),
+                &entry,
+                CacheKind::Shared,
+                at(51)
+            ),
+            Reuse::Revalidate
+        );
+        assert_eq!(
+            decide_reuse(
+                &request("GET", "min-fresh=50"),
+                &entry,
+                CacheKind::Shared,
+                at(50)
+            ),
+            Reuse::Serve {
+                age: 50,
+                stale: false
+            }
+        );
+        assert_eq!(
+            decide_reuse(
+                &request("GET", "no-cache"),
+                &entry,
+                CacheKind::Shared,
+                at(1)
+            ),
+            Reuse::Revalidate
+        );
     }
 }
 
@@ -505,7 +819,11 @@ mod s5_4_pragma {
     #[test]
     fn pragma_no_cache_request() {
         use http_cache::policy::RequestFacts;
-        let facts = RequestFacts { method: "GET".into(), pragma_no_cache: true, ..Default::default() };
+        let facts = RequestFacts {
+            method: "GET".into(),
+            pragma_no_cache: true,
+            ..Default::default()
+        };
         assert!(facts.wants_validation());
         assert!(http_cache::directives::pragma_no_cache([&b"no-cache"[..]]));
     }

@@ -3,7 +3,9 @@
 use http_cache::directives::CacheControl;
 use http_cache::fields::FieldList;
 use http_cache::freshness::{from_unix_seconds, CacheKind};
-use http_cache::policy::{check_storable, NotStorable, RequestFacts, ResponseFacts, StoredFreshness};
+use http_cache::policy::{
+    check_storable, NotStorable, RequestFacts, ResponseFacts, StoredFreshness,
+};
 use std::time::SystemTime;
 
 /// A fixed instant plus `seconds`.
@@ -13,12 +15,19 @@ pub(crate) fn at(seconds: u64) -> SystemTime {
 
 /// A field list from pairs.
 pub(crate) fn fields(pairs: &[(&str, &str)]) -> FieldList {
-    pairs.iter().map(|(name, value)| (name.to_string(), value.as_bytes().to_vec())).collect()
+    pairs
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+        .collect()
 }
 
 /// A request with `method` and `Cache-Control: control`.
 pub(crate) fn request(method: &str, control: &str) -> RequestFacts {
-    RequestFacts { method: method.into(), control: CacheControl::parse_str(control), ..Default::default() }
+    RequestFacts {
+        method: method.into(),
+        control: CacheControl::parse_str(control),
+        ..Default::default()
+    }
 }
 
 /// Storability of a response with `status` and `Cache-Control: control` to a GET in a shared
@@ -28,9 +37,19 @@ pub(crate) fn storable(status: u16, control: &str) -> Result<(), NotStorable> {
 }
 
 /// Storability for a given request.
-pub(crate) fn storable_for(request: &RequestFacts, status: u16, control: &str, has_expires: bool) -> Result<(), NotStorable> {
+pub(crate) fn storable_for(
+    request: &RequestFacts,
+    status: u16,
+    control: &str,
+    has_expires: bool,
+) -> Result<(), NotStorable> {
     let control = CacheControl::parse_str(control);
-    let response = ResponseFacts { status, control: &control, has_expires, vary_star: false };
+    let response = ResponseFacts {
+        status,
+        control: &control,
+        has_expires,
+        vary_star: false,
+    };
     check_storable(request, &response, CacheKind::Shared)
 }
 

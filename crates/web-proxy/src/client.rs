@@ -1,0 +1,110 @@
+//! A small client for self-checks and tests: one GET through a proxy (absolute-form request,
+//! one connection), returning status, fields and body.
+
+use http_proto::{parse_response, BodyDecoder, HeaderMap, Limits, Method, ResponseHead};
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A response received through the proxy.
+#[derive(Clone, Debug)]
+pub struct ProxiedResponse {
+    /// The response head.
+    pub head: ResponseHead,
+    /// The decoded body.
+    pub body: Vec<u8>,
+}
+
+impl ProxiedResponse {
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.head.status.as_u16()
+    }
+
+    /// The `X-Cache` value (`HIT`, `MISS`, `REVALIDATED`, `STALE`), if any.
+    pub fn cache_status(&self) -> Option<&str> {
+        self.head.headers.get("x-cache")
+    }
+
+    /// The fields.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.head.headers
+    }
+}
+
+/// Sends `GET url` (an absolute `http://` URL) with the extra `headers` through the proxy at
+/// `proxy`, and reads the whole response, all within `timeout`.
+pub async fn get_via(
+    proxy: SocketAddr,
+    url: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> io::Result<ProxiedResponse> {
+    match tokio::time::timeout(timeout, request_via(proxy, "GET", url, headers)).await {
+        Ok(result) => result,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "proxy did not answer in time",
+        )),
+    }
+}
+
+async fn request_via(
+    proxy: SocketAddr,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> io::Result<ProxiedResponse> {
+    let uri = http_proto::Uri::parse(url)
+        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error.to_string()))?;
+    let mut request = format!(
+        "{method} {url} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+        uri.authority()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut stream = TcpStream::connect(proxy).await?;
+    stream.write_all(request.as_bytes()).await?;
+    let mut buffer = Vec::new();
+    let method = http_proto::Method::parse(method).unwrap_or(Method::Get);
+    let parsed = loop {
+        if let Some(parsed) = parse_response(&buffer, &Limits::default(), &method)
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error.to_string()))?
+        {
+            if parsed.head.status.as_u16() >= 200 {
+                break parsed;
+            }
+            buffer.drain(..parsed.len);
+            continue;
+        }
+        if stream.read_buf(&mut buffer).await? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+    };
+    buffer.drain(..parsed.len);
+    let mut decoder = BodyDecoder::new(parsed.body);
+    let mut body = Vec::new();
+    loop {
+        let used = decoder
+            .decode_into(&buffer, &mut body)
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error.to_string()))?;
+        buffer.drain(..used);
+        if decoder.is_done() {
+            break;
+        }
+        if stream.read_buf(&mut buffer).await? == 0 {
+            decoder
+                .handle_eof()
+                .map_err(|error| io::Error::new(io::ErrorKind::UnexpectedEof, error.to_string()))?;
+            break;
+        }
+    }
+    Ok(ProxiedResponse {
+        head: parsed.head,
+        body,
+    })
+}

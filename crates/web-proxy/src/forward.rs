@@ -1,0 +1,355 @@
+//! Sans-IO message rewriting for the proxy: which URI a request targets, the request sent
+//! upstream, the response head sent to the client, heads built from stored entries, and
+//! error responses.
+
+use http_cache::fields::FieldList;
+use http_cache::Entry;
+use http_proto::{
+    HeaderMap, Method, RequestHead, RequestTarget, ResponseHead, StatusCode, Uri, Version,
+};
+
+/// What the cache did for a request, as sent in `X-Cache` and logged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// Served from the store without contacting the origin.
+    Hit,
+    /// Fetched from the origin (not stored, or stored now).
+    Miss,
+    /// Served from the store after the origin confirmed it with a 304.
+    Revalidated,
+    /// Served from the store although stale (allowed by max-stale, stale-while-revalidate or
+    /// stale-if-error).
+    Stale,
+}
+
+impl CacheStatus {
+    /// `HIT`, `MISS`, `REVALIDATED` or `STALE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "HIT",
+            CacheStatus::Miss => "MISS",
+            CacheStatus::Revalidated => "REVALIDATED",
+            CacheStatus::Stale => "STALE",
+        }
+    }
+}
+
+/// Request fields that commonly change what an origin (or a framework in front of it) answers
+/// but are not part of the cache key: stripped before forwarding so that no client can poison
+/// the cache for others with them (RFC 9111 §7.1).
+pub const UNKEYED_REQUEST_FIELDS: &[&str] = &[
+    "x-forwarded-host",
+    "x-forwarded-server",
+    "x-forwarded-scheme",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-host",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "forwarded",
+];
+
+/// Hop-by-hop fields (RFC 9110 §7.6.1) and proxy credentials, never forwarded.
+pub const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-authentication-info",
+];
+
+/// Removes the hop-by-hop fields: `Connection` and every field it names, plus [`HOP_BY_HOP`].
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<String> = headers
+        .list("connection")
+        .map(|name| name.to_ascii_lowercase())
+        .collect();
+    headers.retain(|name, _| {
+        let lower = name.to_ascii_lowercase();
+        !HOP_BY_HOP.contains(&lower.as_str()) && !named.contains(&lower)
+    });
+}
+
+/// Why a request cannot be proxied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetError {
+    /// No absolute URI and no usable Host: 400.
+    NoHost,
+    /// A scheme this proxy cannot reach (https without CONNECT): 501... answered as 502.
+    Scheme,
+}
+
+/// The absolute target URI of a request (RFC 9112 §3.3): the absolute-form target itself, or
+/// the origin-form path on the Host of the request. In reverse mode (`origin` set) a request
+/// without Host gets the origin's authority.
+pub fn target_uri(head: &RequestHead, origin: Option<&Uri>) -> Result<Uri, TargetError> {
+    let uri = match &head.target {
+        RequestTarget::Absolute(uri) => uri.clone(),
+        RequestTarget::Origin { path, query } => {
+            let authority = match head.headers.get("host").filter(|host| !host.is_empty()) {
+                Some(host) => host.to_string(),
+                None => match origin {
+                    Some(origin) => origin.authority(),
+                    None => return Err(TargetError::NoHost),
+                },
+            };
+            let text = format!("http://{authority}{path}");
+            let mut uri = Uri::parse(&text).map_err(|_| TargetError::NoHost)?;
+            uri.query = query.clone();
+            uri
+        }
+        RequestTarget::Authority { .. } | RequestTarget::Asterisk => {
+            return Err(TargetError::NoHost)
+        }
+    };
+    if uri.scheme != "http" && origin.is_none() {
+        return Err(TargetError::Scheme);
+    }
+    Ok(uri)
+}
+
+/// The request sent upstream for `client` to `target`: origin-form, HTTP/1.1, hop-by-hop and
+/// unkeyed fields removed, `Host` set to the target's authority, `Via` appended, the body
+/// framing given by `body_len`. With `validators`, the client's own `If-None-Match` /
+/// `If-Modified-Since` are replaced by the cache's (§4.3.1); with `strip_conditionals` they are
+/// removed so that a full response can be stored.
+pub fn upstream_request(
+    client: &RequestHead,
+    target: &Uri,
+    via: &str,
+    body_len: Option<u64>,
+    validators: Option<&FieldList>,
+    strip_conditionals: bool,
+) -> RequestHead {
+    let mut headers = client.headers.clone();
+    strip_hop_by_hop(&mut headers);
+    for name in UNKEYED_REQUEST_FIELDS {
+        headers.remove(name);
+    }
+    headers.remove("content-length");
+    headers.remove("expect");
+    if strip_conditionals {
+        for name in ["if-none-match", "if-modified-since", "if-range", "range"] {
+            headers.remove(name);
+        }
+    } else if validators.is_some() {
+        headers.remove("if-none-match");
+        headers.remove("if-modified-since");
+    }
+    if let Some(validators) = validators {
+        for (name, value) in validators {
+            headers.append(name.as_str(), String::from_utf8_lossy(value).into_owned());
+        }
+    }
+    headers.insert("Host", target.authority());
+    append_via(&mut headers, client.version, via);
+    match body_len {
+        Some(len) if len > 0 || !matches!(client.method, Method::Get | Method::Head) => {
+            headers.insert("Content-Length", len.to_string())
+        }
+        _ => {}
+    }
+    let mut head = RequestHead::origin(client.method.clone(), &target.path_and_query());
+    head.headers = headers;
+    head
+}
+
+fn append_via(headers: &mut HeaderMap, version: Version, via: &str) {
+    let hop = format!(
+        "{} {via}",
+        if version == Version::Http10 {
+            "1.0"
+        } else {
+            "1.1"
+        }
+    );
+    let existing: Vec<String> = headers.get_all("via").map(str::to_string).collect();
+    headers.remove("via");
+    let mut value = existing.join(", ");
+    if !value.is_empty() {
+        value.push_str(", ");
+    }
+    value.push_str(&hop);
+    headers.append("Via", value);
+}
+
+/// The head sent to the client for a response from upstream: hop-by-hop fields and framing
+/// removed (the driver frames the body), `Via` appended, `X-Cache` set.
+pub fn client_response(upstream: &ResponseHead, via: &str, status: CacheStatus) -> ResponseHead {
+    let mut head = ResponseHead::new(upstream.status);
+    head.reason = upstream.reason.clone();
+    head.headers = upstream.headers.clone();
+    strip_hop_by_hop(&mut head.headers);
+    head.headers.remove("content-length");
+    head.headers.remove("x-cache");
+    append_via(&mut head.headers, upstream.version, via);
+    head.headers.append("X-Cache", status.as_str());
+    head
+}
+
+/// The status line of a stored entry.
+pub fn stored_status_line(entry: &Entry, out: &mut Vec<u8>) {
+    let status = entry.meta.status;
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(format!("{status:03} ").as_bytes());
+    let reason = entry.meta.reason.as_bytes();
+    if reason
+        .iter()
+        .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b))
+    {
+        out.extend_from_slice(reason);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The stored fields of an entry plus `Via`, encoded once and reused for every hit; the driver
+/// writes the status line before and `Age`, `X-Cache`, framing and the empty line after.
+pub fn stored_fields_block(entry: &Entry, via: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    let mut via_done = false;
+    for (name, value) in &entry.meta.fields {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        if name.eq_ignore_ascii_case("via") && !via_done {
+            out.extend_from_slice(b", 1.1 ");
+            out.extend_from_slice(via.as_bytes());
+            via_done = true;
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    if !via_done {
+        out.extend_from_slice(b"Via: 1.1 ");
+        out.extend_from_slice(via.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// A 304 for a client whose own validators match the stored response (§4.3.2).
+pub fn not_modified_from_store(entry: &Entry, via: &str, age: u64, status: CacheStatus) -> Vec<u8> {
+    let mut head = ResponseHead::new(StatusCode::NOT_MODIFIED);
+    for (name, value) in http_cache::validation::not_modified_fields(&entry.meta.fields) {
+        head.headers
+            .append(name, String::from_utf8_lossy(&value).into_owned());
+    }
+    head.headers.append("Age", age.to_string());
+    head.headers.append("Via", format!("1.1 {via}"));
+    head.headers.append("X-Cache", status.as_str());
+    let mut out = Vec::new();
+    head.encode(&mut out);
+    out
+}
+
+/// A small error response (`502 Bad Gateway` and friends) with a text body, closing or not.
+pub fn error_response(status: StatusCode, message: &str, via: &str, close: bool) -> Vec<u8> {
+    let body = format!("{} {}: {message}\n", status.as_u16(), status.reason());
+    let mut head = ResponseHead::new(status)
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .header("Content-Length", body.len().to_string())
+        .header("Cache-Control", "no-store")
+        .header("Via", format!("1.1 {via}"))
+        .header("X-Cache", CacheStatus::Miss.as_str());
+    if close {
+        head.headers.append("Connection", "close");
+    }
+    let mut out = Vec::new();
+    head.encode(&mut out);
+    out.extend_from_slice(body.as_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> RequestHead {
+        http_proto::parse_request(text.as_bytes(), &http_proto::Limits::default())
+            .unwrap()
+            .unwrap()
+            .head
+    }
+
+    #[test]
+    fn absolute_and_origin_form_targets() {
+        let forward =
+            parse("GET http://Example.com:8080/a?b=1 HTTP/1.1\r\nHost: example.com:8080\r\n\r\n");
+        assert_eq!(
+            target_uri(&forward, None).unwrap().to_string(),
+            "http://example.com:8080/a?b=1"
+        );
+        let reverse = parse("GET /x?y HTTP/1.1\r\nHost: site.example\r\n\r\n");
+        let origin = Uri::parse("http://127.0.0.1:9000/").unwrap();
+        let uri = target_uri(&reverse, Some(&origin)).unwrap();
+        assert_eq!(
+            (uri.host.as_str(), uri.path_and_query()),
+            ("site.example", "/x?y".to_string())
+        );
+        let old = parse("GET /x HTTP/1.0\r\n\r\n");
+        assert_eq!(target_uri(&old, None), Err(TargetError::NoHost));
+        assert_eq!(
+            target_uri(&old, Some(&origin)).unwrap().authority(),
+            "127.0.0.1:9000"
+        );
+    }
+
+    #[test]
+    fn upstream_request_strips_hop_by_hop_and_unkeyed_fields() {
+        let client = parse(
+            "GET http://h/p HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nProxy-Authorization: x\r\n\
+             X-Forwarded-Host: evil\r\nIf-None-Match: \"client\"\r\nAccept: */*\r\nVia: 1.0 other\r\n\r\n",
+        );
+        let target = target_uri(&client, None).unwrap();
+        let validators = vec![("If-None-Match".to_string(), b"\"ours\"".to_vec())];
+        let upstream =
+            upstream_request(&client, &target, "applayer", None, Some(&validators), false);
+        let mut bytes = Vec::new();
+        upstream.encode(&mut bytes);
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.starts_with("GET /p HTTP/1.1\r\n"), "{text}");
+        for absent in [
+            "X-Hop",
+            "Proxy-Authorization",
+            "X-Forwarded-Host",
+            "\"client\"",
+            "Connection",
+        ] {
+            assert!(!text.contains(absent), "{absent} in {text}");
+        }
+        assert!(text.contains("If-None-Match: \"ours\""));
+        assert!(text.contains("Via: 1.0 other, 1.1 applayer"));
+        assert!(text.contains("Accept: */*"));
+    }
+
+    #[test]
+    fn stored_prefix_has_via() {
+        let request = parse("GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+        let response = ResponseHead::new(StatusCode::OK).header("Content-Type", "text/plain");
+        let key = http_cache::CacheKey::new("GET", "http", "h", "/a");
+        let now = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let entry = Entry::new(
+            &key,
+            &request,
+            &response,
+            now,
+            now,
+            0,
+            http_cache::CacheKind::Shared,
+        );
+        let mut prefix = Vec::new();
+        stored_status_line(&entry, &mut prefix);
+        prefix.extend_from_slice(&stored_fields_block(&entry, "applayer"));
+        let prefix = String::from_utf8(prefix).unwrap();
+        assert!(prefix.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(prefix.contains("Via: 1.1 applayer\r\n"));
+    }
+}

@@ -1,0 +1,5 @@
+//! Integration tests of web-proxy: end-to-end behaviour and interop with real clients and
+//! servers.
+
+mod proxy;
+mod support;
