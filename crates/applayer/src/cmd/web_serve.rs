@@ -1,11 +1,108 @@
 //! The `applayer web serve` command: the HTTP/1.x origin server.
 
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Arguments of `applayer web serve`.
+///
+/// Example: `applayer web serve --root ./www --listen 127.0.0.1:8080 --cookie-db ./cookies.sqlite`.
 #[derive(clap::Args, Debug)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// The document root (required unless the site file sets `root`).
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
 
-pub(crate) async fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`applayer web serve` is not built yet")
+    /// Address to listen on (repeatable; default 127.0.0.1:8080).
+    #[arg(long = "listen", value_name = "ADDR")]
+    listen: Vec<SocketAddr>,
+
+    /// A TOML site file: roots per host name, redirects, limits, the cookie site.
+    #[arg(long, value_name = "FILE")]
+    site: Option<PathBuf>,
+
+    /// Enable the cookie site with its backend database in this SQLite file.
+    #[arg(long = "cookie-db", value_name = "FILE")]
+    cookie_db: Option<PathBuf>,
+
+    /// The path prefix of the cookie site (default /shop; "/" for the whole host).
+    #[arg(long = "cookie-prefix", value_name = "PREFIX")]
+    cookie_prefix: Option<String>,
+
+    /// Let PUT create or replace files and DELETE remove them.
+    #[arg(long = "allow-write")]
+    allow_write: bool,
+
+    /// Connections served at once.
+    #[arg(long = "max-connections", value_name = "N")]
+    max_connections: Option<usize>,
+
+    /// Largest request body in bytes (413 above).
+    #[arg(long = "max-body", value_name = "BYTES")]
+    max_body: Option<u64>,
+
+    /// Seconds a client may take to send a request head (slowloris defence).
+    #[arg(long = "header-timeout", value_name = "SECS")]
+    header_timeout: Option<f64>,
+
+    /// Seconds an idle keep-alive connection stays open.
+    #[arg(long = "idle-timeout", value_name = "SECS")]
+    idle_timeout: Option<f64>,
+
+    /// Do not log each request.
+    #[arg(long = "no-access-log")]
+    no_access_log: bool,
+}
+
+pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut config = web::WebServerConfig::new(args.root.clone().unwrap_or_default());
+    if let Some(site) = &args.site {
+        let text = std::fs::read_to_string(site)
+            .with_context(|| format!("reading site file {}", site.display()))?;
+        let base = site.parent().map(PathBuf::from).unwrap_or_default();
+        config
+            .apply_site_file(&text, &base)
+            .with_context(|| format!("in {}", site.display()))?;
+    }
+    if let Some(root) = args.root {
+        config.root = root;
+    }
+    if config.root.as_os_str().is_empty() {
+        anyhow::bail!("no document root: give --root DIR or `root` in the site file");
+    }
+    if !args.listen.is_empty() {
+        config.listen = args.listen;
+    }
+    if let Some(db) = args.cookie_db {
+        let mut site = web::CookieSiteConfig::new(db);
+        if let Some(prefix) = &args.cookie_prefix {
+            site.prefix = prefix.trim_end_matches('/').to_owned();
+        }
+        config.cookie_site = Some(site);
+    } else if let (Some(prefix), Some(site)) = (&args.cookie_prefix, config.cookie_site.as_mut()) {
+        site.prefix = prefix.trim_end_matches('/').to_owned();
+    }
+    config.allow_write |= args.allow_write;
+    if let Some(max) = args.max_connections {
+        config.max_connections = max;
+    }
+    if let Some(max) = args.max_body {
+        config.limits.max_body = max;
+    }
+    if let Some(secs) = args.header_timeout {
+        config.timeouts.header_read = Duration::from_secs_f64(secs);
+    }
+    if let Some(secs) = args.idle_timeout {
+        config.timeouts.idle = Duration::from_secs_f64(secs);
+    }
+    config.access_log = !args.no_access_log;
+    let server = web::bind(config).await.context("starting the web server")?;
+    for addr in server.local_addrs() {
+        println!("serving http://{addr}/");
+    }
+    let shutdown = netio::shutdown_on_signals();
+    server.run(shutdown).await.context("web server")?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,1 @@
+//! The page-fetching client's connections.

@@ -1,0 +1,185 @@
+//! File access for the origin server: opening files safely under a root, reading ranges,
+//! directory listings, and atomic uploads (temporary file + rename).
+
+use crate::files::{FileInfo, ListingEntry};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What a request path names under a root.
+pub(super) enum Opened {
+    File(File, FileInfo),
+    Dir(PathBuf),
+    Missing,
+    /// It exists but resolves outside the root (a symlink out) or cannot be read.
+    Forbidden,
+}
+
+/// The real path of an open file, from `/proc/self/fd` (one syscall instead of one per
+/// path component).
+fn real_path(file: &File, fallback: &Path) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .ok()
+        .or_else(|| std::fs::canonicalize(fallback).ok())
+}
+
+/// Opens `root/relative`; `root` is canonical. Anything that resolves outside the root
+/// (symlinks out of it) is refused.
+pub(super) fn open(root: &Path, relative: &Path) -> Opened {
+    let path = root.join(relative);
+    let file = match File::open(&path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Opened::Missing,
+        Err(error) if error.raw_os_error() == Some(20) => return Opened::Missing, // ENOTDIR
+        Err(_) => return Opened::Forbidden,
+    };
+    match real_path(&file, &path) {
+        Some(real) if real.starts_with(root) => {}
+        _ => return Opened::Forbidden,
+    }
+    let Ok(metadata) = file.metadata() else {
+        return Opened::Forbidden;
+    };
+    if metadata.is_dir() {
+        return Opened::Dir(path);
+    }
+    if !metadata.is_file() {
+        return Opened::Forbidden;
+    }
+    let info = FileInfo {
+        len: metadata.len(),
+        modified: metadata.modified().unwrap_or(std::time::UNIX_EPOCH),
+    };
+    Opened::File(file, info)
+}
+
+/// Reads up to `buf.len()` bytes at `offset`.
+pub(super) fn read_at(file: &mut File, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+    file.seek(SeekFrom::Start(offset))?;
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(filled)
+}
+
+/// The visible entries of a directory (hidden names left out).
+pub(super) fn list(dir: &Path) -> std::io::Result<Vec<ListingEntry>> {
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let metadata = entry.metadata()?;
+        entries.push(ListingEntry {
+            name,
+            is_dir: metadata.is_dir(),
+            len: metadata.len(),
+        });
+    }
+    Ok(entries)
+}
+
+static UPLOADS: AtomicU64 = AtomicU64::new(0);
+
+/// An upload in progress: a hidden temporary file next to the target, renamed over it when
+/// the body is complete, removed if it is not.
+pub(super) struct Upload {
+    temp: PathBuf,
+    target: PathBuf,
+    file: Option<File>,
+    pub(super) existed: bool,
+}
+
+impl Upload {
+    /// Starts an upload to `root/relative`: the parent directory must exist under the root,
+    /// and the target must not be a directory.
+    pub(super) fn start(root: &Path, relative: &Path) -> Result<Upload, http_proto::StatusCode> {
+        use http_proto::StatusCode;
+        let target = root.join(relative);
+        let parent = target.parent().ok_or(StatusCode::FORBIDDEN)?;
+        let real_parent = std::fs::canonicalize(parent).map_err(|_| StatusCode::CONFLICT)?;
+        if !real_parent.starts_with(root) || !real_parent.is_dir() {
+            return Err(StatusCode::CONFLICT);
+        }
+        let existed = match std::fs::symlink_metadata(&target) {
+            Ok(metadata) if metadata.is_dir() => return Err(StatusCode::METHOD_NOT_ALLOWED),
+            Ok(metadata) if metadata.file_type().is_symlink() => return Err(StatusCode::FORBIDDEN),
+            Ok(_) => true,
+            Err(_) => false,
+        };
+        let name = target.file_name().ok_or(StatusCode::FORBIDDEN)?;
+        let temp = real_parent.join(format!(
+            ".put-{}-{}-{}.tmp",
+            std::process::id(),
+            UPLOADS.fetch_add(1, Ordering::Relaxed),
+            name.len()
+        ));
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+        Ok(Upload {
+            temp,
+            target: real_parent.join(name),
+            file: Some(file),
+            existed,
+        })
+    }
+
+    pub(super) fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match &mut self.file {
+            Some(file) => file.write_all(data),
+            None => Err(std::io::Error::other("upload already finished")),
+        }
+    }
+
+    /// Makes the upload visible: flush, then rename over the target (atomic on one file
+    /// system, so readers see the old or the new file, never a partial one).
+    pub(super) fn commit(mut self) -> std::io::Result<()> {
+        if let Some(file) = self.file.take() {
+            file.sync_data()?;
+        }
+        std::fs::rename(&self.temp, &self.target)
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        // Not committed: remove the partial temporary file.
+        if self.file.is_some() || self.temp.exists() {
+            self.file = None;
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+/// Removes `root/relative` (a file only).
+pub(super) fn delete(root: &Path, relative: &Path) -> http_proto::StatusCode {
+    use http_proto::StatusCode;
+    let target = root.join(relative);
+    let Ok(real_parent) = target.parent().map(std::fs::canonicalize).transpose() else {
+        return StatusCode::NOT_FOUND;
+    };
+    if real_parent.is_none_or(|p| !p.starts_with(root)) {
+        return StatusCode::NOT_FOUND;
+    }
+    match std::fs::symlink_metadata(&target) {
+        Err(_) => StatusCode::NOT_FOUND,
+        Ok(metadata) if metadata.is_dir() => StatusCode::METHOD_NOT_ALLOWED,
+        Ok(_) => match std::fs::remove_file(&target) {
+            Ok(()) => StatusCode::NO_CONTENT,
+            Err(_) => StatusCode::FORBIDDEN,
+        },
+    }
+}

@@ -1,0 +1,9 @@
+//! The tokio drivers of the web crate: the origin server's accept loop and connections
+//! (`server`), its file access (`fs`), and the page-fetching client's connections (`client`).
+//! Everything outside this module is sans-IO.
+
+pub(crate) mod client;
+mod fs;
+mod server;
+
+pub use server::{bind, WebServer};

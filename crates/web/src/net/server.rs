@@ -1,0 +1,690 @@
+//! The origin server's driver: binds, accepts through `netio::tcp::serve`, and runs one
+//! [`ServerConn`] machine per connection, answering its events from files and the cookie site.
+
+use super::fs::{self, Opened, Upload};
+use crate::config::WebServerConfig;
+use crate::cookie_site::{SqliteStore, VisitStore};
+use crate::files::{self, plan_file};
+use crate::route::{route, Route};
+use http_proto::{
+    media_type_for, ConnConfig, HttpDate, Method, RequestHead, ResponseHead, ServerConn,
+    ServerEvent, StatusCode,
+};
+use netio::tcp::{Conn, TcpLimits};
+use netio::wire::{self, Dir};
+use netio::Shutdown;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A bound origin server; [`WebServer::run`] serves until shutdown.
+pub struct WebServer {
+    listeners: Vec<TcpListener>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    config: WebServerConfig,
+    conn_config: ConnConfig,
+    store: Option<Mutex<SqliteStore>>,
+    boundaries: AtomicU64,
+}
+
+fn invalid(message: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidInput, message)
+}
+
+/// Checks the configuration, opens the cookie store, and binds every listen address; fails
+/// early on any problem.
+pub async fn bind(mut config: WebServerConfig) -> std::io::Result<WebServer> {
+    // Canonical roots make the "does the real path stay under the root" check exact.
+    config.root = std::fs::canonicalize(&config.root)
+        .map_err(|e| invalid(format!("root {}: {e}", config.root.display())))?;
+    if !config.root.is_dir() {
+        return Err(invalid(format!(
+            "root {} is not a directory",
+            config.root.display()
+        )));
+    }
+    for host in &mut config.hosts {
+        host.root = std::fs::canonicalize(&host.root).map_err(|e| {
+            invalid(format!(
+                "root of {} ({}): {e}",
+                host.name,
+                host.root.display()
+            ))
+        })?;
+    }
+    let store = match &config.cookie_site {
+        Some(site) => {
+            if let Some(parent) = site.db.parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent)?;
+                }
+            }
+            let store = SqliteStore::open(&site.db).map_err(|e| {
+                std::io::Error::other(format!("cookie database {}: {e}", site.db.display()))
+            })?;
+            Some(Mutex::new(store))
+        }
+        None => None,
+    };
+    let mut listeners = Vec::new();
+    for addr in &config.listen {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("bind {addr}: {e}")))?;
+        listeners.push(listener);
+    }
+    let conn_config = ConnConfig {
+        limits: config.limits.clone(),
+        timeouts: config.timeouts.clone(),
+        server: Some(config.server_name.clone()),
+    };
+    Ok(WebServer {
+        listeners,
+        shared: Arc::new(Shared {
+            config,
+            conn_config,
+            store,
+            boundaries: AtomicU64::new(0),
+        }),
+    })
+}
+
+impl WebServer {
+    /// The bound addresses (with the real ports when port 0 was asked for).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// Serves until `shutdown` fires, then stops accepting and lets connections in flight
+    /// finish their current response (up to the drain timeout).
+    pub async fn run(self, shutdown: Shutdown) -> std::io::Result<()> {
+        let config = &self.shared.config;
+        let limits = TcpLimits {
+            max_connections: config.max_connections,
+            read_timeout: config.timeouts.header_read,
+            idle_timeout: config.timeouts.idle,
+            max_message: config.limits.max_head_bytes,
+            drain_timeout: config.drain_timeout,
+        };
+        for addr in self.local_addrs() {
+            tracing::info!(%addr, root = %config.root.display(), "web server listening");
+        }
+        let mut tasks = Vec::new();
+        for listener in self.listeners {
+            let shared = self.shared.clone();
+            tasks.push(tokio::spawn(netio::tcp::serve(
+                listener,
+                limits.clone(),
+                shutdown.clone(),
+                move |stream, conn| connection(stream, conn, shared.clone()),
+            )));
+        }
+        let mut result = Ok(());
+        for task in tasks {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => result = Err(error),
+                Err(error) => result = Err(std::io::Error::other(error)),
+            }
+        }
+        result
+    }
+}
+
+/// What the connection is doing with the current request's body.
+enum Pending {
+    None,
+    Upload {
+        upload: Upload,
+        log: LogEntry,
+    },
+    Collect {
+        head: RequestHead,
+        path: String,
+        body: Vec<u8>,
+        log: LogEntry,
+    },
+}
+
+/// The fields of one access-log line.
+struct LogEntry {
+    request_line: String,
+    referer: String,
+    user_agent: String,
+}
+
+impl LogEntry {
+    fn new(head: &RequestHead) -> LogEntry {
+        LogEntry {
+            request_line: head.to_string(),
+            referer: head.headers.get("referer").unwrap_or("-").to_owned(),
+            user_agent: head.headers.get("user-agent").unwrap_or("-").to_owned(),
+        }
+    }
+}
+
+/// The combined log format's time: `[10/Oct/2000:13:55:36 +0000]`.
+fn clf_time(now: SystemTime) -> String {
+    // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
+    let date = HttpDate::from_system_time(now).to_string();
+    let part = |range: std::ops::Range<usize>| date.get(range).unwrap_or("");
+    format!(
+        "[{}/{}/{}:{} +0000]",
+        part(5..7),
+        part(8..11),
+        part(12..16),
+        part(17..25)
+    )
+}
+
+struct Connection<'a> {
+    stream: TcpStream,
+    machine: ServerConn,
+    conn: &'a Conn,
+    shared: &'a Shared,
+    pending: Pending,
+    scratch: Vec<u8>,
+}
+
+async fn connection(stream: TcpStream, conn: Conn, shared: Arc<Shared>) {
+    let now = Instant::now();
+    let mut connection = Connection {
+        stream,
+        machine: ServerConn::new(shared.conn_config.clone(), now),
+        conn: &conn,
+        shared: &shared,
+        pending: Pending::None,
+        scratch: Vec::new(),
+    };
+    if let Err(error) = connection.run().await {
+        tracing::debug!(peer = %conn.peer, "connection ended: {error}");
+    }
+    // Whatever happened, a partial upload is dropped here (its temporary file removed).
+    connection.pending = Pending::None;
+    connection.linger().await;
+}
+
+impl Connection<'_> {
+    async fn run(&mut self) -> std::io::Result<()> {
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut shutdown_seen = false;
+        loop {
+            while let Some(event) = self.machine.poll_event() {
+                self.handle_event(event).await?;
+            }
+            self.flush().await?;
+            if self.machine.is_closed() {
+                return Ok(());
+            }
+            if !shutdown_seen && self.conn.shutdown.is_triggered() {
+                shutdown_seen = true;
+                self.machine.begin_shutdown();
+                continue;
+            }
+            let deadline = self.machine.poll_timeout();
+            if !self.machine.wants_input() {
+                match deadline {
+                    Some(deadline) => {
+                        tokio::time::sleep_until(deadline.into()).await;
+                        self.machine.handle_timeout(Instant::now());
+                        continue;
+                    }
+                    None => return Ok(()),
+                }
+            }
+            let read = async {
+                match deadline {
+                    Some(deadline) => {
+                        tokio::time::timeout_at(deadline.into(), self.stream.read(&mut buf)).await
+                    }
+                    None => Ok(self.stream.read(&mut buf).await),
+                }
+            };
+            let outcome = tokio::select! {
+                biased;
+                _ = self.conn.shutdown.triggered(), if !shutdown_seen => None,
+                outcome = read => Some(outcome),
+            };
+            let now = Instant::now();
+            match outcome {
+                None => {
+                    shutdown_seen = true;
+                    self.machine.begin_shutdown();
+                }
+                Some(Err(_elapsed)) => self.machine.handle_timeout(now),
+                Some(Ok(Ok(0))) => self.machine.handle_eof(now),
+                Some(Ok(Ok(n))) => {
+                    self.machine
+                        .set_date(HttpDate::from_system_time(SystemTime::now()));
+                    self.machine.handle_input(now, &buf[..n]);
+                }
+                Some(Ok(Err(error))) => return Err(error),
+            }
+        }
+    }
+
+    /// Writes what the machine has to send, with the send timeout.
+    async fn flush(&mut self) -> std::io::Result<()> {
+        let output = self.machine.pending_output();
+        if output.is_empty() {
+            return Ok(());
+        }
+        let len = output.len();
+        let timeout = self.shared.config.send_timeout;
+        match tokio::time::timeout(timeout, self.stream.write_all(output)).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "send timeout",
+                ))
+            }
+        }
+        self.machine.consume_output(len);
+        Ok(())
+    }
+
+    /// Closes gently: half-close, then read and drop what the client still sends for a
+    /// moment, so that our last response is not destroyed by a reset.
+    async fn linger(&mut self) {
+        let _ = self.stream.shutdown().await;
+        let mut sink = [0u8; 4096];
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+        let mut total = 0;
+        while total < 64 * 1024 {
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut sink)).await {
+                Ok(Ok(n)) if n > 0 => total += n,
+                _ => break,
+            }
+        }
+    }
+
+    fn log(&self, log: &LogEntry, status: StatusCode, bytes: u64) {
+        if !self.shared.config.access_log {
+            return;
+        }
+        let size = if bytes == 0 {
+            "-".to_owned()
+        } else {
+            bytes.to_string()
+        };
+        tracing::info!(
+            target: "access",
+            "{} - - {} \"{}\" {} {} \"{}\" \"{}\"",
+            self.conn.peer.ip(),
+            clf_time(SystemTime::now()),
+            log.request_line,
+            status.as_u16(),
+            size,
+            log.referer,
+            log.user_agent
+        );
+    }
+
+    fn emit_request(&self, head: &RequestHead) {
+        if wire::enabled() {
+            wire::emit(
+                "http",
+                Dir::Recv,
+                self.conn.local,
+                self.conn.peer,
+                &head.summary(),
+            );
+        }
+    }
+
+    fn decorate(&self, head: &mut ResponseHead) {
+        head.headers.append(
+            "Date",
+            HttpDate::from_system_time(SystemTime::now()).to_string(),
+        );
+        head.headers
+            .append("Server", self.shared.config.server_name.as_str());
+        if wire::enabled() {
+            wire::emit(
+                "http",
+                Dir::Send,
+                self.conn.local,
+                self.conn.peer,
+                &head.summary(),
+            );
+        }
+    }
+
+    /// Sends a complete in-memory response and logs it.
+    fn respond(&mut self, log: &LogEntry, mut head: ResponseHead, body: &[u8]) {
+        self.decorate(&mut head);
+        let status = head.status;
+        let sent = if self.machine.is_head_request() || status.forbids_body() {
+            0
+        } else {
+            body.len() as u64
+        };
+        self.machine.send_response(head, body);
+        self.log(log, status, sent);
+    }
+
+    fn respond_error(&mut self, log: &LogEntry, status: StatusCode) {
+        let (head, body) = files::error_page(status);
+        self.respond(log, head, &body);
+    }
+
+    async fn handle_event(&mut self, event: ServerEvent) -> std::io::Result<()> {
+        match event {
+            ServerEvent::Request { head, body } => self.handle_request(head, body).await,
+            ServerEvent::Body(data) => {
+                match &mut self.pending {
+                    Pending::Upload { upload, .. } => {
+                        if let Err(error) = upload.write(&data) {
+                            tracing::warn!("upload write failed: {error}");
+                            if let Pending::Upload { log, .. } =
+                                std::mem::replace(&mut self.pending, Pending::None)
+                            {
+                                self.respond_error(&log, StatusCode::INTERNAL_SERVER_ERROR);
+                            }
+                        }
+                    }
+                    Pending::Collect { body, .. } => {
+                        if body.len() + data.len() <= 64 * 1024 {
+                            body.extend_from_slice(&data);
+                        }
+                    }
+                    Pending::None => {}
+                }
+                Ok(())
+            }
+            ServerEvent::BodyEnd { .. } => {
+                self.finish_pending();
+                Ok(())
+            }
+            ServerEvent::Aborted(reason) => {
+                tracing::debug!(peer = %self.conn.peer, "request aborted: {reason:?}");
+                // Dropping the upload removes its temporary file.
+                self.pending = Pending::None;
+                Ok(())
+            }
+            ServerEvent::Rejected { status, reason } => {
+                tracing::debug!(peer = %self.conn.peer, %status, "rejected: {reason}");
+                let log = LogEntry {
+                    request_line: "-".into(),
+                    referer: "-".into(),
+                    user_agent: "-".into(),
+                };
+                self.log(&log, status, 0);
+                Ok(())
+            }
+        }
+    }
+
+    /// The current request's body is complete: commit the upload or answer the form.
+    fn finish_pending(&mut self) {
+        match std::mem::replace(&mut self.pending, Pending::None) {
+            Pending::Upload { upload, log } => {
+                let existed = upload.existed;
+                match upload.commit() {
+                    Ok(()) => {
+                        let head = if existed {
+                            ResponseHead::new(StatusCode::NO_CONTENT)
+                        } else {
+                            ResponseHead::new(StatusCode::CREATED).header("Content-Length", "0")
+                        };
+                        self.respond(&log, head, b"");
+                    }
+                    Err(error) => {
+                        tracing::warn!("upload commit failed: {error}");
+                        self.respond_error(&log, StatusCode::INTERNAL_SERVER_ERROR);
+                    }
+                }
+            }
+            Pending::Collect {
+                head,
+                path,
+                body,
+                log,
+            } => self.answer_cookie_site(&head, &path, &body, &log),
+            Pending::None => {}
+        }
+    }
+
+    fn answer_cookie_site(&mut self, head: &RequestHead, path: &str, body: &[u8], log: &LogEntry) {
+        let prefix = self
+            .shared
+            .config
+            .cookie_site
+            .as_ref()
+            .map(|s| s.prefix.clone())
+            .unwrap_or_default();
+        let response = match &self.shared.store {
+            Some(store) => {
+                let mut store = store
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                let store: &mut dyn VisitStore = &mut *store;
+                crate::cookie_site::handle(store, head, path, &prefix, body, SystemTime::now())
+            }
+            None => files::error_page(StatusCode::NOT_FOUND),
+        };
+        self.respond(log, response.0, &response.1);
+    }
+
+    async fn handle_request(
+        &mut self,
+        head: RequestHead,
+        body: http_proto::BodyKind,
+    ) -> std::io::Result<()> {
+        self.emit_request(&head);
+        let log = LogEntry::new(&head);
+        let shared = self.shared;
+        let config = &shared.config;
+        let write_methods = if config.allow_write {
+            ", PUT, DELETE"
+        } else {
+            ""
+        };
+        let allow = format!("GET, HEAD, OPTIONS{write_methods}");
+        match route(config, &head) {
+            Route::Error(status) => self.respond_error(&log, status),
+            Route::Redirect { status, location } => {
+                let (response, body) = files::redirect(status, &location);
+                self.respond(&log, response, &body);
+            }
+            Route::CookieSite { path } => {
+                if body.is_empty() {
+                    self.answer_cookie_site(&head, &path, b"", &log);
+                } else if head.method == Method::Post {
+                    self.pending = Pending::Collect {
+                        head,
+                        path,
+                        body: Vec::new(),
+                        log,
+                    };
+                    self.machine.continue_body();
+                } else {
+                    let (response, body) = files::method_not_allowed("GET, HEAD, POST");
+                    self.respond(&log, response, &body);
+                }
+            }
+            Route::File {
+                root,
+                relative,
+                trailing_slash,
+            } => match head.method {
+                Method::Get | Method::Head => {
+                    self.serve_file(&head, &log, root, &relative, trailing_slash)
+                        .await?
+                }
+                Method::Options => {
+                    let response = ResponseHead::new(StatusCode::NO_CONTENT).header("Allow", allow);
+                    self.respond(&log, response, b"");
+                }
+                Method::Put if config.allow_write => {
+                    if trailing_slash || relative.as_os_str().is_empty() {
+                        let (response, body) = files::method_not_allowed(&allow);
+                        self.respond(&log, response, &body);
+                        return Ok(());
+                    }
+                    // Preconditions against the current file (If-None-Match: * = create only).
+                    let current = match fs::open(root, &relative) {
+                        Opened::File(_, info) => Some(info),
+                        _ => None,
+                    };
+                    let etag = current.as_ref().map(|i| (i.etag(), i.last_modified()));
+                    let precondition = files::evaluate_preconditions(
+                        &head,
+                        etag.as_ref().map(|(tag, date)| (tag, *date)),
+                    );
+                    if precondition != files::Precondition::Proceed {
+                        self.respond_error(&log, StatusCode::PRECONDITION_FAILED);
+                        return Ok(());
+                    }
+                    match Upload::start(root, &relative) {
+                        Ok(upload) => {
+                            if body.is_empty() {
+                                self.pending = Pending::Upload { upload, log };
+                                self.finish_pending();
+                            } else {
+                                self.pending = Pending::Upload { upload, log };
+                                self.machine.continue_body();
+                            }
+                        }
+                        Err(status) if status == StatusCode::METHOD_NOT_ALLOWED => {
+                            let (response, body) = files::method_not_allowed(&allow);
+                            self.respond(&log, response, &body);
+                        }
+                        Err(status) => self.respond_error(&log, status),
+                    }
+                }
+                Method::Delete if config.allow_write => {
+                    let status = fs::delete(root, &relative);
+                    if status == StatusCode::NO_CONTENT {
+                        self.respond(&log, ResponseHead::new(status), b"");
+                    } else if status == StatusCode::METHOD_NOT_ALLOWED {
+                        let (response, body) = files::method_not_allowed(&allow);
+                        self.respond(&log, response, &body);
+                    } else {
+                        self.respond_error(&log, status);
+                    }
+                }
+                Method::Other(_) => self.respond_error(&log, StatusCode::NOT_IMPLEMENTED),
+                _ => {
+                    let (response, body) = files::method_not_allowed(&allow);
+                    self.respond(&log, response, &body);
+                }
+            },
+        }
+        Ok(())
+    }
+
+    async fn serve_file(
+        &mut self,
+        head: &RequestHead,
+        log: &LogEntry,
+        root: &Path,
+        relative: &Path,
+        trailing_slash: bool,
+    ) -> std::io::Result<()> {
+        match fs::open(root, relative) {
+            Opened::Missing => self.respond_error(log, StatusCode::NOT_FOUND),
+            Opened::Forbidden => self.respond_error(log, StatusCode::NOT_FOUND),
+            Opened::Dir(dir) => {
+                if !trailing_slash {
+                    let mut location = format!("{}/", head.target.path());
+                    if let Some(query) = head.target.query() {
+                        location.push('?');
+                        location.push_str(query);
+                    }
+                    let (response, body) =
+                        files::redirect(StatusCode::MOVED_PERMANENTLY, &location);
+                    self.respond(log, response, &body);
+                    return Ok(());
+                }
+                for index in &self.shared.config.index_files {
+                    let candidate = relative.join(index);
+                    if let Opened::File(file, info) = fs::open(root, &candidate) {
+                        return self.send_file(head, log, file, info, &candidate).await;
+                    }
+                }
+                if !self.shared.config.autoindex {
+                    self.respond_error(log, StatusCode::FORBIDDEN);
+                    return Ok(());
+                }
+                match fs::list(&dir) {
+                    Ok(entries) => {
+                        let body = files::directory_listing(head.target.path(), entries);
+                        let response = ResponseHead::new(StatusCode::OK)
+                            .header("Content-Type", "text/html; charset=utf-8")
+                            .header("Content-Length", body.len().to_string());
+                        self.respond(log, response, &body);
+                    }
+                    Err(_) => self.respond_error(log, StatusCode::FORBIDDEN),
+                }
+            }
+            Opened::File(file, info) => {
+                return self.send_file(head, log, file, info, relative).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn send_file(
+        &mut self,
+        head: &RequestHead,
+        log: &LogEntry,
+        mut file: std::fs::File,
+        info: files::FileInfo,
+        path: &Path,
+    ) -> std::io::Result<()> {
+        let content_type = media_type_for(&path.to_string_lossy());
+        let boundary = format!(
+            "applayer-{:x}-{:x}",
+            std::process::id(),
+            self.shared.boundaries.fetch_add(1, Ordering::Relaxed)
+        );
+        let plan = plan_file(head, &info, content_type, &boundary);
+        let mut response = plan.head;
+        self.decorate(&mut response);
+        let status = response.status;
+        self.machine.send_head(response);
+        let mut sent = 0u64;
+        const PIECE: u64 = 256 * 1024;
+        for part in &plan.parts {
+            self.machine.send_body(&part.prefix);
+            sent += part.prefix.len() as u64;
+            let mut offset = part.range.start;
+            while offset < part.range.end {
+                let want = (part.range.end - offset).min(PIECE) as usize;
+                self.scratch.resize(want, 0);
+                let got = fs::read_at(&mut file, offset, &mut self.scratch)?;
+                if got == 0 {
+                    // The file shrank under us: the response falls short and the connection
+                    // closes (the machine sees the missing bytes in `finish`).
+                    break;
+                }
+                self.machine.send_body(&self.scratch[..got]);
+                offset += got as u64;
+                sent += got as u64;
+                if self.machine.pending_output().len() >= PIECE as usize {
+                    self.flush().await?;
+                }
+            }
+        }
+        self.machine.send_body(&plan.suffix);
+        sent += plan.suffix.len() as u64;
+        if self.scratch.capacity() > PIECE as usize {
+            self.scratch = Vec::new();
+        }
+        self.machine.finish();
+        self.log(log, status, sent);
+        Ok(())
+    }
+}
