@@ -5,3 +5,4 @@ mod harness;
 mod hierarchy;
 mod hostile;
 mod oracle;
+mod ours;
