@@ -35,8 +35,8 @@ pub mod registrar;
 
 pub use cache::{Cache, CacheLimits, CacheStats, Lookup, Negative, Rank};
 pub use machine::{
-    ClientId, Event, Options, Outcome, Reply, Resolver, Stats, TaskId, Transmit, Transport,
-    UpstreamId,
+    Admission, ClientId, Event, Options, Outcome, Reply, Resolver, Stats, TaskId, Transmit,
+    Transport, UpstreamId,
 };
 
 #[cfg(test)]

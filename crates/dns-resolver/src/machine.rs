@@ -84,6 +84,18 @@ impl Default for Options {
     }
 }
 
+/// What became of a client query given to [`Resolver::handle_client_full`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// The reply, to send now.
+    Reply(Vec<u8>),
+    /// Resolution started (or joined one in flight): the reply will come from
+    /// [`Resolver::poll_reply`] with the same [`ClientId`], before the question timeout.
+    Pending,
+    /// Not a query we answer (too short for a header, or a response): send nothing.
+    Ignored,
+}
+
 /// An upstream query for the driver to send.
 #[derive(Clone, Debug)]
 pub struct Transmit {
@@ -402,10 +414,9 @@ impl Resolver {
         self.rng.gen()
     }
 
-    /// Takes one client query (`bytes` as received). Returns the reply at once when the cache
-    /// answers it or it is refused or malformed; otherwise resolution starts and the reply
-    /// comes later from [`Resolver::poll_reply`]. Returns `None` for input that deserves no
-    /// reply at all (shorter than a header, or a response).
+    /// Takes one client query (`bytes` as received): see [`Resolver::handle_client_full`].
+    /// Returns the reply when there is one at once; `None` both when resolution started (the
+    /// reply comes from [`Resolver::poll_reply`]) and for input that deserves no reply.
     pub fn handle_client(
         &mut self,
         now: Instant,
@@ -414,16 +425,35 @@ impl Resolver {
         transport: Transport,
         bytes: &[u8],
     ) -> Option<Vec<u8>> {
+        match self.handle_client_full(now, client, peer, transport, bytes) {
+            Admission::Reply(reply) => Some(reply),
+            Admission::Pending | Admission::Ignored => None,
+        }
+    }
+
+    /// Takes one client query (`bytes` as received). The reply comes at once when the cache
+    /// answers it or it is refused or malformed ([`Admission::Reply`]); otherwise resolution
+    /// starts and the reply comes later from [`Resolver::poll_reply`] ([`Admission::Pending`]);
+    /// input shorter than a header, or a response, gets nothing ([`Admission::Ignored`]).
+    pub fn handle_client_full(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        peer: IpAddr,
+        transport: Transport,
+        bytes: &[u8],
+    ) -> Admission {
         let query = match Message::decode(bytes) {
             Ok(query) => query,
-            Err(_) => return formerr_for(bytes),
+            Err(_) => return formerr_for(bytes).map_or(Admission::Ignored, Admission::Reply),
         };
         if query.flags.qr {
-            return None;
+            return Admission::Ignored;
         }
         self.stats.client_queries += 1;
         let limit = client_limit(&query, transport);
-        let refuse = |rcode: Rcode| Some(error_reply(&query, rcode).encode_limited(limit));
+        let refuse =
+            |rcode: Rcode| Admission::Reply(error_reply(&query, rcode).encode_limited(limit));
         if query.opcode != Opcode::QUERY {
             return refuse(Rcode::NOTIMP);
         }
@@ -448,7 +478,7 @@ impl Resolver {
             let mut response = answer_reply(&query, rcode);
             response.answers = answers;
             response.authority = authority;
-            return Some(response.encode_limited(limit));
+            return Admission::Reply(response.encode_limited(limit));
         }
         if !query.flags.rd {
             // Not cached, and the client asked us not to recurse.
@@ -469,7 +499,7 @@ impl Resolver {
             if let Some(task) = self.tasks.get_mut(&task_id) {
                 task.waiters.push(Waiter::Client(request));
                 *self.per_client.entry(peer).or_insert(0) += 1;
-                return None;
+                return Admission::Pending;
             }
         }
         if self.tasks.len() >= self.options.max_tasks {
@@ -486,9 +516,11 @@ impl Resolver {
         self.run(now);
         // A task may finish at once (for example an empty hints list): hand its reply back now.
         if let Some(index) = self.replies.iter().position(|reply| reply.client == client) {
-            return self.replies.remove(index).map(|reply| reply.message);
+            if let Some(reply) = self.replies.remove(index) {
+                return Admission::Reply(reply.message);
+            }
         }
-        None
+        Admission::Pending
     }
 
     /// Takes a datagram (or TCP message) received on the socket of upstream query `upstream`

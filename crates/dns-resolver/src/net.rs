@@ -1,7 +1,9 @@
 //! The tokio driver: serves clients on UDP and TCP, sends each upstream query from a fresh
 //! random-port socket (TCP when truncated), and a stub client [`query`] for self-checks.
 
-use crate::machine::{ClientId, Event, Options, Resolver, Transmit, Transport, UpstreamId};
+use crate::machine::{
+    Admission, ClientId, Event, Options, Resolver, Transmit, Transport, UpstreamId,
+};
 use dns_proto::{Edns, Message, Name, Question, RecordType};
 use netio::wire::{self, Dir};
 use netio::Shutdown;
@@ -170,29 +172,32 @@ impl ResolverServer {
                     next_client += 1;
                     let client = ClientId(next_client);
                     let now = Instant::now();
-                    match resolver.handle_client(now, client, peer.ip(), Transport::Udp, bytes) {
-                        Some(reply) => {
+                    match resolver.handle_client_full(now, client, peer.ip(), Transport::Udp, bytes) {
+                        Admission::Reply(reply) => {
                             log_message(Dir::Send, local, peer, &reply);
                             if let Err(error) = udp.send_to(&reply, peer).await {
                                 tracing::debug!(%peer, "udp send error: {error}");
                             }
                         }
-                        None => {
+                        Admission::Pending => {
                             clients.insert(client, Client::Udp(peer));
                         }
+                        Admission::Ignored => {}
                     }
                 }
                 Some(query) = tcp_queries.recv() => {
                     next_client += 1;
                     let client = ClientId(next_client);
                     let now = Instant::now();
-                    match resolver.handle_client(now, client, query.peer.ip(), Transport::Tcp, &query.bytes) {
-                        Some(reply) => {
+                    match resolver.handle_client_full(now, client, query.peer.ip(), Transport::Tcp, &query.bytes) {
+                        Admission::Reply(reply) => {
                             let _ = query.reply.send(reply);
                         }
-                        None => {
+                        Admission::Pending => {
                             clients.insert(client, Client::Tcp(query.reply));
                         }
+                        // Dropping the sender closes that TCP connection.
+                        Admission::Ignored => {}
                     }
                 }
                 Some(event) = upstream_events.recv() => {
