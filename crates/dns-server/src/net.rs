@@ -163,6 +163,13 @@ impl DnsServer {
         self.shared.read().zone(origin).cloned()
     }
 
+    /// A handle that reloads the zone files, as SIGHUP does.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Serves until `shutdown` fires, then drains TCP connections and returns.
     pub async fn run(self, shutdown: Shutdown) -> std::io::Result<()> {
         let mut tasks = tokio::task::JoinSet::new();
@@ -489,26 +496,52 @@ async fn reload_on_sighup(shared: Arc<Shared>, shutdown: Shutdown) {
             received = hangup.recv() => if received.is_none() { return },
         }
         tracing::info!("SIGHUP: reloading zone files");
-        for (path, origin) in &shared.files {
-            match store::load_zone_file(path, origin.as_ref()) {
-                Ok(mut zone) => {
-                    if let Some(data_dir) = &shared.data_dir {
-                        if let Ok(Some(newer)) = store::newer_persisted(data_dir, &zone) {
-                            zone = newer;
-                        }
-                    }
-                    tracing::info!(zone = %zone.origin(), serial = zone.serial(), "zone reloaded");
-                    let origin = zone.origin().clone();
-                    shared.write().replace_zone(zone);
-                    if shared.notify_targets.contains_key(&origin) {
-                        shared.after_change(&origin);
+        reload_files(&shared);
+    }
+}
+
+/// Reloads every file-backed zone; returns the errors (a zone with errors keeps its data).
+fn reload_files(shared: &Shared) -> Vec<String> {
+    let mut errors = Vec::new();
+    for (path, origin) in &shared.files {
+        match store::load_zone_file(path, origin.as_ref()) {
+            Ok(mut zone) => {
+                if let Some(data_dir) = &shared.data_dir {
+                    if let Ok(Some(newer)) = store::newer_persisted(data_dir, &zone) {
+                        zone = newer;
                     }
                 }
-                Err(error) => {
-                    tracing::error!(path = %path.display(), "reload failed, keeping the old zone:\n{error}")
+                let origin = zone.origin().clone();
+                let old_serial = shared.read().zone(&origin).map(Zone::serial);
+                tracing::info!(zone = %origin, serial = zone.serial(), "zone reloaded");
+                let serial = zone.serial();
+                shared.write().replace_zone(zone);
+                let moved = old_serial.is_none_or(|old| serial_after(serial, old));
+                if moved && shared.notify_targets.contains_key(&origin) {
+                    shared.after_change(&origin);
                 }
             }
+            Err(error) => {
+                tracing::error!(path = %path.display(), "reload failed, keeping the old zone:\n{error}");
+                errors.push(error.to_string());
+            }
         }
+    }
+    errors
+}
+
+/// Reloads a running server's zone files from disk (what SIGHUP does), for embedders.
+#[derive(Clone, Debug)]
+pub struct Reloader {
+    shared: Arc<Shared>,
+}
+
+impl Reloader {
+    /// Re-reads every file-backed zone and swaps it in; queries in flight are not dropped
+    /// (the swap happens between two requests). Returns the errors of zones that kept their
+    /// old data.
+    pub fn reload(&self) -> Vec<String> {
+        reload_files(&self.shared)
     }
 }
 

@@ -248,3 +248,74 @@ async fn secondary_transfers_then_follows_notify() {
     primary_task.await.unwrap();
     secondary_task.await.unwrap();
 }
+
+#[tokio::test]
+async fn reload_swaps_zone_files_and_keeps_old_data_on_errors() {
+    let folder = temp_dir("reload");
+    let zone_file = folder.join("example.com.zone");
+    std::fs::write(&zone_file, EXAMPLE_ZONE).unwrap();
+    let server = dns_server::bind(DnsServerConfig {
+        listen: vec![loopback_any()],
+        zones: vec![ZoneConfig::file(&zone_file, None)],
+        ..DnsServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let address = server.local_addrs()[0];
+    let reloader = server.reloader();
+    let shutdown = Shutdown::new();
+    let task = tokio::spawn(server.run(shutdown.clone()));
+    let question = || Question::new(name("added.example.com"), RecordType::A);
+    let response = net_query(address, question(), TIMEOUT).await.unwrap();
+    assert_eq!(response.rcode, Rcode::NXDOMAIN);
+
+    let newer = EXAMPLE_ZONE.replace("2026112201", "2026112202") + "added A 192.0.2.77\n";
+    std::fs::write(&zone_file, newer).unwrap();
+    assert!(reloader.reload().is_empty());
+    let response = net_query(address, question(), TIMEOUT).await.unwrap();
+    assert_eq!(response.answers.len(), 1);
+
+    std::fs::write(&zone_file, "$TTL 1\n@ SOA broken\n").unwrap();
+    let errors = reloader.reload();
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].contains("example.com.zone:2"), "{errors:?}");
+    let response = net_query(address, question(), TIMEOUT).await.unwrap();
+    assert_eq!(response.answers.len(), 1, "old data still served");
+    shutdown.trigger();
+    task.await.unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(folder);
+}
+
+#[tokio::test]
+async fn rate_limiting_drops_and_slips() {
+    let mut config = example_config();
+    config.rrl = Some(dns_server::RrlConfig {
+        responses_per_second: 2,
+        slip: 2,
+    });
+    let (address, shutdown, task) = start(config).await;
+    let socket = UdpSocket::bind(loopback_any()).await.unwrap();
+    socket.connect(address).await.unwrap();
+    let bytes = query("www.example.com", RecordType::A).encode();
+    for _ in 0..10 {
+        socket.send(&bytes).await.unwrap();
+    }
+    let mut full = 0;
+    let mut truncated = 0;
+    let mut buf = vec![0u8; 4096];
+    while let Ok(Ok(len)) =
+        tokio::time::timeout(Duration::from_millis(300), socket.recv(&mut buf)).await
+    {
+        let response = Message::decode(&buf[..len]).unwrap();
+        if response.flags.tc {
+            assert!(response.answers.is_empty());
+            truncated += 1;
+        } else {
+            full += 1;
+        }
+    }
+    assert_eq!(full, 2, "the bucket allows two per second");
+    assert_eq!(truncated, 4, "every second limited response slips");
+    shutdown.trigger();
+    task.await.unwrap();
+}
