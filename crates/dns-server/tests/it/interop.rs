@@ -353,3 +353,135 @@ for line in sys.stdin:
         assert_eq!(line.to_lowercase(), ours.to_lowercase());
     }
 }
+
+/// A port free for both UDP and TCP on 127.0.0.1 right now.
+fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A third-party server process, killed when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Asks `server` for `qname`/A until it answers (up to 10 s); returns the last dig output.
+async fn dig_until_answer(dig: PathBuf, server: SocketAddr, qname: &str) -> (String, bool) {
+    let mut last = String::new();
+    for _ in 0..100 {
+        let (out, _) = run(dig.clone(), dig_args(server, &[qname, "A", "+norec"]), None).await;
+        if out.contains("status: NOERROR") && !out.contains("ANSWER: 0") {
+            return (out, true);
+        }
+        last = out;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    (last, false)
+}
+
+#[tokio::test]
+async fn knot_is_a_secondary_of_ours() {
+    let (Some(knotd), Some(dig)) = (tool("knotd"), tool("dig")) else {
+        return;
+    };
+    let (primary, shutdown, task) = start(example_config()).await;
+    let folder = temp_dir("knot-secondary");
+    let port = free_port();
+    let config = format!(
+        "server:\n    rundir: \"{dir}\"\n    listen: 127.0.0.1@{port}\n\
+         log:\n  - target: stderr\n    any: info\n\
+         database:\n    storage: \"{dir}/db\"\n\
+         remote:\n  - id: primary\n    address: 127.0.0.1@{primary_port}\n\
+         acl:\n  - id: notify_from_primary\n    address: 127.0.0.1\n    action: notify\n\
+         template:\n  - id: default\n    storage: \"{dir}\"\n\
+         zone:\n  - domain: example.com\n    master: primary\n    acl: notify_from_primary\n",
+        dir = folder.display(),
+        primary_port = primary.port()
+    );
+    std::fs::write(folder.join("knot.conf"), config).unwrap();
+    let _knot = Child(
+        Command::new(knotd)
+            .arg("-c")
+            .arg(folder.join("knot.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let knot: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let (out, answered) = dig_until_answer(dig.clone(), knot, "www.example.com").await;
+    assert!(answered, "Knot never served the transferred zone: {out}");
+    let (out, _) = run(
+        dig,
+        dig_args(knot, &["opaque.example.com", "TYPE65280", "+norec"]),
+        None,
+    )
+    .await;
+    assert!(out.contains("\\# 4 0A000001"), "{out}");
+    shutdown.trigger();
+    task.await.unwrap();
+    let _ = std::fs::remove_dir_all(folder);
+}
+
+#[tokio::test]
+async fn ours_is_a_secondary_of_nsd() {
+    let Some(nsd) = tool("nsd") else { return };
+    let folder = temp_dir("nsd-primary");
+    std::fs::write(folder.join("example.com.zone"), EXAMPLE_ZONE).unwrap();
+    let port = free_port();
+    let config = format!(
+        "server:\n    server-count: 1\n    ip-address: 127.0.0.1@{port}\n    do-ip6: no\n\
+         \x20   username: \"\"\n    chroot: \"\"\n    zonesdir: \"{dir}\"\n    database: \"\"\n\
+         \x20   zonelistfile: \"{dir}/zone.list\"\n    xfrdfile: \"{dir}/xfrd.state\"\n\
+         \x20   pidfile: \"{dir}/nsd.pid\"\n    logfile: \"{dir}/nsd.log\"\n\
+         remote-control:\n    control-enable: no\n\
+         zone:\n    name: example.com\n    zonefile: example.com.zone\n    provide-xfr: 127.0.0.1 NOKEY\n",
+        dir = folder.display()
+    );
+    std::fs::write(folder.join("nsd.conf"), config).unwrap();
+    let _nsd = Child(
+        Command::new(nsd)
+            .arg("-d")
+            .arg("-c")
+            .arg(folder.join("nsd.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let nsd: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let (ours, shutdown, task) = start(DnsServerConfig {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        zones: vec![ZoneConfig::secondary(name("example.com"), nsd)],
+        ..DnsServerConfig::default()
+    })
+    .await;
+    let mut served = None;
+    for _ in 0..100 {
+        let question = dns_proto::Question::new(name("chain.example.com"), RecordType::A);
+        if let Ok(response) =
+            dns_server::net::query(ours, question, std::time::Duration::from_millis(500)).await
+        {
+            if response.rcode == dns_proto::Rcode::NOERROR && response.answers.len() == 5 {
+                served = Some(response);
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let response = served.expect("our secondary serves the zone transferred from NSD");
+    assert!(response.flags.aa);
+    shutdown.trigger();
+    task.await.unwrap();
+    let _ = std::fs::remove_dir_all(folder);
+}
