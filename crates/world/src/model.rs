@@ -27,6 +27,34 @@ pub struct World {
     pub name: String,
     /// The hosts, in file order.
     pub hosts: Vec<Host>,
+    /// TSIG keys (`[[key]]`), named by zones that accept signed updates (the registrar's).
+    pub keys: Vec<KeyDef>,
+}
+
+/// A TSIG key of the world.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyDef {
+    /// The key's name, e.g. `registrar.`.
+    pub name: String,
+    /// The shared secret, base64.
+    pub secret: String,
+}
+
+/// A zone served by a `dns-auth` service.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ZoneDef {
+    /// The zone's origin, e.g. `umass.edu.` (`.` for the root).
+    pub origin: String,
+    /// Master-file text (RFC 1035 format).
+    pub data: String,
+    /// The world-file line where `data` starts, for error messages at start time.
+    pub line: usize,
+    /// Rotate multi-record RRsets from answer to answer.
+    pub round_robin: bool,
+    /// Keys whose signed DNS UPDATEs are accepted (the registrar's key on a TLD).
+    pub update_keys: Vec<String>,
+    /// Addresses allowed to transfer the zone (AXFR).
+    pub allow_transfer: Vec<IpAddr>,
 }
 
 /// One host of the world.
@@ -67,6 +95,14 @@ pub enum ServiceKind {
         /// Fraction of datagrams dropped on purpose.
         loss: f64,
     },
+    /// An authoritative DNS server for some zones.
+    DnsAuth {
+        /// Its zones.
+        zones: Vec<ZoneDef>,
+    },
+    /// A local DNS server (recursive, caching) for its network, starting from the root servers
+    /// of the world (every `dns-auth` service that serves the zone `.`).
+    DnsLocal,
 }
 
 impl ServiceKind {
@@ -75,6 +111,8 @@ impl ServiceKind {
         match self {
             ServiceKind::TcpUpper { .. } => "tcp-upper",
             ServiceKind::UdpUpper { .. } => "udp-upper",
+            ServiceKind::DnsAuth { .. } => "dns-auth",
+            ServiceKind::DnsLocal => "dns-local",
         }
     }
 
@@ -83,6 +121,9 @@ impl ServiceKind {
         match self {
             ServiceKind::TcpUpper { .. } => &[Transport::Tcp],
             ServiceKind::UdpUpper { .. } => &[Transport::Udp],
+            ServiceKind::DnsAuth { .. } | ServiceKind::DnsLocal => {
+                &[Transport::Udp, Transport::Tcp]
+            }
         }
     }
 }
@@ -106,7 +147,12 @@ impl fmt::Display for Transport {
 }
 
 /// The service kinds a world file may name, with their standard ports.
-pub const SERVICE_KINDS: &[(&str, u16)] = &[("tcp-upper", 12000), ("udp-upper", 12000)];
+pub const SERVICE_KINDS: &[(&str, u16)] = &[
+    ("tcp-upper", 12000),
+    ("udp-upper", 12000),
+    ("dns-auth", 53),
+    ("dns-local", 53),
+];
 
 /// Every problem found in a world file.
 #[derive(Debug, thiserror::Error)]
@@ -145,11 +191,33 @@ impl World {
     /// Moves every host from 127.A.N.H to 127.`block`.N.H, so that several worlds (tests, or a
     /// second world beside a running one) can run on one machine without port clashes.
     /// Addresses outside 127.0.0.0/8 (IPv6 loopback) stay where they are.
+    ///
+    /// Zone data moves with the hosts: every `127.0.N.H` in a zone becomes `127.block.N.H`.
     pub fn relocate(&mut self, block: u8) {
+        let from = self.hosts.iter().find_map(|host| match host.address {
+            IpAddr::V4(v4) => Some(v4.octets()[1]),
+            IpAddr::V6(_) => None,
+        });
         for host in &mut self.hosts {
             if let IpAddr::V4(v4) = host.address {
                 let [_, _, network, number] = v4.octets();
                 host.address = IpAddr::from([127, block, network, number]);
+            }
+            let Some(from) = from else { continue };
+            for service in &mut host.services {
+                if let ServiceKind::DnsAuth { zones } = &mut service.kind {
+                    for zone in zones {
+                        zone.data = relocate_text(&zone.data, from, block);
+                        for address in &mut zone.allow_transfer {
+                            if let IpAddr::V4(v4) = *address {
+                                let [first, second, network, number] = v4.octets();
+                                if first == 127 && second == from {
+                                    *address = IpAddr::from([127, block, network, number]);
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
     }
@@ -183,6 +251,23 @@ impl World {
     }
 }
 
+/// Replaces `127.from.` by `127.block.` at the start of every dotted-quad-looking word.
+fn relocate_text(text: &str, from: u8, block: u8) -> String {
+    let needle = format!("127.{from}.");
+    let replacement = format!("127.{block}.");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(index) = rest.find(&needle) {
+        let before = rest[..index].chars().next_back();
+        let boundary = before.is_none_or(|ch| !(ch.is_ascii_alphanumeric() || ch == '.'));
+        out.push_str(&rest[..index]);
+        out.push_str(if boundary { &replacement } else { &needle });
+        rest = &rest[index + needle.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 struct Checker<'a> {
     text: &'a str,
     file: &'a str,
@@ -208,6 +293,7 @@ impl Checker<'_> {
         let mut world = World {
             name: "world".to_string(),
             hosts: Vec::new(),
+            keys: Vec::new(),
         };
         let document = match toml_edit::Document::parse(self.text) {
             Ok(document) => document,
@@ -227,9 +313,22 @@ impl Checker<'_> {
                     }
                 }
                 "host" => {}
+                "key" => match item {
+                    Item::ArrayOfTables(keys) => {
+                        for table in keys.iter() {
+                            if let Some(key) = self.key(table) {
+                                world.keys.push(key);
+                            }
+                        }
+                    }
+                    other => self.problem(
+                        span_of(other),
+                        "`key` must be an array of tables (`[[key]]`)",
+                    ),
+                },
                 other => self.problem(
                     span_of(item),
-                    format!("unknown key `{other}` (expected `name` or `[[host]]`)"),
+                    format!("unknown key `{other}` (expected `name`, `[[key]]` or `[[host]]`)"),
                 ),
             }
         }
@@ -353,6 +452,28 @@ impl Checker<'_> {
                     None => 0.0,
                 },
             },
+            "dns-auth" => {
+                let mut zones = Vec::new();
+                match settings.remove("zone") {
+                    Some(Item::ArrayOfTables(tables)) => {
+                        for table in tables.iter() {
+                            if let Some(zone) = self.zone(table) {
+                                zones.push(zone);
+                            }
+                        }
+                    }
+                    Some(other) => self.problem(
+                        span_of(other),
+                        "`zone` must be an array of tables (`[[host.service.zone]]`)",
+                    ),
+                    None => self.problem(
+                        span.clone(),
+                        "a dns-auth service needs at least one `[[host.service.zone]]`",
+                    ),
+                }
+                ServiceKind::DnsAuth { zones }
+            }
+            "dns-local" => ServiceKind::DnsLocal,
             _ => return None,
         };
         for (key, item) in settings {
@@ -362,6 +483,132 @@ impl Checker<'_> {
             );
         }
         Some(Service { kind, port })
+    }
+
+    fn key(&mut self, table: &Table) -> Option<KeyDef> {
+        let mut name = None;
+        let mut secret = None;
+        for (key, item) in table.iter() {
+            match key {
+                "name" => name = self.string(item, "name"),
+                "secret" => {
+                    secret = self.string(item, "secret");
+                    let valid = secret
+                        .as_deref()
+                        .map(|text| dns_proto::tsig::TsigKey::from_base64("check.", text).is_ok());
+                    if valid == Some(false) {
+                        self.problem(span_of(item), "`secret` must be base64");
+                        secret = None;
+                    }
+                }
+                other => self.problem(
+                    span_of(item),
+                    format!("unknown key setting `{other}` (expected name, secret)"),
+                ),
+            }
+        }
+        if table.get("name").is_none() || table.get("secret").is_none() {
+            self.problem(table.span(), "a `[[key]]` needs `name` and `secret`");
+        }
+        Some(KeyDef {
+            name: name?,
+            secret: secret?,
+        })
+    }
+
+    fn zone(&mut self, table: &Table) -> Option<ZoneDef> {
+        let span = table.span();
+        let mut origin = None;
+        let mut data = None;
+        let mut line = self.line_of(span.clone());
+        let mut round_robin = true;
+        let mut update_keys = Vec::new();
+        let mut allow_transfer = Vec::new();
+        for (key, item) in table.iter() {
+            match key {
+                "origin" => origin = self.string(item, "origin"),
+                "data" => {
+                    data = self.string(item, "data");
+                    // A multi-line string starts on the line after its opening quotes.
+                    let at = span_of(item);
+                    line = self.line_of(at.clone());
+                    if let Some(at) = at {
+                        let raw = &self.text[at.start.min(self.text.len())..];
+                        if raw.starts_with("\"\"\"\n") || raw.starts_with("'''\n") {
+                            line += 1;
+                        }
+                    }
+                }
+                "round_robin" => match item.as_bool() {
+                    Some(value) => round_robin = value,
+                    None => self.problem(span_of(item), "`round_robin` must be true or false"),
+                },
+                "update_keys" => update_keys = self.strings(item, "update_keys"),
+                "allow_transfer" => {
+                    for text in self.strings(item, "allow_transfer") {
+                        match text.parse::<IpAddr>() {
+                            Ok(address) => allow_transfer.push(address),
+                            Err(_) => self.problem(span_of(item), format!("`{text}` is not an IP address")),
+                        }
+                    }
+                }
+                other => self.problem(
+                    span_of(item),
+                    format!(
+                        "unknown zone setting `{other}` (expected origin, data, round_robin, update_keys, allow_transfer)"
+                    ),
+                ),
+            }
+        }
+        let (Some(origin), Some(data)) = (origin, data) else {
+            if table.get("origin").is_none() || table.get("data").is_none() {
+                self.problem(span, "a zone needs `origin` and `data`");
+            }
+            return None;
+        };
+        let name = match origin.parse::<dns_proto::Name>() {
+            Ok(name) => name,
+            Err(error) => {
+                self.problem(span, format!("zone origin `{origin}`: {error}"));
+                return None;
+            }
+        };
+        if let Err(errors) = dns_server::Zone::parse_str(&data, &name, "zone") {
+            for error in errors.0 {
+                let at = line + error.line.saturating_sub(1);
+                self.problems.push(format!(
+                    "{}:{at}: zone {origin}: {}",
+                    self.file, error.message
+                ));
+            }
+            return None;
+        }
+        Some(ZoneDef {
+            origin,
+            data,
+            line,
+            round_robin,
+            update_keys,
+            allow_transfer,
+        })
+    }
+
+    fn strings(&mut self, item: &Item, what: &str) -> Vec<String> {
+        let Some(array) = item.as_array() else {
+            self.problem(
+                span_of(item),
+                format!("`{what}` must be an array of strings"),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for value in array.iter() {
+            match value.as_str() {
+                Some(text) => out.push(text.to_string()),
+                None => self.problem(value.span(), format!("`{what}` must contain strings only")),
+            }
+        }
+        out
     }
 
     fn cross_checks(&mut self, root: &Table, world: &World) {
@@ -596,8 +843,38 @@ address = "127.0.0.2"
     fn relocate_moves_every_host_to_another_block() {
         let mut world = World::default_world();
         world.relocate(42);
-        assert!(world.hosts.iter().all(|host| host.address.to_string().starts_with("127.42.")));
-        assert_eq!(world.host("gaia.cs.umass.edu").unwrap().address.to_string(), "127.42.3.10");
+        assert!(world
+            .hosts
+            .iter()
+            .all(|host| host.address.to_string().starts_with("127.42.")));
+        assert_eq!(
+            world.host("gaia.cs.umass.edu").unwrap().address.to_string(),
+            "127.42.3.10"
+        );
+        let ServiceKind::DnsAuth { zones } = &world.host("dns.umass.edu").unwrap().services[0].kind
+        else {
+            panic!("dns.umass.edu runs dns-auth first");
+        };
+        assert!(
+            zones[0].data.contains("gaia.cs     A   127.42.3.10"),
+            "{}",
+            zones[0].data
+        );
+        assert_eq!(
+            relocate_text("x 127.0.3.1 a127.0.1.1 10.127.0.2.3", 0, 9),
+            "x 127.9.3.1 a127.0.1.1 10.127.0.2.3"
+        );
+    }
+
+    #[test]
+    fn zone_errors_are_reported_at_their_world_file_line() {
+        let text = "[[host]]\nname = \"ns\"\naddress = \"127.0.0.7\"\n  [[host.service]]\n  kind = \"dns-auth\"\n    [[host.service.zone]]\n    origin = \"example.\"\n    data = \"\"\"\n@ 3600 SOA ns hostmaster 1 2 3 4 5\n@ 3600 NS ns\nwww 3600 A 300.1.1.1\n\"\"\"\n";
+        let error = World::parse(text, "z.toml").unwrap_err();
+        assert_eq!(error.problems.len(), 1, "{error}");
+        assert!(
+            error.problems[0].starts_with("z.toml:11: zone example.:"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use crate::model::{ServiceKind, Transport, World};
 use netio::Shutdown;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
@@ -14,6 +15,8 @@ pub struct UpOptions {
     /// Added to standard ports below 1024 (53 → 10053 with 10000). `None`: 0 when this process
     /// may bind low ports (root), else [`UNPRIVILEGED_OFFSET`].
     pub port_offset: Option<u16>,
+    /// Where services keep state (DNS updates ...), one folder per host. `None`: in memory.
+    pub data_dir: Option<PathBuf>,
 }
 
 /// The offset added to ports below 1024 when the world cannot bind them.
@@ -39,6 +42,10 @@ pub struct Running {
     pub endpoints: Vec<Endpoint>,
     /// The offset that was applied to low ports.
     pub port_offset: u16,
+    /// (host, zone origin) of every zone served, for the checks.
+    zones: Vec<(String, String)>,
+    /// (host name, address) of hosts whose names lie below a TLD, for resolution checks.
+    resolvable: Vec<(String, IpAddr)>,
     shutdown: Shutdown,
     tasks: Vec<(String, JoinHandle<std::io::Result<()>>)>,
 }
@@ -58,6 +65,16 @@ pub enum StartError {
         addr: SocketAddr,
         /// The error.
         error: std::io::Error,
+    },
+    /// A service's settings are unusable (a zone that does not parse, an unknown key ...).
+    #[error("{host}: {service}: {reason}")]
+    Config {
+        /// Host name.
+        host: String,
+        /// Service kind.
+        service: &'static str,
+        /// What is wrong.
+        reason: String,
     },
 }
 
@@ -91,9 +108,36 @@ pub async fn start(world: &World, options: &UpOptions) -> Result<Running, StartE
             .port_offset
             .unwrap_or(if is_root() { 0 } else { UNPRIVILEGED_OFFSET });
     let shutdown = Shutdown::new();
+    let mut zones = Vec::new();
+    for (host, service) in world.services_named("dns-auth") {
+        if let ServiceKind::DnsAuth { zones: defs } = &service.kind {
+            zones.extend(
+                defs.iter()
+                    .map(|zone| (host.name.clone(), zone.origin.clone())),
+            );
+        }
+    }
+    let resolvable = world
+        .hosts
+        .iter()
+        .filter(|host| {
+            zones.iter().any(|(_, origin)| {
+                let origin = origin.trim_end_matches('.');
+                origin.contains('.')
+                    && (host.name.eq_ignore_ascii_case(origin)
+                        || host
+                            .name
+                            .to_ascii_lowercase()
+                            .ends_with(&format!(".{}", origin.to_ascii_lowercase())))
+            })
+        })
+        .map(|host| (host.name.clone(), host.address))
+        .collect();
     let mut running = Running {
         endpoints: Vec::new(),
         port_offset,
+        zones,
+        resolvable,
         shutdown: shutdown.clone(),
         tasks: Vec::new(),
     };
@@ -123,6 +167,31 @@ pub async fn start(world: &World, options: &UpOptions) -> Result<Running, StartE
                         Err(error) => return Err(running.abort(bind_error(error))),
                     }
                 }
+                ServiceKind::DnsAuth { zones } => {
+                    let config = match dns_auth_config(world, host, zones, addr, options) {
+                        Ok(config) => config,
+                        Err(reason) => {
+                            return Err(running.abort(StartError::Config {
+                                host: host.name.clone(),
+                                service: service.kind.name(),
+                                reason,
+                            }))
+                        }
+                    };
+                    match dns_server::bind(config).await {
+                        Ok(server) => tokio::spawn(server.run(shutdown.clone())),
+                        Err(error) => return Err(running.abort(bind_error(error))),
+                    }
+                }
+                ServiceKind::DnsLocal => {
+                    let hints = root_hints(world, port_offset);
+                    let mut config = dns_resolver::net::ResolverConfig::new(addr, hints);
+                    config.options.upstream_port = effective_port(53, port_offset);
+                    match dns_resolver::net::bind(config).await {
+                        Ok(server) => tokio::spawn(server.run(shutdown.clone())),
+                        Err(error) => return Err(running.abort(bind_error(error))),
+                    }
+                }
             };
             running.endpoints.push(Endpoint {
                 host: host.name.clone(),
@@ -136,6 +205,77 @@ pub async fn start(world: &World, options: &UpOptions) -> Result<Running, StartE
         }
     }
     Ok(running)
+}
+
+/// The authoritative server's configuration for a world host.
+fn dns_auth_config(
+    world: &World,
+    host: &crate::Host,
+    zones: &[crate::model::ZoneDef],
+    addr: SocketAddr,
+    options: &UpOptions,
+) -> Result<dns_server::DnsServerConfig, String> {
+    let mut keys = Vec::new();
+    for key in &world.keys {
+        keys.push(
+            dns_server::TsigKey::from_base64(&key.name, &key.secret)
+                .map_err(|error| format!("key {}: {error}", key.name))?,
+        );
+    }
+    let mut config = dns_server::DnsServerConfig {
+        listen: vec![addr],
+        keys,
+        data_dir: options
+            .data_dir
+            .as_ref()
+            .map(|dir| dir.join("dns").join(&host.name)),
+        ..dns_server::DnsServerConfig::default()
+    };
+    for zone in zones {
+        let origin: dns_proto::Name = zone
+            .origin
+            .parse()
+            .map_err(|error| format!("zone origin {}: {error}", zone.origin))?;
+        let parsed =
+            dns_server::Zone::parse_str(&zone.data, &origin, &format!("zone {}", zone.origin))
+                .map_err(|errors| errors.to_string())?;
+        let mut zone_config = dns_server::ZoneConfig::new(parsed);
+        zone_config.policy.round_robin = zone.round_robin;
+        zone_config.policy.allow_transfer.addresses = zone.allow_transfer.clone();
+        for key in &zone.update_keys {
+            let name: dns_proto::Name = key
+                .parse()
+                .map_err(|error| format!("key name {key}: {error}"))?;
+            if !config.keys.iter().any(|known| known.name == name) {
+                return Err(format!(
+                    "zone {} names the key `{key}`, which the world does not define",
+                    zone.origin
+                ));
+            }
+            zone_config.policy.allow_update.keys.push(name);
+        }
+        config.zones.push(zone_config);
+    }
+    Ok(config)
+}
+
+/// The world's root servers: every `dns-auth` service that serves the root zone.
+pub fn root_hints(world: &World, port_offset: u16) -> Vec<(dns_proto::Name, SocketAddr)> {
+    let mut hints = Vec::new();
+    for (host, service) in world.services_named("dns-auth") {
+        let ServiceKind::DnsAuth { zones } = &service.kind else {
+            continue;
+        };
+        if zones.iter().any(|zone| zone.origin == ".") {
+            if let Ok(name) = host.name.parse::<dns_proto::Name>() {
+                hints.push((
+                    name,
+                    SocketAddr::new(host.address, effective_port(service.port, port_offset)),
+                ));
+            }
+        }
+    }
+    hints
 }
 
 impl Running {
@@ -274,6 +414,8 @@ pub async fn check(running: &Running, client: IpAddr) -> Vec<CheckResult> {
                     .map_err(|error| error.to_string())
                     .and_then(|reply| expect_upper(probe, &reply))
             }
+            "dns-auth" => check_dns_auth(running, endpoint).await,
+            "dns-local" => check_dns_local(running, endpoint).await,
             other => Err(format!("no check for {other}")),
         };
         results.push(CheckResult {
@@ -284,6 +426,63 @@ pub async fn check(running: &Running, client: IpAddr) -> Vec<CheckResult> {
         });
     }
     results
+}
+
+/// Asks an authoritative server for the SOA of each of its zones, without recursion: each
+/// answer must be authoritative.
+async fn check_dns_auth(running: &Running, endpoint: &Endpoint) -> Result<String, String> {
+    use dns_proto::{Rcode, RecordType};
+    let zones: Vec<String> = running
+        .zones
+        .iter()
+        .filter(|(host, _)| *host == endpoint.host)
+        .map(|(_, origin)| origin.clone())
+        .collect();
+    let options = dns_resolver::net::QueryOptions {
+        recursion_desired: false,
+        ..dns_resolver::net::QueryOptions::default()
+    };
+    for origin in &zones {
+        let name: dns_proto::Name = origin
+            .parse()
+            .map_err(|error| format!("{origin}: {error}"))?;
+        let reply = dns_resolver::net::query(endpoint.addr, &name, RecordType::SOA, &options)
+            .await
+            .map_err(|error| format!("SOA? {origin}: {error}"))?;
+        if reply.rcode != Rcode::NOERROR || !reply.flags.aa || reply.answers.is_empty() {
+            return Err(format!("SOA? {origin}: {}", reply.summary()));
+        }
+    }
+    Ok(format!("authoritative SOA for {}", zones.join(" ")))
+}
+
+/// Resolves, through the local server, the first host of the world whose name lies in a zone
+/// below a TLD, and expects that host's address.
+async fn check_dns_local(running: &Running, endpoint: &Endpoint) -> Result<String, String> {
+    use dns_proto::{Rcode, Rdata, RecordType};
+    let Some((name, expected)) = running.resolvable.first().cloned() else {
+        return Err("the world has no host in a zone below a TLD to resolve".to_string());
+    };
+    let qname: dns_proto::Name = name.parse().map_err(|error| format!("{name}: {error}"))?;
+    let options = dns_resolver::net::QueryOptions {
+        timeout: Duration::from_secs(5),
+        ..dns_resolver::net::QueryOptions::default()
+    };
+    let reply = dns_resolver::net::query(endpoint.addr, &qname, RecordType::A, &options)
+        .await
+        .map_err(|error| format!("A? {name}: {error}"))?;
+    let found = reply
+        .answers
+        .iter()
+        .any(|record| matches!(record.rdata, Rdata::A(a) if IpAddr::V4(a) == expected));
+    if reply.rcode == Rcode::NOERROR && found && reply.flags.ra {
+        Ok(format!("A? {name} -> {expected} through the hierarchy"))
+    } else {
+        Err(format!(
+            "A? {name}: expected {expected}, got {}",
+            reply.summary()
+        ))
+    }
 }
 
 fn expect_upper(probe: &[u8], reply: &[u8]) -> Result<String, String> {

@@ -67,14 +67,22 @@ async fn sockets(world: &World, running: &Running) -> Result<String, ScenarioErr
     let udp = running
         .endpoint("gaia.cs.umass.edu", "udp-upper")
         .ok_or_else(|| ScenarioError::Missing("udp-upper service on gaia.cs.umass.edu".into()))?;
-    let step = |step: &'static str| move |error: sockets::net::ClientError| ScenarioError::Step { step, reason: error.to_string() };
+    let step = |step: &'static str| {
+        move |error: sockets::net::ClientError| ScenarioError::Step {
+            step,
+            reason: error.to_string(),
+        }
+    };
     let mut story = String::new();
 
     let sentence = b"the quick brown fox";
     let mut connection = sockets::net::TcpUpperClient::connect_from(Some(client), tcp, WAIT)
         .await
         .map_err(step("TCP connect"))?;
-    let reply = connection.exchange(sentence).await.map_err(step("TCP exchange"))?;
+    let reply = connection
+        .exchange(sentence)
+        .await
+        .map_err(step("TCP exchange"))?;
     drop(connection);
     let _ = writeln!(
         story,
@@ -92,9 +100,20 @@ async fn sockets(world: &World, running: &Running) -> Result<String, ScenarioErr
         String::from_utf8_lossy(&reply)
     );
 
-    let stats = sockets::net::udp_ping(Some(client), udp, 3, Duration::from_millis(20), WAIT, |_| {})
-        .await
-        .map_err(step("UDP ping"))?;
-    let _ = writeln!(story, "UDP ping of {udp}: {}", stats.to_string().replace('\n', "; "));
+    let stats = sockets::net::udp_ping(
+        Some(client),
+        udp,
+        3,
+        Duration::from_millis(20),
+        WAIT,
+        |_| {},
+    )
+    .await
+    .map_err(step("UDP ping"))?;
+    let _ = writeln!(
+        story,
+        "UDP ping of {udp}: {}",
+        stats.to_string().replace('\n', "; ")
+    );
     Ok(story)
 }

@@ -13,6 +13,7 @@ async fn default_world_starts_and_passes_its_check() {
         &world,
         &UpOptions {
             port_offset: Some(20_000),
+            data_dir: None,
         },
     )
     .await
@@ -20,7 +21,21 @@ async fn default_world_starts_and_passes_its_check() {
     assert!(running.endpoint("gaia.cs.umass.edu", "tcp-upper").is_some());
     let client: IpAddr = "127.201.4.10".parse().unwrap();
     let results = check(&running, client).await;
-    assert!(!results.is_empty());
+    for service in ["tcp-upper", "udp-upper", "dns-auth", "dns-local"] {
+        assert!(
+            results.iter().any(|result| result.service == service),
+            "no {service} checked"
+        );
+    }
+    let resolved = results
+        .iter()
+        .find(|result| result.service == "dns-local")
+        .unwrap();
+    assert!(
+        resolved.detail.contains("through the hierarchy"),
+        "{}",
+        resolved.detail
+    );
     for result in &results {
         assert!(
             result.passed,
