@@ -1,5 +1,6 @@
 //! Integration tests of web-proxy: end-to-end behaviour and interop with real clients and
 //! servers.
 
+mod interop;
 mod proxy;
 mod support;
