@@ -132,7 +132,16 @@ pub async fn start(world: &World, options: &UpOptions) -> Result<Running, StartE
             })
         })
         .map(|host| (host.name.clone(), host.address))
-        .collect();
+        .collect::<Vec<_>>();
+    // Prefer an end host (gaia.cs.umass.edu) over a name server for the resolution check.
+    let mut resolvable = resolvable;
+    resolvable.sort_by_key(|(name, _)| {
+        world.host(name).is_some_and(|host| {
+            host.services
+                .iter()
+                .any(|service| service.kind.name().starts_with("dns"))
+        })
+    });
     let mut running = Running {
         endpoints: Vec::new(),
         port_offset,

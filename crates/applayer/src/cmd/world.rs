@@ -123,9 +123,24 @@ pub(crate) async fn start(args: &WorldArgs, recording: &str) -> anyhow::Result<(
     let guard = trace::start_recording(&path).with_context(|| format!("cannot record to {}", path.display()))?;
     let options = UpOptions {
         port_offset: args.port_offset,
+        data_dir: Some(state_dir(args, recording)?),
     };
     let running = run::start(&world, &options).await?;
     Ok((world, running, guard))
+}
+
+/// Where the services keep their state: `DATA_DIR/state` for `world up`; a fresh
+/// `DATA_DIR/scratch` for checks and scenarios, so that they never change the real world's data
+/// (a registration, say) and always start from the world file.
+fn state_dir(args: &WorldArgs, recording: &str) -> anyhow::Result<PathBuf> {
+    if recording == "trace.jsonl" {
+        return Ok(args.data_dir.join("state"));
+    }
+    let scratch = args.data_dir.join("scratch");
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch).with_context(|| format!("cannot clear {}", scratch.display()))?;
+    }
+    Ok(scratch)
 }
 
 async fn up(args: WorldArgs) -> anyhow::Result<ExitCode> {
