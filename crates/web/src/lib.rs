@@ -18,11 +18,13 @@
 //! # }
 //! ```
 
+pub mod client;
 pub mod config;
 pub mod cookie_site;
 pub mod files;
 pub mod net;
 pub mod route;
 
+pub use client::{get, FetchOptions, FetchReport, Mode, Resolve, SystemResolver};
 pub use config::{ConfigError, CookieSiteConfig, Redirect, VirtualHost, WebServerConfig};
 pub use net::{bind, WebServer};
