@@ -485,3 +485,118 @@ async fn ours_is_a_secondary_of_nsd() {
     task.await.unwrap();
     let _ = std::fs::remove_dir_all(folder);
 }
+
+const ROOT_ZONE: &str = "$TTL 86400
+. SOA a.root-servers.test. admin.test. 1 1800 900 604800 86400
+. NS a.root-servers.test.
+a.root-servers.test. A 127.77.0.1
+com. NS a.gtld-servers.com.
+a.gtld-servers.com. A 127.77.0.2
+";
+const DELEGATING_COM_ZONE: &str = "$TTL 86400
+@ SOA a.gtld-servers.com. admin.test. 1 1800 900 604800 86400
+@ NS a.gtld-servers.com.
+a.gtld-servers.com. A 127.77.0.2
+networkutopia.com. NS dns1.networkutopia.com.
+dns1.networkutopia.com. A 127.77.0.3
+";
+const UTOPIA_ZONE: &str = "$TTL 3600
+@ SOA dns1 admin 1 1800 900 604800 300
+@ NS dns1
+dns1 A 127.77.0.3
+www CNAME web
+web A 212.2.212.80
+";
+
+/// Unbound resolving iteratively through a root, a TLD and an authoritative server, all
+/// ours. Referrals carry addresses, not ports, so the servers must listen on port 53 of
+/// their own loopback addresses (needs the privilege to bind port 53).
+#[tokio::test]
+async fn unbound_resolves_through_our_hierarchy() {
+    let Some(unbound) = tool("unbound") else {
+        return;
+    };
+    let Some(dig) = tool("dig") else { return };
+    if let Err(error) = std::net::UdpSocket::bind("127.77.0.1:53") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "cannot bind 127.77.0.1:53 ({error}), and CI is set"
+        );
+        println!("skipped: cannot bind port 53 ({error})");
+        return;
+    }
+    let mut servers = Vec::new();
+    for (address, origin, text) in [
+        ("127.77.0.1:53", ".", ROOT_ZONE),
+        ("127.77.0.2:53", "com", DELEGATING_COM_ZONE),
+        ("127.77.0.3:53", "networkutopia.com", UTOPIA_ZONE),
+    ] {
+        let zone = dns_server::Zone::parse_str(text, &name(origin), origin).unwrap();
+        servers.push(
+            start(DnsServerConfig {
+                listen: vec![address.parse().unwrap()],
+                zones: vec![ZoneConfig::new(zone)],
+                ..DnsServerConfig::default()
+            })
+            .await,
+        );
+    }
+    let folder = temp_dir("unbound");
+    std::fs::write(
+        folder.join("root.hints"),
+        ". 3600000 NS a.root-servers.test.\na.root-servers.test. 3600000 A 127.77.0.1\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let config = format!(
+        "server:\n  interface: 127.0.0.1\n  port: {port}\n  do-ip6: no\n  do-daemonize: no\n\
+         \x20 chroot: \"\"\n  username: \"\"\n  directory: \"{dir}\"\n  pidfile: \"{dir}/unbound.pid\"\n\
+         \x20 root-hints: \"{dir}/root.hints\"\n  do-not-query-localhost: no\n\
+         \x20 module-config: \"iterator\"\n  use-syslog: no\n  logfile: \"\"\n  verbosity: 0\n\
+         \x20 access-control: 127.0.0.0/8 allow\n\
+         remote-control:\n  control-enable: no\n",
+        dir = folder.display()
+    );
+    std::fs::write(folder.join("unbound.conf"), config).unwrap();
+    let _unbound = Child(
+        Command::new(unbound)
+            .arg("-d")
+            .arg("-c")
+            .arg(folder.join("unbound.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let resolver: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut out = String::new();
+    for _ in 0..50 {
+        let args = dig_args(resolver, &["www.networkutopia.com", "A"]);
+        out = run(dig.clone(), args, None).await.0;
+        if out.contains("212.2.212.80") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(out.contains("flags: qr rd ra;"), "{out}");
+    assert!(
+        out.contains("www.networkutopia.com.\t3600\tIN\tCNAME\tweb.networkutopia.com."),
+        "{out}"
+    );
+    assert!(
+        out.contains("web.networkutopia.com.\t3600\tIN\tA\t212.2.212.80"),
+        "{out}"
+    );
+    let (out, _) = run(
+        dig,
+        dig_args(resolver, &["nope.networkutopia.com", "A"]),
+        None,
+    )
+    .await;
+    assert!(out.contains("status: NXDOMAIN"), "{out}");
+    for (_, shutdown, task) in servers {
+        shutdown.trigger();
+        task.await.unwrap();
+    }
+    let _ = std::fs::remove_dir_all(folder);
+}
