@@ -298,7 +298,13 @@ impl ServerConn {
     pub fn consume_output(&mut self, n: usize) {
         let n = n.min(self.out.len());
         if n == self.out.len() {
-            self.out.clear();
+            // Keep a small buffer for the next response; give a large one back, so that
+            // idle connections stay cheap.
+            if self.out.capacity() > 16 * 1024 {
+                self.out = Vec::new();
+            } else {
+                self.out.clear();
+            }
         } else {
             self.out.drain(..n);
         }
@@ -471,6 +477,9 @@ impl ServerConn {
         }
         self.current = None;
         self.idle_since = self.now;
+        if self.input.is_empty() && self.input.capacity() > 16 * 1024 {
+            self.input = Vec::new();
+        }
         if self.close_after_response {
             self.close_now();
             return;

@@ -8,7 +8,7 @@ use http_proto::cookie::{parse_cookie_header, SetCookie};
 use http_proto::uri::decode_form;
 use http_proto::{HttpDate, Method, RequestHead, ResponseHead, StatusCode};
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The name of the identification cookie.
 pub const COOKIE_NAME: &str = "id";
@@ -368,14 +368,10 @@ fn json_string(text: &str) -> String {
     out
 }
 
-/// How long ago, for display in tests and tools.
-pub fn age(activity: &Activity, now: SystemTime) -> Duration {
-    Duration::from_secs((unix(now) as u64).saturating_sub(activity.at))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn request(method: Method, path: &str, cookie: Option<&str>) -> RequestHead {
         let mut head = RequestHead::origin(method, path).header("Host", "shop");

@@ -4,6 +4,10 @@
 //!   static files (GET/HEAD with validators, conditional and range requests, directory
 //!   indexes), PUT/DELETE when allowed, redirects from the site config, and the cookie site
 //!   with its SQLite store ([`cookie_site`]).
+//! - Client: [`get`] fetches a page and the objects it references with a connection model
+//!   ([`Mode`]: non-persistent, persistent, pipelined, parallel) and reports objects, bytes,
+//!   TCP connections, round trips and time ([`FetchReport`]); names resolve through a
+//!   pluggable [`Resolve`].
 //! - Everything but [`net`] is sans-IO: routing ([`route`]), file answers ([`files`]), the
 //!   cookie site's pages over a [`cookie_site::VisitStore`], configuration ([`config`]).
 //!

@@ -3,7 +3,7 @@
 
 use crate::files::{FileInfo, ListingEntry};
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,10 +57,11 @@ pub(super) fn open(root: &Path, relative: &Path) -> Opened {
 
 /// Reads up to `buf.len()` bytes at `offset`.
 pub(super) fn read_at(file: &mut File, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
-    file.seek(SeekFrom::Start(offset))?;
+    use std::os::unix::fs::FileExt;
     let mut filled = 0;
     while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
+        // pread: no separate seek.
+        match file.read_at(&mut buf[filled..], offset + filled as u64) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}

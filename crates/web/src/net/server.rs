@@ -164,7 +164,15 @@ struct LogEntry {
 }
 
 impl LogEntry {
-    fn new(head: &RequestHead) -> LogEntry {
+    /// The log fields of a request; empty (no allocation) when the access log is off.
+    fn new(head: &RequestHead, enabled: bool) -> LogEntry {
+        if !enabled {
+            return LogEntry {
+                request_line: String::new(),
+                referer: String::new(),
+                user_agent: String::new(),
+            };
+        }
         LogEntry {
             request_line: head.to_string(),
             referer: head.headers.get("referer").unwrap_or("-").to_owned(),
@@ -193,7 +201,6 @@ struct Connection<'a> {
     conn: &'a Conn,
     shared: &'a Shared,
     pending: Pending,
-    scratch: Vec<u8>,
 }
 
 async fn connection(stream: TcpStream, conn: Conn, shared: Arc<Shared>) {
@@ -204,7 +211,6 @@ async fn connection(stream: TcpStream, conn: Conn, shared: Arc<Shared>) {
         conn: &conn,
         shared: &shared,
         pending: Pending::None,
-        scratch: Vec::new(),
     };
     if let Err(error) = connection.run().await {
         tracing::debug!(peer = %conn.peer, "connection ended: {error}");
@@ -216,7 +222,6 @@ async fn connection(stream: TcpStream, conn: Conn, shared: Arc<Shared>) {
 
 impl Connection<'_> {
     async fn run(&mut self) -> std::io::Result<()> {
-        let mut buf = vec![0u8; 16 * 1024];
         let mut shutdown_seen = false;
         loop {
             while let Some(event) = self.machine.poll_event() {
@@ -242,18 +247,21 @@ impl Connection<'_> {
                     None => return Ok(()),
                 }
             }
-            let read = async {
+            // Wait for readability without holding a buffer, so that an idle keep-alive
+            // connection costs little memory; the read buffer lives on the stack only while
+            // the bytes are copied into the machine.
+            let ready = async {
                 match deadline {
                     Some(deadline) => {
-                        tokio::time::timeout_at(deadline.into(), self.stream.read(&mut buf)).await
+                        tokio::time::timeout_at(deadline.into(), self.stream.readable()).await
                     }
-                    None => Ok(self.stream.read(&mut buf).await),
+                    None => Ok(self.stream.readable().await),
                 }
             };
             let outcome = tokio::select! {
                 biased;
                 _ = self.conn.shutdown.triggered(), if !shutdown_seen => None,
-                outcome = read => Some(outcome),
+                outcome = ready => Some(outcome),
             };
             let now = Instant::now();
             match outcome {
@@ -262,13 +270,20 @@ impl Connection<'_> {
                     self.machine.begin_shutdown();
                 }
                 Some(Err(_elapsed)) => self.machine.handle_timeout(now),
-                Some(Ok(Ok(0))) => self.machine.handle_eof(now),
-                Some(Ok(Ok(n))) => {
-                    self.machine
-                        .set_date(HttpDate::from_system_time(SystemTime::now()));
-                    self.machine.handle_input(now, &buf[..n]);
-                }
                 Some(Ok(Err(error))) => return Err(error),
+                Some(Ok(Ok(()))) => {
+                    let mut buf = [0u8; 16 * 1024];
+                    match self.stream.try_read(&mut buf) {
+                        Ok(0) => self.machine.handle_eof(now),
+                        Ok(n) => {
+                            self.machine
+                                .set_date(HttpDate::from_system_time(SystemTime::now()));
+                            self.machine.handle_input(now, &buf[..n]);
+                        }
+                        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(error) => return Err(error),
+                    }
+                }
             }
         }
     }
@@ -483,15 +498,14 @@ impl Connection<'_> {
         body: http_proto::BodyKind,
     ) -> std::io::Result<()> {
         self.emit_request(&head);
-        let log = LogEntry::new(&head);
+        let log = LogEntry::new(&head, self.shared.config.access_log);
         let shared = self.shared;
         let config = &shared.config;
-        let write_methods = if config.allow_write {
-            ", PUT, DELETE"
+        let allow = if config.allow_write {
+            "GET, HEAD, OPTIONS, PUT, DELETE"
         } else {
-            ""
+            "GET, HEAD, OPTIONS"
         };
-        let allow = format!("GET, HEAD, OPTIONS{write_methods}");
         match route(config, &head) {
             Route::Error(status) => self.respond_error(&log, status),
             Route::Redirect { status, location } => {
@@ -529,7 +543,7 @@ impl Connection<'_> {
                 }
                 Method::Put if config.allow_write => {
                     if trailing_slash || relative.as_os_str().is_empty() {
-                        let (response, body) = files::method_not_allowed(&allow);
+                        let (response, body) = files::method_not_allowed(allow);
                         self.respond(&log, response, &body);
                         return Ok(());
                     }
@@ -558,7 +572,7 @@ impl Connection<'_> {
                             }
                         }
                         Err(status) if status == StatusCode::METHOD_NOT_ALLOWED => {
-                            let (response, body) = files::method_not_allowed(&allow);
+                            let (response, body) = files::method_not_allowed(allow);
                             self.respond(&log, response, &body);
                         }
                         Err(status) => self.respond_error(&log, status),
@@ -569,7 +583,7 @@ impl Connection<'_> {
                     if status == StatusCode::NO_CONTENT {
                         self.respond(&log, ResponseHead::new(status), b"");
                     } else if status == StatusCode::METHOD_NOT_ALLOWED {
-                        let (response, body) = files::method_not_allowed(&allow);
+                        let (response, body) = files::method_not_allowed(allow);
                         self.respond(&log, response, &body);
                     } else {
                         self.respond_error(&log, status);
@@ -577,7 +591,7 @@ impl Connection<'_> {
                 }
                 Method::Other(_) => self.respond_error(&log, StatusCode::NOT_IMPLEMENTED),
                 _ => {
-                    let (response, body) = files::method_not_allowed(&allow);
+                    let (response, body) = files::method_not_allowed(allow);
                     self.respond(&log, response, &body);
                 }
             },
@@ -645,11 +659,16 @@ impl Connection<'_> {
         path: &Path,
     ) -> std::io::Result<()> {
         let content_type = media_type_for(&path.to_string_lossy());
-        let boundary = format!(
-            "applayer-{:x}-{:x}",
-            std::process::id(),
-            self.shared.boundaries.fetch_add(1, Ordering::Relaxed)
-        );
+        // Only a multi-range answer needs a boundary.
+        let boundary = if head.headers.contains("range") {
+            format!(
+                "applayer-{:x}-{:x}",
+                std::process::id(),
+                self.shared.boundaries.fetch_add(1, Ordering::Relaxed)
+            )
+        } else {
+            String::new()
+        };
         let plan = plan_file(head, &info, content_type, &boundary);
         let mut response = plan.head;
         self.decorate(&mut response);
@@ -657,20 +676,26 @@ impl Connection<'_> {
         self.machine.send_head(response);
         let mut sent = 0u64;
         const PIECE: u64 = 256 * 1024;
+        let largest = plan
+            .parts
+            .iter()
+            .map(|p| p.range.end - p.range.start)
+            .max()
+            .unwrap_or(0);
+        let mut scratch = vec![0u8; largest.min(PIECE) as usize];
         for part in &plan.parts {
             self.machine.send_body(&part.prefix);
             sent += part.prefix.len() as u64;
             let mut offset = part.range.start;
             while offset < part.range.end {
                 let want = (part.range.end - offset).min(PIECE) as usize;
-                self.scratch.resize(want, 0);
-                let got = fs::read_at(&mut file, offset, &mut self.scratch)?;
+                let got = fs::read_at(&mut file, offset, &mut scratch[..want])?;
                 if got == 0 {
                     // The file shrank under us: the response falls short and the connection
                     // closes (the machine sees the missing bytes in `finish`).
                     break;
                 }
-                self.machine.send_body(&self.scratch[..got]);
+                self.machine.send_body(&scratch[..got]);
                 offset += got as u64;
                 sent += got as u64;
                 if self.machine.pending_output().len() >= PIECE as usize {
@@ -680,9 +705,6 @@ impl Connection<'_> {
         }
         self.machine.send_body(&plan.suffix);
         sent += plan.suffix.len() as u64;
-        if self.scratch.capacity() > PIECE as usize {
-            self.scratch = Vec::new();
-        }
         self.machine.finish();
         self.log(log, status, sent);
         Ok(())

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Web server benchmark: wrk against applayer and nginx serving the same files.
+#
+# Files: 1 KB and 1 MB. Modes: keep-alive (wrk's default) and a new connection per request
+# (`Connection: close`). Each server runs with one worker pinned to one core (taskset); wrk
+# runs with one thread on the other core. For each run we print requests per second and the
+# server's CPU time per request, from /proc/PID/stat (utime+stime) before and after the run.
+# Then 10,000 idle keep-alive connections are opened to each server and its resident memory
+# growth is printed.
+#
+# Usage: bench/web.sh [SECONDS]      (default 10; needs wrk, nginx, taskset, python3)
+#   APPLAYER=path/to/applayer   use that binary (default: $CARGO_TARGET_DIR/release/applayer)
+#   SERVER_CPU=0 CLIENT_CPU=1   the cores to pin to
+#   CONNECTIONS=50              wrk connections
+#   IDLE=10000                  idle connections for the memory test (0 to skip)
+set -euo pipefail
+
+SECONDS_PER_RUN=${1:-10}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+CONNECTIONS=${CONNECTIONS:-50}
+IDLE=${IDLE:-10000}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+APPLAYER=${APPLAYER:-$TARGET_DIR/release/applayer}
+WORK=$(mktemp -d /tmp/web-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+export PATH="$PATH:/usr/sbin"
+for tool in wrk nginx taskset python3; do
+    command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
+done
+if [ ! -x "$APPLAYER" ]; then
+    echo "building applayer (release)..." >&2
+    (cd "$ROOT" && cargo build --release -p applayer >&2)
+fi
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+mkdir -p "$WORK/www" "$WORK/nginx"
+head -c 1024 /dev/urandom > "$WORK/www/1k.bin"
+head -c 1048576 /dev/urandom > "$WORK/www/1m.bin"
+
+OURS_PORT=18081
+NGINX_PORT=18082
+cat > "$WORK/nginx/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log;
+worker_rlimit_nofile 65536;
+events { worker_connections 20000; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 100000000;
+    keepalive_timeout 120s;
+    client_body_temp_path $WORK/nginx/body;
+    proxy_temp_path $WORK/nginx/proxy;
+    fastcgi_temp_path $WORK/nginx/fastcgi;
+    uwsgi_temp_path $WORK/nginx/uwsgi;
+    scgi_temp_path $WORK/nginx/scgi;
+    types { application/octet-stream bin; }
+    server { listen 127.0.0.1:$NGINX_PORT backlog=4096; root $WORK/www; }
+}
+EOF
+
+RUST_LOG=warn taskset -c "$SERVER_CPU" "$APPLAYER" web serve --root "$WORK/www" \
+    --listen "127.0.0.1:$OURS_PORT" --no-access-log --max-connections 20000 --idle-timeout 120 \
+    >"$WORK/ours.log" 2>&1 &
+OURS_PID=$!
+PIDS+=("$OURS_PID")
+taskset -c "$SERVER_CPU" nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >"$WORK/nginx.log" 2>&1 &
+NGINX_PID=$!
+PIDS+=("$NGINX_PID")
+
+wait_port() {
+    for _ in $(seq 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    echo "port $1 did not open" >&2
+    exit 1
+}
+wait_port "$OURS_PORT"
+wait_port "$NGINX_PORT"
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+# run NAME PID PORT PATH MODE -> prints one result line
+run() {
+    local name=$1 pid=$2 port=$3 path=$4 mode=$5
+    local header=()
+    [ "$mode" = close ] && header=(-H "Connection: close")
+    local before after out requests rps
+    before=$(cpu_ticks "$pid")
+    out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" "${header[@]}" \
+        "http://127.0.0.1:$port$path" 2>&1)
+    after=$(cpu_ticks "$pid")
+    requests=$(echo "$out" | awk '/requests in/ {print $1}')
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
+    local us
+    us=$(awk -v t=$((after - before)) -v r="$requests" -v k="$TICK_US" \
+        'BEGIN { if (r > 0) printf "%.1f", t * k / r; else print "n/a" }')
+    printf "%-8s %-6s %-10s %12s %14s   %s\n" "$name" "$path" "$mode" "$rps" "$us" "$errors"
+}
+
+echo "wrk -t1 -c$CONNECTIONS -d${SECONDS_PER_RUN}s, server pinned to CPU $SERVER_CPU, wrk to CPU $CLIENT_CPU"
+printf "%-8s %-6s %-10s %12s %14s\n" server file mode "req/s" "CPU us/req"
+for path in /1k.bin /1m.bin; do
+    for mode in keepalive close; do
+        run applayer "$OURS_PID" "$OURS_PORT" "$path" "$mode"
+        run nginx "$NGINX_PID" "$NGINX_PORT" "$path" "$mode"
+    done
+done
+
+if [ "$IDLE" -gt 0 ]; then
+    echo
+    echo "memory for $IDLE idle keep-alive connections (each after one request):"
+    for entry in "applayer $OURS_PID $OURS_PORT" "nginx $NGINX_PID $NGINX_PORT"; do
+        set -- $entry
+        python3 - "$1" "$2" "$3" "$IDLE" "$CLIENT_CPU" <<'EOF'
+import os, socket, sys, time
+name, pid, port, count, cpu = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+os.sched_setaffinity(0, {cpu})
+def rss():
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+before = rss()
+socks = []
+request = b"GET /1k.bin HTTP/1.1\r\nHost: bench\r\n\r\n"
+for i in range(count):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(request)
+    socks.append(s)
+    if len(socks) % 500 == 0:
+        for t in socks[-500:]:
+            t.recv(4096)
+for t in socks[len(socks) - len(socks) % 500:]:
+    t.recv(4096)
+time.sleep(1)
+after = rss()
+print(f"{name:<8} RSS {before} kB -> {after} kB: {(after - before) * 1024 / count:.0f} bytes per idle connection")
+for s in socks:
+    s.close()
+EOF
+    done
+fi
