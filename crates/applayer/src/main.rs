@@ -48,7 +48,10 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     // One worker thread: every server is event-driven on a single core, which is also how the
     // benchmarks compare us with nginx, Knot and Unbound.
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("applayer: cannot start the runtime: {error}");
@@ -101,7 +104,8 @@ fn usage_error(error: clap::Error) -> ExitCode {
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::prelude::*;
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,wire=off"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,wire=off"));
     let console = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let console = match format {
         LogFormat::Pretty => console.boxed(),

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::field::{Field, Visit};
@@ -35,6 +35,12 @@ pub struct WireRecord {
 }
 
 static RECORDING: AtomicBool = AtomicBool::new(false);
+static WRITTEN: AtomicUsize = AtomicUsize::new(0);
+
+/// How many records the current recording holds so far (scenarios mark their steps with it).
+pub fn recorded() -> usize {
+    WRITTEN.load(Ordering::SeqCst)
+}
 static SINK: Mutex<Option<std::io::LineWriter<std::fs::File>>> = Mutex::new(None);
 
 /// The tracing layer that records `wire` events while a recording is on. Install it once, beside
@@ -59,6 +65,7 @@ pub fn start_recording(path: &Path) -> std::io::Result<RecordingGuard> {
         .open(path)?;
     *SINK.lock().unwrap_or_else(|poison| poison.into_inner()) =
         Some(std::io::LineWriter::new(file));
+    WRITTEN.store(0, Ordering::SeqCst);
     RECORDING.store(true, Ordering::Relaxed);
     tracing::callsite::rebuild_interest_cache();
     Ok(RecordingGuard { _private: () })
@@ -134,7 +141,9 @@ impl<S: tracing::Subscriber> Layer<S> for RecorderLayer {
         };
         let mut sink = SINK.lock().unwrap_or_else(|poison| poison.into_inner());
         if let Some(writer) = sink.as_mut() {
-            let _ = writeln!(writer, "{line}");
+            if writeln!(writer, "{line}").is_ok() {
+                WRITTEN.fetch_add(1, Ordering::SeqCst);
+            }
         }
     }
 }
@@ -265,7 +274,7 @@ pub fn draw(arrows: &[Arrow]) -> String {
     };
     out.push_str(lifelines().iter().collect::<String>().trim_end());
     out.push('\n');
-    for arrow in arrows {
+    for (number, arrow) in arrows.iter().enumerate() {
         let mut line = lifelines();
         let from = hosts
             .iter()
@@ -292,8 +301,9 @@ pub fn draw(arrows: &[Arrow]) -> String {
         }
         let _ = writeln!(
             out,
-            "{}   +{:.3}s {} {}",
+            "{}  {:>2}. +{:.3}s {} {}",
             line.iter().collect::<String>().trim_end_matches(' '),
+            number + 1,
             arrow.offset,
             arrow.proto,
             arrow.summary
@@ -406,9 +416,15 @@ mod tests {
         let forward = format!("|{}>|", "-".repeat(server - client - 2));
         let back = format!("|<{}|", "-".repeat(server - client - 2));
         assert_eq!(&lines[2][client..=server], forward, "{diagram}");
-        assert!(lines[2].ends_with("+0.000s tcp-upper hello"), "{diagram}");
+        assert!(
+            lines[2].ends_with(" 1. +0.000s tcp-upper hello"),
+            "{diagram}"
+        );
         assert_eq!(&lines[3][client..=server], back, "{diagram}");
-        assert!(lines[3].ends_with("+0.001s tcp-upper HELLO"), "{diagram}");
+        assert!(
+            lines[3].ends_with(" 2. +0.001s tcp-upper HELLO"),
+            "{diagram}"
+        );
     }
 
     #[test]

@@ -38,22 +38,42 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ScenarioCommand::Run(args) => {
-            if !scenario::SCENARIOS.iter().any(|info| info.name == args.name) {
-                anyhow::bail!("no scenario named `{}` (see `applayer scenario list`)", args.name);
+            if !scenario::SCENARIOS
+                .iter()
+                .any(|info| info.name == args.name)
+            {
+                anyhow::bail!(
+                    "no scenario named `{}` (see `applayer scenario list`)",
+                    args.name
+                );
             }
             let recording = format!("scenario-{}.jsonl", args.name);
             let (world, running, guard) = super::world::start(&args.world, &recording).await?;
             let outcome = scenario::run(&args.name, &world, &running).await;
             let failures = running.stop().await;
             drop(guard);
-            let story = outcome?;
+            let steps = outcome?;
             for failure in failures {
                 eprintln!("applayer: {failure}");
             }
-            println!("scenario {}\n\n{story}", args.name);
             let path = args.world.data_dir.join(&recording);
-            let records = trace::read_records(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            print!("{}", trace::draw(&trace::arrows(&records, &world)));
+            let records = trace::read_records(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            println!("scenario {}", args.name);
+            for (number, step) in steps.iter().enumerate() {
+                println!(
+                    "\n{}. {}\n{}\n",
+                    number + 1,
+                    step.title,
+                    step.story.trim_end()
+                );
+                let end = step.records.end.min(records.len());
+                let start = step.records.start.min(end);
+                print!(
+                    "{}",
+                    trace::draw(&trace::arrows(&records[start..end], &world))
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -88,7 +88,9 @@ struct PingArgs {
 }
 
 fn parse_fraction(text: &str) -> Result<f64, String> {
-    let value: f64 = text.parse().map_err(|_| format!("`{text}` is not a number"))?;
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
     if (0.0..=1.0).contains(&value) {
         Ok(value)
     } else {
@@ -97,7 +99,8 @@ fn parse_fraction(text: &str) -> Result<f64, String> {
 }
 
 fn seconds(value: f64, what: &str) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(value).with_context(|| format!("{what} must be a non-negative number of seconds"))
+    Duration::try_from_secs_f64(value)
+        .with_context(|| format!("{what} must be a non-negative number of seconds"))
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -148,23 +151,39 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         SocketCommand::UdpPing(args) => {
             let interval = seconds(args.interval, "--interval")?;
             let timeout = seconds(args.timeout, "--timeout")?;
             println!("PING {} over UDP: {} pings", args.server, args.count);
-            let stats = sock::udp_ping(None, args.server, args.count, interval, timeout, |event| match event {
-                PingEvent::Reply { seq, bytes, rtt } => println!(
-                    "{bytes} bytes from {}: seq={seq} time={:.3} ms",
+            let stats =
+                sock::udp_ping(
+                    None,
                     args.server,
-                    rtt.as_secs_f64() * 1000.0
-                ),
-                PingEvent::Timeout { seq } => println!("Request timed out: seq={seq}"),
-            })
-            .await?;
+                    args.count,
+                    interval,
+                    timeout,
+                    |event| match event {
+                        PingEvent::Reply { seq, bytes, rtt } => println!(
+                            "{bytes} bytes from {}: seq={seq} time={:.3} ms",
+                            args.server,
+                            rtt.as_secs_f64() * 1000.0
+                        ),
+                        PingEvent::Timeout { seq } => println!("Request timed out: seq={seq}"),
+                    },
+                )
+                .await?;
             println!("\n--- {} ping statistics ---\n{stats}", args.server);
-            Ok(if stats.received_count() == 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+            Ok(if stats.received_count() == 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
     }
 }
@@ -181,7 +200,11 @@ fn input_lines(messages: &[String]) -> Box<dyn Iterator<Item = std::io::Result<V
             })
         }))
     } else {
-        Box::new(messages.iter().map(|message| Ok(message.clone().into_bytes())))
+        Box::new(
+            messages
+                .iter()
+                .map(|message| Ok(message.clone().into_bytes())),
+        )
     }
 }
 

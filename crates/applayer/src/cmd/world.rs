@@ -86,7 +86,8 @@ pub(crate) fn load_world(path: Option<&Path>) -> anyhow::Result<World> {
     match path {
         None => Ok(World::default_world()),
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
             World::parse(&text, &path.display().to_string())
                 .map_err(|error| anyhow::anyhow!("invalid world file:\n{error}"))
         }
@@ -108,7 +109,10 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Starts the world with its recording on; the caller stops it.
-pub(crate) async fn start(args: &WorldArgs, recording: &str) -> anyhow::Result<(World, run::Running, trace::RecordingGuard)> {
+pub(crate) async fn start(
+    args: &WorldArgs,
+    recording: &str,
+) -> anyhow::Result<(World, run::Running, trace::RecordingGuard)> {
     let mut world = load_world(args.world.as_deref())?;
     if let Some(block) = args.block {
         world.relocate(block);
@@ -120,7 +124,8 @@ pub(crate) async fn start(args: &WorldArgs, recording: &str) -> anyhow::Result<(
     if path.exists() {
         let _ = std::fs::rename(&path, path.with_extension("prev.jsonl"));
     }
-    let guard = trace::start_recording(&path).with_context(|| format!("cannot record to {}", path.display()))?;
+    let guard = trace::start_recording(&path)
+        .with_context(|| format!("cannot record to {}", path.display()))?;
     let options = UpOptions {
         port_offset: args.port_offset,
         data_dir: Some(state_dir(args, recording)?),
@@ -138,7 +143,8 @@ fn state_dir(args: &WorldArgs, recording: &str) -> anyhow::Result<PathBuf> {
     }
     let scratch = args.data_dir.join("scratch");
     if scratch.exists() {
-        std::fs::remove_dir_all(&scratch).with_context(|| format!("cannot clear {}", scratch.display()))?;
+        std::fs::remove_dir_all(&scratch)
+            .with_context(|| format!("cannot clear {}", scratch.display()))?;
     }
     Ok(scratch)
 }
@@ -146,16 +152,27 @@ fn state_dir(args: &WorldArgs, recording: &str) -> anyhow::Result<PathBuf> {
 async fn up(args: WorldArgs) -> anyhow::Result<ExitCode> {
     let pid_file = args.data_dir.join("world.pid");
     if let Some(pid) = live_pid(&pid_file) {
-        bail!("a world is already up from {} (pid {pid}); stop it with `applayer world down`", args.data_dir.display());
+        bail!(
+            "a world is already up from {} (pid {pid}); stop it with `applayer world down`",
+            args.data_dir.display()
+        );
     }
     let shutdown = netio::shutdown_on_signals();
     let (world, running, _recording) = start(&args, "trace.jsonl").await?;
     let table = running.table(&world);
     std::fs::write(args.data_dir.join("world.txt"), &table)?;
     std::fs::write(&pid_file, format!("{}\n", std::process::id()))?;
-    println!("world `{}` is up: {} hosts, {} services", world.name, world.hosts.len(), running.endpoints.len());
+    println!(
+        "world `{}` is up: {} hosts, {} services",
+        world.name,
+        world.hosts.len(),
+        running.endpoints.len()
+    );
     if running.port_offset != 0 {
-        println!("(not root: ports below 1024 are moved up by {})", running.port_offset);
+        println!(
+            "(not root: ports below 1024 are moved up by {})",
+            running.port_offset
+        );
     }
     println!("\n{table}");
     println!(
@@ -169,7 +186,11 @@ async fn up(args: WorldArgs) -> anyhow::Result<ExitCode> {
         eprintln!("applayer: {failure}");
     }
     println!("world stopped");
-    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn check(args: WorldArgs) -> anyhow::Result<ExitCode> {
@@ -181,7 +202,10 @@ async fn check(args: WorldArgs) -> anyhow::Result<ExitCode> {
     for result in &results {
         let verdict = if result.passed { "PASS" } else { "FAIL" };
         failed += usize::from(!result.passed);
-        println!("{verdict}  {:<24} {:<12} {}", result.host, result.service, result.detail);
+        println!(
+            "{verdict}  {:<24} {:<12} {}",
+            result.host, result.service, result.detail
+        );
     }
     let failures = running.stop().await;
     for failure in &failures {
@@ -193,12 +217,32 @@ async fn check(args: WorldArgs) -> anyhow::Result<ExitCode> {
         failed + failures.len(),
         world.name
     );
-    Ok(if failed == 0 && failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 && failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn live_pid(pid_file: &Path) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()?;
-    Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+    let pid: u32 = std::fs::read_to_string(pid_file)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    alive(pid).then_some(pid)
+}
+
+/// Whether process `pid` exists and has not exited (a zombie waiting for its parent has).
+fn alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the parenthesised command name, which may itself contain spaces.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    !matches!(state, Some("Z") | Some("X") | None)
 }
 
 fn status(data_dir: &Path) -> anyhow::Result<ExitCode> {
@@ -231,7 +275,7 @@ async fn down(data_dir: &Path) -> anyhow::Result<ExitCode> {
         bail!("could not signal pid {pid}");
     }
     for _ in 0..150 {
-        if !Path::new(&format!("/proc/{pid}")).exists() {
+        if !alive(pid) {
             println!("world stopped (pid {pid})");
             return Ok(ExitCode::SUCCESS);
         }
@@ -245,8 +289,11 @@ fn draw_trace(args: TraceArgs) -> anyhow::Result<ExitCode> {
     if let Some(block) = args.block {
         world.relocate(block);
     }
-    let path = args.file.unwrap_or_else(|| args.data_dir.join("trace.jsonl"));
-    let records = trace::read_records(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let path = args
+        .file
+        .unwrap_or_else(|| args.data_dir.join("trace.jsonl"));
+    let records =
+        trace::read_records(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut arrows = trace::arrows(&records, &world);
     if let Some(proto) = &args.proto {
         arrows.retain(|arrow| &arrow.proto == proto);

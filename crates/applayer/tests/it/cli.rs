@@ -12,7 +12,10 @@ fn version_and_help() {
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
     for command in ["up", "check", "example", "trace", "status", "down"] {
-        assert!(help.contains(command), "world --help lacks {command}:\n{help}");
+        assert!(
+            help.contains(command),
+            "world --help lacks {command}:\n{help}"
+        );
     }
 }
 
@@ -44,27 +47,64 @@ fn invalid_world_file_reports_every_error() {
     let out = applayer(&dir, &["world", "check", "--world", "w.toml"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("w.toml:3: address 8.8.8.8 is not a loopback address"), "{stderr}");
-    assert!(stderr.contains("w.toml:8: unknown service kind `gopher`"), "{stderr}");
+    assert!(
+        stderr.contains("w.toml:3: address 8.8.8.8 is not a loopback address"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("w.toml:8: unknown service kind `gopher`"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn world_check_passes_and_sockets_scenario_draws_its_exchanges() {
     let dir = scratch("world");
-    let out = applayer(&dir, &["world", "check", "--port-offset", "21000", "--block", "202"]);
+    let out = applayer(
+        &dir,
+        &["world", "check", "--port-offset", "21000", "--block", "202"],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("PASS  gaia.cs.umass.edu"), "{stdout}");
     assert!(!stdout.contains("FAIL"), "{stdout}");
 
-    let out = applayer(&dir, &["scenario", "run", "sockets", "--port-offset", "21000", "--block", "202"]);
+    let out = applayer(
+        &dir,
+        &[
+            "scenario",
+            "run",
+            "sockets",
+            "--port-offset",
+            "21000",
+            "--block",
+            "202",
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("got \"THE QUICK BROWN FOX\""), "{stdout}");
-    let header = stdout.lines().find(|line| line.contains("cse.nyu.edu")).unwrap_or_default();
+    let header = stdout
+        .lines()
+        .find(|line| line.starts_with(' ') && line.contains("cse.nyu.edu"))
+        .unwrap_or_default();
     assert!(header.contains("gaia.cs.umass.edu"), "{stdout}");
-    assert!(stdout.contains(">|   +") && stdout.contains("|<-"), "{stdout}");
-    assert!(stdout.contains("tcp-upper \"the quick brown fox\""), "{stdout}");
+    assert!(
+        stdout.contains(">|   1. +") && stdout.contains("|<-"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("tcp-upper \"the quick brown fox\""),
+        "{stdout}"
+    );
     assert!(stdout.contains("udp-ping \"PING 1"), "{stdout}");
 
     // The recording stays in the data dir for `world trace`.
@@ -83,7 +123,14 @@ fn world_check_passes_and_sockets_scenario_draws_its_exchanges() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    assert_eq!(stdout.lines().filter(|line| line.contains("udp-upper")).count(), 2, "{stdout}");
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|line| line.contains("udp-upper"))
+            .count(),
+        2,
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -93,6 +140,7 @@ fn world_up_status_and_down() {
         .args(["world", "up", "--port-offset", "22000", "--block", "203"])
         .current_dir(&dir)
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let pid_file = dir.join("applayer-data/world.pid");
@@ -103,10 +151,17 @@ fn world_up_status_and_down() {
     }
     let out = applayer(&dir, &["world", "status"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && stdout.starts_with("up (pid"), "{stdout}");
+    assert!(
+        out.status.success() && stdout.starts_with("up (pid"),
+        "{stdout}"
+    );
     assert!(stdout.contains("a.root-servers.net"), "{stdout}");
     let out = applayer(&dir, &["world", "down"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let status = child.wait().unwrap();
     assert!(status.success(), "world up exited with {status}");
     let out = applayer(&dir, &["world", "status"]);

@@ -9,7 +9,10 @@ use std::process::{Command, Output};
 
 /// The repository root.
 pub(crate) fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// Runs the built `applayer` binary with `args` in `dir`.

@@ -4,7 +4,9 @@ use crate::repo_root;
 use std::path::Path;
 
 fn rust_files(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name();
@@ -26,14 +28,24 @@ fn every_rust_file_starts_with_a_module_doc_line() {
     for top in ["crates", "fuzz", "xtask"] {
         rust_files(&root.join(top), &mut files);
     }
-    assert!(files.len() > 10, "found only {} files under {}", files.len(), root.display());
+    assert!(
+        files.len() > 10,
+        "found only {} files under {}",
+        files.len(),
+        root.display()
+    );
     let offenders: Vec<String> = files
         .iter()
         .filter(|path| {
             let text = std::fs::read_to_string(path).unwrap_or_default();
             !text.trim_start().starts_with("//!")
         })
-        .map(|path| path.strip_prefix(&root).unwrap_or(path).display().to_string())
+        .map(|path| {
+            path.strip_prefix(&root)
+                .unwrap_or(path)
+                .display()
+                .to_string()
+        })
         .collect();
     assert!(
         offenders.is_empty(),
