@@ -394,9 +394,18 @@ async fn knot_is_a_secondary_of_ours() {
     let (Some(knotd), Some(dig)) = (tool("knotd"), tool("dig")) else {
         return;
     };
-    let (primary, shutdown, task) = start(example_config()).await;
     let folder = temp_dir("knot-secondary");
     let port = free_port();
+    let knot: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut config = example_config();
+    config.zones[0].notify.push(knot);
+    let localhost = "127.0.0.1".parse().unwrap();
+    config.zones[0]
+        .policy
+        .allow_update
+        .addresses
+        .push(localhost);
+    let (primary, shutdown, task) = start(config).await;
     let config = format!(
         "server:\n    rundir: \"{dir}\"\n    listen: 127.0.0.1@{port}\n\
          log:\n  - target: stderr\n    any: info\n\
@@ -418,16 +427,33 @@ async fn knot_is_a_secondary_of_ours() {
             .spawn()
             .unwrap(),
     );
-    let knot: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let (out, answered) = dig_until_answer(dig.clone(), knot, "www.example.com").await;
     assert!(answered, "Knot never served the transferred zone: {out}");
     let (out, _) = run(
-        dig,
+        dig.clone(),
         dig_args(knot, &["opaque.example.com", "TYPE65280", "+norec"]),
         None,
     )
     .await;
     assert!(out.contains("\\# 4 0A000001"), "{out}");
+    // An UPDATE on ours sends NOTIFY; Knot transfers the new serial at once (its SOA
+    // refresh is two hours away).
+    let question = dns_proto::Question::new(name("example.com"), RecordType::SOA);
+    let mut update = Message::query(9, question, false);
+    update.opcode = dns_proto::Opcode::UPDATE;
+    update.authority.push(dns_proto::Record::new(
+        name("notified.example.com"),
+        300,
+        dns_proto::Rdata::A("192.0.2.123".parse().unwrap()),
+    ));
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    socket.send_to(&update.encode(), primary).await.unwrap();
+    let mut buf = [0u8; 512];
+    let len = socket.recv(&mut buf).await.unwrap();
+    let reply = Message::decode(&buf[..len]).unwrap();
+    assert_eq!(reply.rcode, dns_proto::Rcode::NOERROR);
+    let (out, answered) = dig_until_answer(dig, knot, "notified.example.com").await;
+    assert!(answered, "Knot did not follow our NOTIFY: {out}");
     shutdown.trigger();
     task.await.unwrap();
     let _ = std::fs::remove_dir_all(folder);
