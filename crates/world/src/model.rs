@@ -103,6 +103,25 @@ pub enum ServiceKind {
     /// A local DNS server (recursive, caching) for its network, starting from the root servers
     /// of the world (every `dns-auth` service that serves the zone `.`).
     DnsLocal,
+    /// An HTTP/1.x origin server.
+    Web {
+        /// The embedded site to serve (see `world::site`), written to the data dir at start.
+        site: Option<String>,
+        /// Or a document root of the user's.
+        root: Option<std::path::PathBuf>,
+        /// Path prefix of the cookie site (identification numbers, visits in SQLite), if any.
+        cookies: Option<String>,
+        /// Whether PUT and DELETE may change files.
+        allow_write: bool,
+    },
+    /// A web cache (caching proxy): forward for its network's clients, or reverse in front of
+    /// `origin`.
+    WebCache {
+        /// Reverse mode: the origin, e.g. `http://127.0.5.10/`.
+        origin: Option<String>,
+        /// Cache size in bytes.
+        size: u64,
+    },
 }
 
 impl ServiceKind {
@@ -113,6 +132,8 @@ impl ServiceKind {
             ServiceKind::UdpUpper { .. } => "udp-upper",
             ServiceKind::DnsAuth { .. } => "dns-auth",
             ServiceKind::DnsLocal => "dns-local",
+            ServiceKind::Web { .. } => "web",
+            ServiceKind::WebCache { .. } => "web-cache",
         }
     }
 
@@ -124,6 +145,7 @@ impl ServiceKind {
             ServiceKind::DnsAuth { .. } | ServiceKind::DnsLocal => {
                 &[Transport::Udp, Transport::Tcp]
             }
+            ServiceKind::Web { .. } | ServiceKind::WebCache { .. } => &[Transport::Tcp],
         }
     }
 }
@@ -152,6 +174,8 @@ pub const SERVICE_KINDS: &[(&str, u16)] = &[
     ("udp-upper", 12000),
     ("dns-auth", 53),
     ("dns-local", 53),
+    ("web", 80),
+    ("web-cache", 3128),
 ];
 
 /// Every problem found in a world file.
@@ -205,6 +229,13 @@ impl World {
             }
             let Some(from) = from else { continue };
             for service in &mut host.services {
+                if let ServiceKind::WebCache {
+                    origin: Some(origin),
+                    ..
+                } = &mut service.kind
+                {
+                    *origin = relocate_text(origin, from, block);
+                }
                 if let ServiceKind::DnsAuth { zones } = &mut service.kind {
                     for zone in zones {
                         zone.data = relocate_text(&zone.data, from, block);
@@ -474,6 +505,73 @@ impl Checker<'_> {
                 ServiceKind::DnsAuth { zones }
             }
             "dns-local" => ServiceKind::DnsLocal,
+            "web" => {
+                let site = match settings.remove("site") {
+                    Some(item) => {
+                        let name = self.string(item, "site")?;
+                        if crate::site::site(&name).is_none() {
+                            let known: Vec<&str> =
+                                crate::site::SITES.iter().map(|(name, _)| *name).collect();
+                            self.problem(
+                                span_of(item),
+                                format!("no embedded site `{name}` (known: {})", known.join(", ")),
+                            );
+                            return None;
+                        }
+                        Some(name)
+                    }
+                    None => None,
+                };
+                let root = match settings.remove("root") {
+                    Some(item) => Some(std::path::PathBuf::from(self.string(item, "root")?)),
+                    None => None,
+                };
+                if site.is_some() == root.is_some() {
+                    self.problem(span.clone(), "a web service needs exactly one of `site` (embedded) or `root` (a directory)");
+                    return None;
+                }
+                let cookies = match settings.remove("cookies") {
+                    Some(item) => {
+                        let prefix = self.string(item, "cookies")?;
+                        if !prefix.starts_with('/') {
+                            self.problem(
+                                span_of(item),
+                                "`cookies` is a path prefix such as \"/cookies\"",
+                            );
+                            return None;
+                        }
+                        Some(prefix.trim_end_matches('/').to_string())
+                    }
+                    None => None,
+                };
+                let allow_write = match settings.remove("allow_write") {
+                    Some(item) => match item.as_bool() {
+                        Some(value) => value,
+                        None => {
+                            self.problem(span_of(item), "`allow_write` must be true or false");
+                            return None;
+                        }
+                    },
+                    None => false,
+                };
+                ServiceKind::Web {
+                    site,
+                    root,
+                    cookies,
+                    allow_write,
+                }
+            }
+            "web-cache" => {
+                let origin = match settings.remove("origin") {
+                    Some(item) => Some(self.string(item, "origin")?),
+                    None => None,
+                };
+                let size = match settings.remove("size_mb") {
+                    Some(item) => self.integer(item, "size_mb", 1, 1 << 20)? as u64 * 1024 * 1024,
+                    None => 64 * 1024 * 1024,
+                };
+                ServiceKind::WebCache { origin, size }
+            }
             _ => return None,
         };
         for (key, item) in settings {

@@ -46,6 +46,10 @@ pub struct Running {
     zones: Vec<(String, String)>,
     /// (host name, address) of hosts whose names lie below a TLD, for resolution checks.
     resolvable: Vec<(String, IpAddr)>,
+    /// (host, path) of the page each web server's check fetches.
+    web_pages: Vec<(String, String)>,
+    /// The world, for name lookups in the checks.
+    world: World,
     shutdown: Shutdown,
     tasks: Vec<(String, JoinHandle<std::io::Result<()>>)>,
 }
@@ -142,11 +146,27 @@ pub async fn start(world: &World, options: &UpOptions) -> Result<Running, StartE
                 .any(|service| service.kind.name().starts_with("dns"))
         })
     });
+    let web_pages = world
+        .services_named("web")
+        .map(|(host, service)| {
+            let page = match &service.kind {
+                ServiceKind::Web {
+                    site: Some(site), ..
+                } if site.eq_ignore_ascii_case("www.someschool.edu") => {
+                    "/someDepartment/home.index"
+                }
+                _ => "/",
+            };
+            (host.name.clone(), page.to_string())
+        })
+        .collect();
     let mut running = Running {
         endpoints: Vec::new(),
         port_offset,
         zones,
         resolvable,
+        web_pages,
+        world: world.clone(),
         shutdown: shutdown.clone(),
         tasks: Vec::new(),
     };
@@ -192,6 +212,51 @@ pub async fn start(world: &World, options: &UpOptions) -> Result<Running, StartE
                         Err(error) => return Err(running.abort(bind_error(error))),
                     }
                 }
+                ServiceKind::Web {
+                    site,
+                    root,
+                    cookies,
+                    allow_write,
+                } => {
+                    let config =
+                        match web_config(host, site, root, cookies, *allow_write, addr, options) {
+                            Ok(config) => config,
+                            Err(reason) => {
+                                return Err(running.abort(StartError::Config {
+                                    host: host.name.clone(),
+                                    service: service.kind.name(),
+                                    reason,
+                                }))
+                            }
+                        };
+                    match web::bind(config).await {
+                        Ok(server) => tokio::spawn(server.run(shutdown.clone())),
+                        Err(error) => return Err(running.abort(bind_error(error))),
+                    }
+                }
+                ServiceKind::WebCache { origin, size } => {
+                    let origin = match origin.as_deref().map(http_proto::Uri::parse).transpose() {
+                        Ok(origin) => origin,
+                        Err(error) => {
+                            return Err(running.abort(StartError::Config {
+                                host: host.name.clone(),
+                                service: service.kind.name(),
+                                reason: format!("origin: {error}"),
+                            }))
+                        }
+                    };
+                    let config = web_proxy::ProxyConfig {
+                        listen: addr,
+                        origin,
+                        cache_dir: Some(state_dir(options).join("cache").join(&host.name)),
+                        cache_size: *size,
+                        ..web_proxy::ProxyConfig::default()
+                    };
+                    match web_proxy::bind(config).await {
+                        Ok(server) => tokio::spawn(server.run(shutdown.clone())),
+                        Err(error) => return Err(running.abort(bind_error(error))),
+                    }
+                }
                 ServiceKind::DnsLocal => {
                     let hints = root_hints(world, port_offset);
                     let mut config = dns_resolver::net::ResolverConfig::new(addr, hints);
@@ -214,6 +279,49 @@ pub async fn start(world: &World, options: &UpOptions) -> Result<Running, StartE
         }
     }
     Ok(running)
+}
+
+/// Where services keep state: the data dir, or a folder under the system's temporary directory.
+fn state_dir(options: &UpOptions) -> PathBuf {
+    options.data_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("applayer-world-{}", std::process::id()))
+    })
+}
+
+/// The web server's configuration for a world host: the embedded site written out, or the
+/// user's root; the cookie site's database in the state dir.
+fn web_config(
+    host: &crate::Host,
+    site: &Option<String>,
+    root: &Option<PathBuf>,
+    cookies: &Option<String>,
+    allow_write: bool,
+    addr: SocketAddr,
+    options: &UpOptions,
+) -> Result<web::WebServerConfig, String> {
+    let state = state_dir(options);
+    let docroot = match (site, root) {
+        (Some(site), _) => {
+            let dir = state.join("www").join(&host.name);
+            crate::site::write_site(site, &dir)
+                .map_err(|error| format!("cannot write the site to {}: {error}", dir.display()))?;
+            dir
+        }
+        (None, Some(root)) => root.clone(),
+        (None, None) => return Err("no site and no root".to_string()),
+    };
+    let mut config = web::WebServerConfig::new(docroot);
+    config.listen = vec![addr];
+    config.allow_write = allow_write;
+    if let Some(prefix) = cookies {
+        let dir = state.join("cookies");
+        std::fs::create_dir_all(&dir)
+            .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+        let mut site = web::CookieSiteConfig::new(dir.join(format!("{}.sqlite", host.name)));
+        site.prefix = prefix.clone();
+        config.cookie_site = Some(site);
+    }
+    Ok(config)
 }
 
 /// The authoritative server's configuration for a world host.
@@ -425,6 +533,8 @@ pub async fn check(running: &Running, client: IpAddr) -> Vec<CheckResult> {
             }
             "dns-auth" => check_dns_auth(running, endpoint).await,
             "dns-local" => check_dns_local(running, endpoint).await,
+            "web" => check_web(running, endpoint).await,
+            "web-cache" => check_web_cache(running, endpoint).await,
             other => Err(format!("no check for {other}")),
         };
         results.push(CheckResult {
@@ -491,6 +601,89 @@ async fn check_dns_local(running: &Running, endpoint: &Endpoint) -> Result<Strin
             "A? {name}: expected {expected}, got {}",
             reply.summary()
         ))
+    }
+}
+
+/// Fetches the server's richest page (the someDepartment page when it serves the seed's site)
+/// with the page-fetching client, objects included.
+async fn check_web(running: &Running, endpoint: &Endpoint) -> Result<String, String> {
+    let path = running
+        .web_pages
+        .iter()
+        .find(|(host, _)| *host == endpoint.host)
+        .map(|(_, path)| path.as_str())
+        .unwrap_or("/");
+    let url = format!("{}{path}", base_url(&endpoint.host, endpoint.addr));
+    let options = web::FetchOptions {
+        resolver: std::sync::Arc::new(crate::resolve::HostTable::new(&running.world)),
+        timeout: Duration::from_secs(5),
+        ..web::FetchOptions::default()
+    };
+    let report = web::get(&url, &options)
+        .await
+        .map_err(|error| format!("GET {url}: {error}"))?;
+    let failed: Vec<&web::client::ObjectReport> = report
+        .objects
+        .iter()
+        .filter(|object| object.status != 200)
+        .collect();
+    if report.base_head.status.as_u16() != 200 || !failed.is_empty() {
+        return Err(format!(
+            "GET {url}: {} ({} objects failed)",
+            report.base_head.status.as_u16(),
+            failed.len()
+        ));
+    }
+    Ok(format!(
+        "GET {url}: 200, {} objects, {} bytes, {} connection(s)",
+        report.objects.len(),
+        report.bytes,
+        report.connections
+    ))
+}
+
+/// Fetches a page of the world through the cache twice: the second answer must come from the
+/// cache.
+async fn check_web_cache(running: &Running, endpoint: &Endpoint) -> Result<String, String> {
+    let Some(origin) = running
+        .endpoints
+        .iter()
+        .find(|other| other.service == "web")
+    else {
+        return Err("the world has no web server to fetch through the cache".to_string());
+    };
+    // By address: the cache resolves origin names with the system resolver.
+    let url = format!("http://{}/", origin.addr);
+    let mut verdicts = Vec::new();
+    for _ in 0..2 {
+        let response = web_proxy::get_via(endpoint.addr, &url, &[], Duration::from_secs(5))
+            .await
+            .map_err(|error| format!("GET {url} via {}: {error}", endpoint.addr))?;
+        if response.status() != 200 {
+            return Err(format!("GET {url} via the cache: {}", response.status()));
+        }
+        verdicts.push(response.cache_status().unwrap_or("-").to_string());
+    }
+    // HIT: fresh in the cache; REVALIDATED: stale, confirmed by a conditional GET (304).
+    if verdicts[1] == "HIT" || verdicts[1] == "REVALIDATED" {
+        Ok(format!(
+            "GET {url} twice: {} then {}",
+            verdicts[0], verdicts[1]
+        ))
+    } else {
+        Err(format!(
+            "GET {url} twice: {} then {} (expected HIT or REVALIDATED)",
+            verdicts[0], verdicts[1]
+        ))
+    }
+}
+
+/// `http://host/` or `http://host:port/` for a world host's endpoint.
+pub fn base_url(host: &str, addr: SocketAddr) -> String {
+    if addr.port() == 80 {
+        format!("http://{host}")
+    } else {
+        format!("http://{host}:{}", addr.port())
     }
 }
 

@@ -7,13 +7,15 @@ use world::World;
 
 #[tokio::test]
 async fn default_world_starts_and_passes_its_check() {
-    let world = World::default_world();
-    // A high offset keeps this test clear of anything a developer runs on the standard ports.
+    let mut world = World::default_world();
+    // Its own address block and a high port offset keep this test clear of other worlds.
+    world.relocate(201);
+    let data_dir = std::env::temp_dir().join(format!("applayer-world-it-{}", std::process::id()));
     let running = start(
         &world,
         &UpOptions {
             port_offset: Some(20_000),
-            data_dir: None,
+            data_dir: Some(data_dir.clone()),
         },
     )
     .await
@@ -21,7 +23,14 @@ async fn default_world_starts_and_passes_its_check() {
     assert!(running.endpoint("gaia.cs.umass.edu", "tcp-upper").is_some());
     let client: IpAddr = "127.201.4.10".parse().unwrap();
     let results = check(&running, client).await;
-    for service in ["tcp-upper", "udp-upper", "dns-auth", "dns-local"] {
+    for service in [
+        "tcp-upper",
+        "udp-upper",
+        "dns-auth",
+        "dns-local",
+        "web",
+        "web-cache",
+    ] {
         assert!(
             results.iter().any(|result| result.service == service),
             "no {service} checked"
@@ -49,4 +58,5 @@ async fn default_world_starts_and_passes_its_check() {
         "{table}"
     );
     assert!(running.stop().await.is_empty());
+    let _ = std::fs::remove_dir_all(&data_dir);
 }

@@ -1,0 +1,108 @@
+//! Name resolution for clients in the world: the world's own host table, or a DNS server of the
+//! world (a local DNS server), behind the web client's pluggable [`web::Resolve`].
+
+use crate::World;
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::time::Duration;
+
+/// Resolves world host names from the world file itself (no DNS traffic): for self-checks.
+#[derive(Clone, Debug)]
+pub struct HostTable {
+    names: HashMap<String, IpAddr>,
+}
+
+impl HostTable {
+    /// The table of `world`'s hosts.
+    pub fn new(world: &World) -> HostTable {
+        HostTable {
+            names: world
+                .hosts
+                .iter()
+                .map(|host| (host.name.to_ascii_lowercase(), host.address))
+                .collect(),
+        }
+    }
+}
+
+impl web::Resolve for HostTable {
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + 'a>> {
+        Box::pin(async move {
+            if let Ok(ip) = host.parse::<IpAddr>() {
+                return Ok(vec![SocketAddr::new(ip, port)]);
+            }
+            let name = host.trim_end_matches('.').to_ascii_lowercase();
+            self.names
+                .get(&name)
+                .map(|ip| vec![SocketAddr::new(*ip, port)])
+                .ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!("{host}: no such host in the world"),
+                    )
+                })
+        })
+    }
+}
+
+/// Resolves names by asking a DNS server (A records, recursion desired), as a stub resolver
+/// configured with a local DNS server does.
+#[derive(Clone, Debug)]
+pub struct DnsResolve {
+    /// The DNS server to ask.
+    pub server: SocketAddr,
+    /// How long one query may take.
+    pub timeout: Duration,
+}
+
+impl web::Resolve for DnsResolve {
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + 'a>> {
+        Box::pin(async move {
+            if let Ok(ip) = host.parse::<IpAddr>() {
+                return Ok(vec![SocketAddr::new(ip, port)]);
+            }
+            let name: dns_proto::Name = host.parse().map_err(|error| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{host}: {error}"))
+            })?;
+            let options = dns_resolver::net::QueryOptions {
+                timeout: self.timeout,
+                ..dns_resolver::net::QueryOptions::default()
+            };
+            let reply =
+                dns_resolver::net::query(self.server, &name, dns_proto::RecordType::A, &options)
+                    .await
+                    .map_err(|error| std::io::Error::other(format!("{host}: {error}")))?;
+            let addresses: Vec<SocketAddr> = reply
+                .answers
+                .iter()
+                .filter_map(|record| match record.rdata {
+                    dns_proto::Rdata::A(address) => {
+                        Some(SocketAddr::new(IpAddr::V4(address), port))
+                    }
+                    dns_proto::Rdata::Aaaa(address) => {
+                        Some(SocketAddr::new(IpAddr::V6(address), port))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if addresses.is_empty() {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("{host}: {} from {}", reply.rcode, self.server),
+                ))
+            } else {
+                Ok(addresses)
+            }
+        })
+    }
+}
