@@ -50,6 +50,8 @@ pub struct Running {
     web_pages: Vec<(String, String)>,
     /// The world, for name lookups in the checks.
     world: World,
+    /// (host, document root) of every web server.
+    web_roots: Vec<(String, PathBuf)>,
     shutdown: Shutdown,
     tasks: Vec<(String, JoinHandle<std::io::Result<()>>)>,
 }
@@ -167,6 +169,7 @@ pub async fn start(world: &World, options: &UpOptions) -> Result<Running, StartE
         resolvable,
         web_pages,
         world: world.clone(),
+        web_roots: Vec::new(),
         shutdown: shutdown.clone(),
         tasks: Vec::new(),
     };
@@ -229,6 +232,9 @@ pub async fn start(world: &World, options: &UpOptions) -> Result<Running, StartE
                                 }))
                             }
                         };
+                    running
+                        .web_roots
+                        .push((host.name.clone(), config.root.clone()));
                     match web::bind(config).await {
                         Ok(server) => tokio::spawn(server.run(shutdown.clone())),
                         Err(error) => return Err(running.abort(bind_error(error))),
@@ -409,6 +415,19 @@ impl Running {
                 endpoint.host.eq_ignore_ascii_case(host) && endpoint.service == service
             })
             .map(|endpoint| endpoint.addr)
+    }
+
+    /// The document root of the web server on `host`.
+    pub fn web_root(&self, host: &str) -> Option<&std::path::Path> {
+        self.web_roots
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(host))
+            .map(|(_, root)| root.as_path())
+    }
+
+    /// The world as it was started (after relocation).
+    pub fn world(&self) -> &World {
+        &self.world
     }
 
     /// A handle that stops every service when triggered.

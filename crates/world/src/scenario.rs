@@ -26,6 +26,18 @@ pub const SCENARIOS: &[ScenarioInfo] = &[
         about: "seed §2.4: cse.nyu.edu resolves gaia.cs.umass.edu through its local DNS server (root, TLD, authoritative), then again from the cache, then a name that bypasses the root",
     },
     ScenarioInfo {
+        name: "web",
+        about: "seed §2.2.2: the someDepartment page and its ten JPEGs fetched over non-persistent, then persistent connections, with connection and round-trip counts",
+    },
+    ScenarioInfo {
+        name: "cookies",
+        about: "seed §2.2.4: a first visit gets an identification number by Set-Cookie, the next visit sends it back and is welcomed back from the backend database",
+    },
+    ScenarioInfo {
+        name: "web-cache",
+        about: "seed §2.2.5: an object through the campus web cache twice (MISS, HIT), then conditional GETs answered 304 when unchanged and 200 after the origin changes it",
+    },
+    ScenarioInfo {
         name: "sockets",
         about: "seed §2.7: cse.nyu.edu sends a sentence to the uppercase servers of gaia.cs.umass.edu over TCP and UDP, then pings it",
     },
@@ -67,6 +79,9 @@ pub async fn run(name: &str, world: &World, running: &Running) -> Result<Vec<Ste
     match name {
         "sockets" => sockets(world, running).await,
         "dns" => dns(world, running).await,
+        "web" => web_fetch(running).await,
+        "cookies" => cookies(running).await,
+        "web-cache" => web_cache(running).await,
         other => Err(ScenarioError::Unknown(other.to_string())),
     }
 }
@@ -218,6 +233,186 @@ async fn dns(world: &World, running: &Running) -> Result<Vec<Step>, ScenarioErro
         &mut steps,
         "Another .edu name: the cached edu NS records bypass the root",
         ask("www.someschool.edu", "bypass the root"),
+    )
+    .await?;
+    Ok(steps)
+}
+
+fn fetch_options(running: &Running) -> web::FetchOptions {
+    web::FetchOptions {
+        resolver: std::sync::Arc::new(crate::resolve::HostTable::new(running.world())),
+        timeout: Duration::from_secs(5),
+        ..web::FetchOptions::default()
+    }
+}
+
+fn web_url(running: &Running, host: &str, path: &str) -> Result<String, ScenarioError> {
+    let addr = endpoint(running, host, "web")?;
+    Ok(format!("{}{path}", crate::run::base_url(host, addr)))
+}
+
+async fn web_fetch(running: &Running) -> Result<Vec<Step>, ScenarioError> {
+    let url = web_url(running, "www.someschool.edu", "/someDepartment/home.index")?;
+    let mut steps = Vec::new();
+    for (title, mode) in [
+        (
+            "Non-persistent HTTP: a new TCP connection for every object (2 RTTs each)",
+            web::Mode::NonPersistent,
+        ),
+        (
+            "Persistent HTTP: one connection, requests one after another",
+            web::Mode::Persistent,
+        ),
+        (
+            "Persistent HTTP with pipelining: all object requests back to back",
+            web::Mode::Pipeline,
+        ),
+    ] {
+        let options = web::FetchOptions {
+            mode,
+            ..fetch_options(running)
+        };
+        let url = url.clone();
+        step(&mut steps, title, async move {
+            let report = web::get(&url, &options)
+                .await
+                .map_err(|error| ScenarioError::Step {
+                    step: "fetch",
+                    reason: error.to_string(),
+                })?;
+            Ok(format!(
+                "GET {url}: {} objects, {} bytes, {} TCP connection(s), {} round trips, {:.1} ms",
+                report.objects.len(),
+                report.bytes,
+                report.connections,
+                report.round_trips,
+                report.total.as_secs_f64() * 1000.0
+            ))
+        })
+        .await?;
+    }
+    Ok(steps)
+}
+
+async fn cookies(running: &Running) -> Result<Vec<Step>, ScenarioError> {
+    let url = web_url(running, "www.someschool.edu", "/cookies")?;
+    let jar = std::env::temp_dir().join(format!(
+        "applayer-scenario-cookies-{}.txt",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&jar);
+    let mut steps = Vec::new();
+    for (title, what) in [
+        (
+            "First visit: no cookie; the server creates an ID and its database entry",
+            "first visit",
+        ),
+        (
+            "Next visit: the browser sends the cookie back; the server knows the user",
+            "second visit",
+        ),
+    ] {
+        let options = web::FetchOptions {
+            cookie_jar: Some(jar.clone()),
+            record_heads: true,
+            ..fetch_options(running)
+        };
+        let url = url.clone();
+        step(&mut steps, title, async move {
+            let report = web::get(&url, &options)
+                .await
+                .map_err(|error| ScenarioError::Step {
+                    step: what,
+                    reason: error.to_string(),
+                })?;
+            let body = String::from_utf8_lossy(&report.base_body);
+            let heading = body
+                .split("<h1>")
+                .nth(1)
+                .and_then(|rest| rest.split("</h1>").next())
+                .unwrap_or("(no heading)")
+                .to_string();
+            let set_cookie = report
+                .base_head
+                .headers
+                .get("set-cookie")
+                .map(str::to_string);
+            Ok(match set_cookie {
+                Some(cookie) => format!(
+                    "{}: Set-Cookie: {cookie}\npage: {heading}",
+                    report.base_head.status.as_u16()
+                ),
+                None => format!(
+                    "{}: no Set-Cookie (the cookie came back)\npage: {heading}",
+                    report.base_head.status.as_u16()
+                ),
+            })
+        })
+        .await?;
+    }
+    let _ = std::fs::remove_file(&jar);
+    Ok(steps)
+}
+
+async fn web_cache(running: &Running) -> Result<Vec<Step>, ScenarioError> {
+    const WAIT: Duration = Duration::from_secs(5);
+    let cache = endpoint(running, "cache.someschool.edu", "web-cache")?;
+    let origin = endpoint(running, "www.someschool.edu", "web")?;
+    let root = running
+        .web_root("www.someschool.edu")
+        .ok_or_else(|| ScenarioError::Missing("document root of www.someschool.edu".into()))?
+        .to_path_buf();
+    // By address: the cache resolves origin names with the system resolver.
+    let url = format!("http://{origin}/somedir/page.html");
+    let fetch = |headers: &'static [(&'static str, &'static str)], what: &'static str| {
+        let url = url.clone();
+        async move {
+            let response = web_proxy::get_via(cache, &url, headers, WAIT)
+                .await
+                .map_err(|error| ScenarioError::Step {
+                    step: what,
+                    reason: error.to_string(),
+                })?;
+            Ok(format!(
+                "GET {url} via the cache ({cache}): {} X-Cache: {}, {} bytes",
+                response.status(),
+                response.cache_status().unwrap_or("-"),
+                response.body.len()
+            ))
+        }
+    };
+    let mut steps = Vec::new();
+    step(
+        &mut steps,
+        "First request: a miss; the cache fetches the object from the origin and keeps a copy",
+        fetch(&[], "miss"),
+    )
+    .await?;
+    step(
+        &mut steps,
+        "Second request: a hit; the origin sees nothing",
+        fetch(&[], "hit"),
+    )
+    .await?;
+    step(
+        &mut steps,
+        "The client insists on a fresh copy: conditional GET (If-Modified-Since / If-None-Match), 304 Not Modified",
+        fetch(&[("Cache-Control", "no-cache")], "revalidate"),
+    )
+    .await?;
+    let page = root.join("somedir/page.html");
+    let changed = format!(
+        "<!DOCTYPE html>\n<html><body><h1>page.html, changed</h1><p>Changed at the origin at {:?}.</p></body></html>\n",
+        std::time::SystemTime::now()
+    );
+    std::fs::write(&page, changed).map_err(|error| ScenarioError::Step {
+        step: "change the object",
+        reason: format!("{}: {error}", page.display()),
+    })?;
+    step(
+        &mut steps,
+        "The origin changed the object: the conditional GET gets 200 with the new version",
+        fetch(&[("Cache-Control", "no-cache")], "changed"),
     )
     .await?;
     Ok(steps)
