@@ -167,3 +167,114 @@ fn world_up_status_and_down() {
     let out = applayer(&dir, &["world", "status"]);
     assert_eq!(out.status.code(), Some(3));
 }
+
+/// Runs `applayer scenario run NAME` in its own address block and returns its output.
+fn scenario(name: &str, block: &str) -> String {
+    let dir = scratch(&format!("scenario-{name}"));
+    let out = applayer(
+        &dir,
+        &[
+            "scenario",
+            "run",
+            name,
+            "--block",
+            block,
+            "--port-offset",
+            "23000",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn dns_scenario_draws_the_iterative_chain_then_the_cache() {
+    let out = scenario("dns", "204");
+    let steps: Vec<&str> = out.split("\n\n").collect();
+    // Step 1: the eight messages of the textbook: host -> local -> root -> TLD -> authoritative.
+    let first = out.split("2. Same query again").next().unwrap();
+    for host in [
+        "dns.nyu.edu",
+        "a.root-servers.net",
+        "a.edu-servers.net",
+        "dns.umass.edu",
+    ] {
+        assert!(first.contains(host), "step 1 lacks {host}:\n{out}");
+    }
+    assert!(
+        first.contains("   8. +"),
+        "step 1 has not 8 messages:\n{out}"
+    );
+    assert!(
+        !first.contains("   9. +"),
+        "step 1 has more than 8 messages:\n{out}"
+    );
+    assert!(first.contains("NOERROR 127.204.3.10"), "{out}");
+    // Step 2: answered from the cache, two messages, no root.
+    let second = out
+        .split("2. Same query again")
+        .nth(1)
+        .unwrap()
+        .split("3. Another")
+        .next()
+        .unwrap();
+    assert!(
+        second.contains("   2. +") && !second.contains("   3. +"),
+        "{second}"
+    );
+    assert!(!second.contains("a.root-servers.net"), "{second}");
+    // Step 3: the root is bypassed.
+    let third = out.split("3. Another").nth(1).unwrap();
+    assert!(
+        third.contains("a.edu-servers.net") && !third.contains("a.root-servers.net"),
+        "{third}"
+    );
+    assert!(steps.len() > 3);
+}
+
+#[test]
+fn web_scenario_counts_connections_and_round_trips() {
+    let out = scenario("web", "205");
+    assert!(
+        out.contains("11 objects, 12568 bytes, 11 TCP connection(s), 22 round trips"),
+        "{out}"
+    );
+    assert!(
+        out.contains("11 objects, 12568 bytes, 1 TCP connection(s), 12 round trips"),
+        "{out}"
+    );
+    assert!(out.contains("1 TCP connection(s), 3 round trips"), "{out}");
+    assert!(out.contains("http GET /someDepartment/pic10.jpg"), "{out}");
+}
+
+#[test]
+fn cookies_scenario_sets_then_recognises_the_id() {
+    let out = scenario("cookies", "206");
+    assert!(out.contains("Set-Cookie: id="), "{out}");
+    assert!(out.contains("page: Welcome, new visitor"), "{out}");
+    assert!(out.contains("page: Welcome back, visitor"), "{out}");
+}
+
+#[test]
+fn web_cache_scenario_shows_miss_hit_304_and_200() {
+    let out = scenario("web-cache", "207");
+    for (step, verdict) in [
+        ("1.", "X-Cache: MISS"),
+        ("2.", "X-Cache: HIT"),
+        ("3.", "X-Cache: REVALIDATED"),
+        ("4.", "X-Cache: MISS"),
+    ] {
+        let section = out.split(&format!("\n{step} ")).nth(1).unwrap_or_default();
+        let first_line = section.lines().nth(1).unwrap_or_default();
+        assert!(
+            first_line.contains(verdict),
+            "step {step} expected {verdict}:\n{out}"
+        );
+    }
+    assert!(out.contains("http 304 Not Modified"), "{out}");
+}
