@@ -138,6 +138,7 @@ fn compute_mac(
     fudge: u16,
     error: Rcode,
     other: &[u8],
+    timers_only: bool,
 ) -> Vec<u8> {
     let mut mac =
         Hmac::<Sha256>::new_from_slice(&key.secret).expect("HMAC accepts a key of any length");
@@ -146,6 +147,13 @@ fn compute_mac(
         mac.update(request_mac);
     }
     mac.update(stripped);
+    if timers_only {
+        // RFC 8945 §5.3.1: later messages of a multi-message response cover only the timers.
+        mac.update(&((time_signed >> 32) as u16).to_be_bytes());
+        mac.update(&(time_signed as u32).to_be_bytes());
+        mac.update(&fudge.to_be_bytes());
+        return mac.finalize().into_bytes().to_vec();
+    }
     // Key name and algorithm in canonical (lower-case, uncompressed) form.
     mac.update(key.name.to_lowercase().as_wire());
     mac.update(&Class::ANY.0.to_be_bytes());
@@ -176,6 +184,23 @@ pub fn sign_with_error(
     request_mac: Option<&[u8]>,
     error: Rcode,
 ) -> Vec<u8> {
+    sign_inner(wire, key, now, request_mac, error, false)
+}
+
+/// Signs a later message of a multi-message response (a zone transfer), chaining from the
+/// MAC of the previous message (RFC 8945 §5.3.1). Returns this message's MAC.
+pub fn sign_continuation(wire: &mut Vec<u8>, key: &TsigKey, now: u64, prior_mac: &[u8]) -> Vec<u8> {
+    sign_inner(wire, key, now, Some(prior_mac), Rcode::NOERROR, true)
+}
+
+fn sign_inner(
+    wire: &mut Vec<u8>,
+    key: &TsigKey,
+    now: u64,
+    request_mac: Option<&[u8]>,
+    error: Rcode,
+    timers_only: bool,
+) -> Vec<u8> {
     let Ok(header) = Header::decode(wire) else {
         return Vec::new();
     };
@@ -187,7 +212,16 @@ pub fn sign_with_error(
     } else {
         Vec::new()
     };
-    let mac = compute_mac(key, request_mac, wire, now, DEFAULT_FUDGE, error, &other);
+    let mac = compute_mac(
+        key,
+        request_mac,
+        wire,
+        now,
+        DEFAULT_FUDGE,
+        error,
+        &other,
+        timers_only,
+    );
     let record = Record {
         name: key.name.clone(),
         class: Class::ANY,
@@ -247,6 +281,30 @@ pub fn verify<'k, F>(
 where
     F: FnOnce(&Name) -> Option<&'k TsigKey>,
 {
+    verify_inner(wire, key_for, now, request_mac, false)
+}
+
+/// Verifies a later message of a multi-message response signed with
+/// [`sign_continuation`], given the MAC of the previous signed message.
+pub fn verify_continuation(
+    wire: &[u8],
+    key: &TsigKey,
+    now: u64,
+    prior_mac: &[u8],
+) -> Result<Verified, TsigError> {
+    verify_inner(wire, |_| Some(key), now, Some(prior_mac), true)
+}
+
+fn verify_inner<'k, F>(
+    wire: &[u8],
+    key_for: F,
+    now: u64,
+    request_mac: Option<&[u8]>,
+    timers_only: bool,
+) -> Result<Verified, TsigError>
+where
+    F: FnOnce(&Name) -> Option<&'k TsigKey>,
+{
     let (start, record) = find(wire)?.ok_or(TsigError::Unsigned)?;
     let Rdata::Tsig(tsig) = &record.rdata else {
         return Err(TsigError::Unsigned);
@@ -266,6 +324,7 @@ where
         tsig.fudge,
         tsig.error,
         &tsig.other,
+        timers_only,
     );
     // Compare every byte, so the time taken does not reveal where the first difference is.
     let same = expected.len() == tsig.mac.len()
@@ -330,6 +389,22 @@ mod tests {
             verify(&response, lookup, 1001, None),
             Err(TsigError::BadSig)
         );
+    }
+
+    #[test]
+    fn continuation_messages_chain_their_macs() {
+        let key = key();
+        let mut first = query();
+        let first_mac = sign(&mut first, &key, 1000, Some(b"request-mac"));
+        let mut second = query();
+        let second_mac = sign_continuation(&mut second, &key, 1000, &first_mac);
+        assert!(verify_continuation(&second, &key, 1000, &first_mac).is_ok());
+        assert_eq!(
+            verify_continuation(&second, &key, 1000, &second_mac),
+            Err(TsigError::BadSig)
+        );
+        // A continuation is not a full-variables signature.
+        assert!(verify(&second, |_| Some(&key), 1000, Some(&first_mac)).is_err());
     }
 
     #[test]

@@ -481,15 +481,25 @@ impl Authority {
             current.answers.push(record);
         }
         messages.push(current);
-        let signed = request.tsig.is_some() && messages.len() == 1;
+        // RFC 8945 §5.3.1: a signed request gets every message signed, each chained to the
+        // previous one's MAC.
+        let signer = request
+            .tsig
+            .as_ref()
+            .and_then(|(verified, index)| Some((verified, self.keys.get(*index)?)));
+        let mut prior_mac: Option<Vec<u8>> = None;
         let wires = messages
             .into_iter()
             .map(|message| {
-                if signed {
-                    self.finish(message, request, info)
-                } else {
-                    message.encode()
+                let mut wire = message.encode();
+                if let Some((verified, key)) = signer {
+                    let mac = match &prior_mac {
+                        None => tsig::sign(&mut wire, key, info.now, Some(&verified.mac)),
+                        Some(prior) => tsig::sign_continuation(&mut wire, key, info.now, prior),
+                    };
+                    prior_mac = Some(mac);
                 }
+                wire
             })
             .collect();
         Handled::Transfer(wires)

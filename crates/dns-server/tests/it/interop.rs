@@ -626,3 +626,57 @@ async fn unbound_resolves_through_our_hierarchy() {
     }
     let _ = std::fs::remove_dir_all(folder);
 }
+
+/// dig verifies every message of a TSIG-signed AXFR that spans several messages.
+#[tokio::test]
+async fn dig_verifies_a_signed_multi_message_axfr() {
+    let Some(dig) = tool("dig") else { return };
+    let key = TsigKey::from_base64("transfer-key", SECRET).unwrap();
+    let mut text = EXAMPLE_ZONE.to_string();
+    for i in 0..2000 {
+        text.push_str(&format!("filler{i} A 198.51.100.{}\n", i % 250));
+    }
+    let zone = dns_server::Zone::parse_str(&text, &name("example.com"), "big").unwrap();
+    let records = zone.len() + 1;
+    let mut zone_config = ZoneConfig::new(zone);
+    zone_config
+        .policy
+        .allow_transfer
+        .keys
+        .push(key.name.clone());
+    let (server, shutdown, task) = start(DnsServerConfig {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        zones: vec![zone_config],
+        keys: vec![key],
+        ..DnsServerConfig::default()
+    })
+    .await;
+    let signed = format!("hmac-sha256:transfer-key:{SECRET}");
+    let (out, _) = run(
+        dig.clone(),
+        dig_args(server, &["-y", &signed, "example.com", "AXFR"]),
+        None,
+    )
+    .await;
+    assert!(
+        out.contains(&format!("XFR size: {records} records")),
+        "{out}"
+    );
+    assert!(
+        !out.contains("messages 1,"),
+        "several messages expected: {out}"
+    );
+    println!(
+        "{}",
+        out.lines()
+            .find(|l| l.contains("XFR size"))
+            .unwrap_or_default()
+    );
+    assert!(!out.contains("failed"), "{out}");
+    assert!(!out.to_lowercase().contains("tsig verify failure"), "{out}");
+    // Unsigned: refused (the key is the only permission).
+    let (out, _) = run(dig, dig_args(server, &["example.com", "AXFR"]), None).await;
+    assert!(out.contains("Transfer failed"), "{out}");
+    shutdown.trigger();
+    task.await.unwrap();
+}
