@@ -128,18 +128,31 @@ pub struct Verified {
     pub time_signed: u64,
 }
 
+/// The TSIG variables that enter the MAC besides the key (RFC 8945 §4.3.3).
+struct Variables<'a> {
+    time_signed: u64,
+    fudge: u16,
+    error: Rcode,
+    other: &'a [u8],
+    /// Only the timers (later messages of a multi-message response).
+    timers_only: bool,
+}
+
 /// Computes the MAC of RFC 8945 §4.3.3 over `stripped` (the message without its TSIG record,
 /// with the original ID and ARCOUNT) and the TSIG variables.
 fn compute_mac(
     key: &TsigKey,
     request_mac: Option<&[u8]>,
     stripped: &[u8],
-    time_signed: u64,
-    fudge: u16,
-    error: Rcode,
-    other: &[u8],
-    timers_only: bool,
+    variables: &Variables<'_>,
 ) -> Vec<u8> {
+    let Variables {
+        time_signed,
+        fudge,
+        error,
+        other,
+        timers_only,
+    } = *variables;
     let mut mac =
         Hmac::<Sha256>::new_from_slice(&key.secret).expect("HMAC accepts a key of any length");
     if let Some(request_mac) = request_mac {
@@ -212,16 +225,14 @@ fn sign_inner(
     } else {
         Vec::new()
     };
-    let mac = compute_mac(
-        key,
-        request_mac,
-        wire,
-        now,
-        DEFAULT_FUDGE,
+    let variables = Variables {
+        time_signed: now,
+        fudge: DEFAULT_FUDGE,
         error,
-        &other,
+        other: &other,
         timers_only,
-    );
+    };
+    let mac = compute_mac(key, request_mac, wire, &variables);
     let record = Record {
         name: key.name.clone(),
         class: Class::ANY,
@@ -316,16 +327,14 @@ where
     let header = Header::decode(&stripped)?;
     stripped[0..2].copy_from_slice(&tsig.original_id.to_be_bytes());
     stripped[10..12].copy_from_slice(&header.arcount.saturating_sub(1).to_be_bytes());
-    let expected = compute_mac(
-        key,
-        request_mac,
-        &stripped,
-        tsig.time_signed,
-        tsig.fudge,
-        tsig.error,
-        &tsig.other,
+    let variables = Variables {
+        time_signed: tsig.time_signed,
+        fudge: tsig.fudge,
+        error: tsig.error,
+        other: &tsig.other,
         timers_only,
-    );
+    };
+    let expected = compute_mac(key, request_mac, &stripped, &variables);
     // Compare every byte, so the time taken does not reveal where the first difference is.
     let same = expected.len() == tsig.mac.len()
         && expected
