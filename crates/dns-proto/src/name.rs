@@ -339,9 +339,12 @@ impl Eq for Name {}
 
 impl Hash for Name {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        for byte in &self.wire {
-            state.write_u8(byte.to_ascii_lowercase());
+        // One `write` of the lower-cased form: hashers are much faster on slices than bytes.
+        let mut lower = [0u8; MAX_NAME_LEN];
+        for (low, byte) in lower.iter_mut().zip(&self.wire) {
+            *low = byte.to_ascii_lowercase();
         }
+        state.write(&lower[..self.wire.len()]);
     }
 }
 

@@ -176,14 +176,7 @@ impl DnsServer {
         for socket in self.udp {
             let shared = self.shared.clone();
             let shutdown = shutdown.clone();
-            tasks.spawn(async move {
-                let local = socket.local_addr()?;
-                netio::udp::serve(socket, shutdown, move |bytes, peer| {
-                    let mut replies = shared.process(bytes, local, peer, Transport::Udp);
-                    replies.pop()
-                })
-                .await
-            });
+            tasks.spawn(serve_udp(socket, shutdown, shared));
         }
         for listener in self.tcp {
             let shared = self.shared.clone();
@@ -359,6 +352,57 @@ fn emit(dir: Dir, local: SocketAddr, peer: SocketAddr, bytes: &[u8]) {
             peer,
             &format_args!("malformed ({} bytes): {error}", bytes.len()),
         ),
+    }
+}
+
+/// The UDP loop. Like `netio::udp::serve`, but after each datagram it drains whatever else is
+/// already queued with non-blocking calls before returning to the reactor, and it keeps one
+/// shutdown future for the whole loop: under load this saves a reactor round trip and a
+/// watch subscription per query.
+async fn serve_udp(
+    socket: Arc<UdpSocket>,
+    shutdown: Shutdown,
+    shared: Arc<Shared>,
+) -> std::io::Result<()> {
+    /// Datagrams answered in a row before checking for shutdown again.
+    const BATCH: usize = 64;
+    let local = socket.local_addr()?;
+    let mut buf = vec![0u8; netio::udp::MAX_DATAGRAM];
+    let stopped = shutdown.triggered();
+    tokio::pin!(stopped);
+    loop {
+        let received = tokio::select! {
+            biased;
+            _ = &mut stopped => return Ok(()),
+            received = socket.recv_from(&mut buf) => received,
+        };
+        let mut next = match received {
+            Ok(received) => Some(received),
+            Err(error) => {
+                tracing::debug!("udp receive error: {error}");
+                None
+            }
+        };
+        let mut handled = 0;
+        while let Some((len, peer)) = next {
+            for reply in shared.process(&buf[..len], local, peer, Transport::Udp) {
+                let sent = match socket.try_send_to(&reply, peer) {
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                        socket.send_to(&reply, peer).await.map(|_| ())
+                    }
+                    other => other.map(|_| ()),
+                };
+                if let Err(error) = sent {
+                    tracing::debug!(%peer, "udp send error: {error}");
+                }
+            }
+            handled += 1;
+            next = if handled < BATCH {
+                socket.try_recv_from(&mut buf).ok()
+            } else {
+                None
+            };
+        }
     }
 }
 

@@ -35,8 +35,9 @@ pub struct Zone {
     nodes: HashMap<Name, Node>,
     /// Names that exist only because something exists below them (RFC 4592 §2.2.2).
     empty_non_terminals: HashSet<Name>,
-    /// Owners of NS RRsets below the apex: zone cuts.
-    cuts: HashSet<Name>,
+    /// Owners of NS RRsets below the apex (zone cuts), keyed by their lower-case wire form
+    /// so that a query name's suffixes can be looked up without allocating.
+    cuts: HashMap<Vec<u8>, Name>,
     /// How many records the zone holds.
     record_count: usize,
 }
@@ -85,7 +86,7 @@ impl Zone {
             class,
             nodes: HashMap::new(),
             empty_non_terminals: HashSet::new(),
-            cuts: HashSet::new(),
+            cuts: HashMap::new(),
             record_count: 0,
         };
         for record in data.records {
@@ -171,24 +172,30 @@ impl Zone {
 
     /// The zone cut at or above `name` (below the apex), highest first, if any.
     pub(crate) fn find_cut(&self, name: &Name) -> Option<&Name> {
-        if self.cuts.is_empty() {
+        if self.cuts.is_empty() || !name.is_subdomain_of(&self.origin) {
             return None;
         }
-        // Walk from just below the apex down to `name`.
-        let depth = name.label_count() - self.origin.label_count();
-        let mut ancestors = Vec::with_capacity(depth);
-        let mut current = name.clone();
-        while current != self.origin {
-            ancestors.push(current.clone());
-            match current.parent() {
-                Some(parent) => current = parent,
-                None => break,
-            }
+        let wire = name.as_wire();
+        let mut lower = [0u8; dns_proto::MAX_NAME_LEN];
+        let lower = &mut lower[..wire.len()];
+        for (low, byte) in lower.iter_mut().zip(wire) {
+            *low = byte.to_ascii_lowercase();
         }
-        ancestors
+        // Label start offsets of `name`; the ones before the origin's suffix are ancestors
+        // below the apex, checked from the top down.
+        let mut starts = [0usize; 128];
+        let mut count = 0;
+        let mut pos = 0;
+        while wire[pos] != 0 {
+            starts[count] = pos;
+            count += 1;
+            pos += 1 + wire[pos] as usize;
+        }
+        let below_apex = count - self.origin.label_count();
+        starts[..below_apex]
             .iter()
             .rev()
-            .find_map(|ancestor| self.cuts.get(ancestor))
+            .find_map(|&start| self.cuts.get(&lower[start..]))
     }
 
     /// Adds a record (duplicates are ignored, RFC 2181 §5). Returns whether it was added.
@@ -208,7 +215,8 @@ impl Zone {
         self.record_count += 1;
         self.empty_non_terminals.remove(&name);
         if rtype == RecordType::NS && name != self.origin {
-            self.cuts.insert(name.clone());
+            self.cuts
+                .insert(name.to_lowercase().as_wire().to_vec(), name.clone());
         }
         let mut current = name.parent();
         while let Some(parent) = current {
@@ -247,7 +255,7 @@ impl Zone {
         node.rrsets.retain(|rrset| !rrset.is_empty());
         self.record_count -= removed;
         if node.rrset(RecordType::NS).is_none() {
-            self.cuts.remove(name);
+            self.cuts.remove(name.to_lowercase().as_wire());
         }
         if node.rrsets.is_empty() {
             self.nodes.remove(name);
