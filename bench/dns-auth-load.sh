@@ -80,6 +80,7 @@ server:
     xfrdfile: "$WORK/nsd/xfrd.state"
     pidfile: "$WORK/nsd/nsd.pid"
     logfile: "$WORK/nsd/nsd.log"
+    rrl-ratelimit: 0
 remote-control:
     control-enable: no
 zone:

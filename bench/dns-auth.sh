@@ -154,6 +154,9 @@ server:
     pidfile: "$WORK/nsd/nsd.pid"
     logfile: "$WORK/nsd/nsd.log"
     verbosity: 0
+    # NSD rate-limits by default; a benchmark from one address must not be throttled.
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
 remote-control:
     control-enable: no
 zone:

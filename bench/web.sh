@@ -10,6 +10,8 @@
 #
 # Usage: bench/web.sh [SECONDS]      (default 10; needs wrk, nginx, taskset, python3)
 #   APPLAYER=path/to/applayer   use that binary (default: $CARGO_TARGET_DIR/release/applayer)
+#   SERVE="cmd args"            run our server with this command instead of `$APPLAYER web serve`
+#                               (e.g. the web crate's example: target/release/examples/serve)
 #   SERVER_CPU=0 CLIENT_CPU=1   the cores to pin to
 #   CONNECTIONS=50              wrk connections
 #   IDLE=10000                  idle connections for the memory test (0 to skip)
@@ -36,7 +38,8 @@ export PATH="$PATH:/usr/sbin"
 for tool in wrk nginx taskset python3; do
     command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
 done
-if [ ! -x "$APPLAYER" ]; then
+SERVE=${SERVE:-}
+if [ -z "$SERVE" ] && [ ! -x "$APPLAYER" ]; then
     echo "building applayer (release)..." >&2
     (cd "$ROOT" && cargo build --release -p applayer >&2)
 fi
@@ -72,8 +75,15 @@ http {
 }
 EOF
 
-RUST_LOG=warn taskset -c "$SERVER_CPU" "$APPLAYER" web serve --root "$WORK/www" \
-    --listen "127.0.0.1:$OURS_PORT" --no-access-log --max-connections 20000 --idle-timeout 120 \
+if [ -n "$SERVE" ]; then
+    read -r -a SERVE_CMD <<<"$SERVE"
+    EXTRA=()
+else
+    SERVE_CMD=("$APPLAYER" web serve)
+    EXTRA=(--no-access-log)
+fi
+RUST_LOG=warn taskset -c "$SERVER_CPU" "${SERVE_CMD[@]}" --root "$WORK/www" \
+    --listen "127.0.0.1:$OURS_PORT" --max-connections 20000 --idle-timeout 120 "${EXTRA[@]}" \
     >"$WORK/ours.log" 2>&1 &
 OURS_PID=$!
 PIDS+=("$OURS_PID")

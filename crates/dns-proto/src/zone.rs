@@ -163,8 +163,9 @@ pub fn check_zone(
             ));
         }
     }
-    let mut cname_owners = std::collections::HashMap::new();
-    let mut other_owners = std::collections::HashMap::new();
+    // CNAME owners are few: index them (by reference), then check every other record once.
+    let mut cname_owners: std::collections::HashMap<&Name, &Location> =
+        std::collections::HashMap::new();
     for (record, location) in &entries {
         if !record.name.is_subdomain_of(origin) {
             errors.push(error_at(
@@ -181,23 +182,29 @@ pub fn check_zone(
                 ),
             ));
         }
-        if record.rtype() == RecordType::CNAME {
-            if cname_owners.insert(record.name.clone(), location).is_some() {
-                errors.push(error_at(
-                    location,
-                    format!("{} has more than one CNAME", record.name),
-                ));
-            }
-        } else {
-            other_owners.entry(record.name.clone()).or_insert(location);
-        }
-    }
-    for (owner, location) in &cname_owners {
-        if other_owners.contains_key(owner) {
+        if record.rtype() == RecordType::CNAME
+            && cname_owners.insert(&record.name, location).is_some()
+        {
             errors.push(error_at(
                 location,
-                format!("{owner} has a CNAME and other data"),
+                format!("{} has more than one CNAME", record.name),
             ));
+        }
+    }
+    if !cname_owners.is_empty() {
+        let mut reported = std::collections::HashSet::new();
+        for (record, _) in &entries {
+            if record.rtype() == RecordType::CNAME {
+                continue;
+            }
+            if let Some(location) = cname_owners.get(&record.name) {
+                if reported.insert(&record.name) {
+                    errors.push(error_at(
+                        location,
+                        format!("{} has a CNAME and other data", record.name),
+                    ));
+                }
+            }
         }
     }
     if !errors.is_empty() {

@@ -126,9 +126,7 @@ pub async fn bind(config: DnsServerConfig) -> std::io::Result<DnsServer> {
     let mut udp = Vec::new();
     let mut tcp = Vec::new();
     for address in &config.listen {
-        let socket = UdpSocket::bind(address).await?;
-        let bound = socket.local_addr()?;
-        let listener = TcpListener::bind(bound).await?;
+        let (socket, listener) = bind_pair(*address).await?;
         udp.push(Arc::new(socket));
         tcp.push(listener);
     }
@@ -147,6 +145,27 @@ pub async fn bind(config: DnsServerConfig) -> std::io::Result<DnsServer> {
             reload_on_sighup: config.reload_on_sighup,
         }),
     })
+}
+
+/// Binds UDP and TCP on the same address. For port 0 the UDP socket picks the port; if that
+/// port is taken for TCP, another one is tried.
+async fn bind_pair(address: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
+    let mut attempts = 0;
+    loop {
+        let socket = UdpSocket::bind(address).await?;
+        let bound = socket.local_addr()?;
+        match TcpListener::bind(bound).await {
+            Ok(listener) => return Ok((socket, listener)),
+            Err(error)
+                if address.port() == 0
+                    && error.kind() == std::io::ErrorKind::AddrInUse
+                    && attempts < 20 =>
+            {
+                attempts += 1;
+            }
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 impl DnsServer {

@@ -84,7 +84,7 @@ impl Zone {
         let mut zone = Zone {
             origin: data.origin,
             class,
-            nodes: HashMap::new(),
+            nodes: HashMap::with_capacity(data.records.len()),
             empty_non_terminals: HashSet::new(),
             cuts: HashMap::new(),
             record_count: 0,
@@ -213,10 +213,16 @@ impl Zone {
             None => node.rrsets.push(vec![record]),
         }
         self.record_count += 1;
-        self.empty_non_terminals.remove(&name);
+        if !self.empty_non_terminals.is_empty() {
+            self.empty_non_terminals.remove(&name);
+        }
         if rtype == RecordType::NS && name != self.origin {
             self.cuts
                 .insert(name.to_lowercase().as_wire().to_vec(), name.clone());
+        }
+        // Names directly below the apex (most of a big zone) have no ancestors to mark.
+        if name.label_count() <= self.origin.label_count() + 1 {
+            return true;
         }
         let mut current = name.parent();
         while let Some(parent) = current {

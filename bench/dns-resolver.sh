@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Benchmark: our local DNS server (applayer dns resolve) against Unbound, one worker each.
+#
+# A root/TLD/authoritative tree served by NSD on 127.77.0.{1,2,3}:53 holds bench.test with
+# N names. Each resolver is pinned to core 0 (dnsperf and NSD to core 1) and measured:
+#   cold  : one pass over N distinct names (every answer needs the authoritative server);
+#   hit   : DURATION seconds over the same names, all cached;
+# printing qps and the resolver's CPU time per query (utime+stime from /proc/PID/stat).
+#
+# Usage: bench/dns-resolver.sh [N=2000] [DURATION=10]   (needs root for port 53, nsd, unbound,
+# dnsperf; builds applayer with --release into $CARGO_TARGET_DIR or target/).
+set -euo pipefail
+N=${1:-2000}
+DURATION=${2:-10}
+ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT_DIR/target}
+WORK=$(mktemp -d /tmp/dnsres-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+for tool in nsd unbound dnsperf taskset; do
+    command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
+done
+
+echo "building applayer (release)..." >&2
+(cd "$ROOT_DIR" && cargo build --release -p applayer -q)
+APPLAYER=$TARGET/release/applayer
+
+NET=127.77.0
+ROOT_IP=$NET.1 TLD_IP=$NET.2 AUTH_IP=$NET.3 OURS=$NET.10 UNBOUND=$NET.11
+soa() { echo "\$TTL 86400"; echo "$1 IN SOA ns.invalid. hostmaster.invalid. 1 3600 600 86400 3600"; }
+{ soa .; echo ". IN NS a.root.test."; echo "a.root.test. IN A $ROOT_IP";
+  echo "test. IN NS a.tld.test."; echo "a.tld.test. IN A $TLD_IP"; } > "$WORK/root.zone"
+{ soa test.; echo "test. IN NS a.tld.test."; echo "a.tld.test. IN A $TLD_IP";
+  echo "bench.test. IN NS ns.bench.test."; echo "ns.bench.test. IN A $AUTH_IP"; } > "$WORK/test.zone"
+{ soa bench.test.; echo "bench.test. IN NS ns.bench.test."; echo "ns.bench.test. IN A $AUTH_IP";
+  for i in $(seq 0 $((N - 1))); do echo "h$i.bench.test. IN A 10.$((i / 65536 % 256)).$((i / 256 % 256)).$((i % 256))"; done
+} > "$WORK/bench.zone"
+for i in $(seq 0 $((N - 1))); do echo "h$i.bench.test A"; done > "$WORK/queries"
+
+start_nsd() { # ip zone-origin zone-file
+    local dir=$WORK/nsd-$1
+    mkdir -p "$dir"
+    cat > "$dir/nsd.conf" <<EOF
+server:
+  ip-address: $1@53
+  username: ""
+  chroot: ""
+  zonesdir: "$WORK"
+  pidfile: "$dir/nsd.pid"
+  xfrdfile: "$dir/xfrd.state"
+  zonelistfile: "$dir/zone.list"
+  database: ""
+  server-count: 1
+  verbosity: 0
+remote-control:
+  control-enable: no
+zone:
+  name: "$2"
+  zonefile: "$3"
+EOF
+    taskset -c 1 nsd -d -c "$dir/nsd.conf" >"$dir/log" 2>&1 &
+    PIDS+=($!)
+}
+start_nsd $ROOT_IP . root.zone
+start_nsd $TLD_IP test. test.zone
+start_nsd $AUTH_IP bench.test. bench.zone
+printf '. 3600000 IN NS a.root.test.\na.root.test. 3600000 IN A %s\n' $ROOT_IP > "$WORK/root.hints"
+
+cat > "$WORK/unbound.conf" <<EOF
+server:
+  interface: $UNBOUND@53
+  do-daemonize: no
+  username: ""
+  chroot: ""
+  directory: "$WORK"
+  pidfile: "$WORK/unbound.pid"
+  root-hints: "$WORK/root.hints"
+  do-not-query-localhost: no
+  do-ip6: no
+  num-threads: 1
+  use-syslog: no
+  logfile: ""
+  verbosity: 0
+  access-control: 127.0.0.0/8 allow
+  module-config: "iterator"
+  qname-minimisation: no
+  msg-cache-size: 64m
+  rrset-cache-size: 128m
+  ratelimit: 0
+  ip-ratelimit: 0
+remote-control:
+  control-enable: no
+EOF
+
+wait_up() { # ip
+    for _ in $(seq 1 100); do
+        if dnsperf -s "$1" -d <(echo ". NS") -n 1 -t 1 2>/dev/null | grep -q "Queries completed: *1"; then return 0; fi
+        sleep 0.1
+    done
+    echo "server on $1 did not come up" >&2
+    exit 1
+}
+wait_up $ROOT_IP; wait_up $TLD_IP; wait_up $AUTH_IP
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+
+measure() { # label kind pid ip dnsperf-args...
+    local label=$1 kind=$2 pid=$3 ip=$4
+    shift 4
+    local before after out qps done_count cpu_us
+    before=$(cpu_ticks "$pid")
+    out=$(taskset -c 1 dnsperf -s "$ip" -d "$WORK/queries" -t 5 "$@" 2>&1)
+    after=$(cpu_ticks "$pid")
+    qps=$(echo "$out" | awk '/Queries per second/ {print $4}')
+    done_count=$(echo "$out" | awk '/Queries completed/ {print $3}')
+    local lost
+    lost=$(echo "$out" | awk '/Queries lost/ {print $3}')
+    cpu_us=$(awk -v t=$((after - before)) -v hz="$HZ" -v n="${done_count:-0}" \
+        'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "n/a" }')
+    printf "%-8s %-6s %12s qps %10s completed %8s lost %10s us CPU/query\n" \
+        "$label" "$kind" "${qps:-?}" "${done_count:-?}" "${lost:-?}" "$cpu_us"
+}
+
+run_one() { # label command...
+    local label=$1 ip=$2
+    shift 2
+    taskset -c 0 "$@" >"$WORK/$label.log" 2>&1 &
+    local pid=$!
+    PIDS+=($pid)
+    wait_up "$ip"
+    measure "$label" cold "$pid" "$ip" -n 1 -q 20
+    measure "$label" hit "$pid" "$ip" -l "$DURATION" -q 100
+    kill "$pid" 2>/dev/null || true
+}
+
+echo "N=$N names, hit run ${DURATION}s; resolver on core 0, dnsperf+NSD on core 1"
+echo "(first line per server: cold cache, one pass; second: cache hits)"
+RUST_LOG=warn run_one ours $OURS "$APPLAYER" dns resolve --root-hints "$WORK/root.hints" --listen $OURS:53 --cache-size 1000000
+run_one unbound $UNBOUND unbound -d -c "$WORK/unbound.conf"
