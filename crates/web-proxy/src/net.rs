@@ -1321,6 +1321,13 @@ async fn fetch_inner(
             BodyKind::Length(len) => len <= shared.config.max_object_size,
             _ => true,
         };
+    // A full response replaces what was stored (§4.3.3); if it may not be stored itself, the
+    // old entry goes too rather than being revalidated again and again.
+    if !storable && code < 500 {
+        if let Some(object) = &existing {
+            drop_object(shared, object);
+        }
+    }
     let mut storing = if storable {
         let id = shared.store().allocate_id();
         let entry = Entry::new(

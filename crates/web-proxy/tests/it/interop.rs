@@ -337,3 +337,63 @@ async fn in_front_of_nginx_with_conditional_get() {
     drop(nginx);
     let _ = std::fs::remove_dir_all(&prefix);
 }
+
+#[tokio::test]
+async fn in_front_of_our_own_web_server() {
+    let root = temp_dir("own-origin");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("page.html"), "<p>version one</p>\n").unwrap();
+    let mut config = web::WebServerConfig::new(&root);
+    config.listen = vec!["127.0.0.1:0".parse().unwrap()];
+    config.access_log = false;
+    let server = web::bind(config).await.unwrap();
+    let origin_addr = server.local_addrs()[0];
+    let shutdown = netio::Shutdown::new();
+    let origin_task = tokio::spawn(server.run(shutdown.clone()));
+    let proxy = Proxy::start(ProxyConfig {
+        origin: Some(http_proto::Uri::parse(&format!("http://{origin_addr}/")).unwrap()),
+        ..ProxyConfig::default()
+    })
+    .await;
+    let first = send(proxy.addr, "GET", "/page.html", &[]).await;
+    assert_eq!(
+        (first.status(), first.cache(), first.body.as_slice()),
+        (200, "MISS", &b"<p>version one</p>\n"[..])
+    );
+    assert!(first.header("last-modified").is_some() && first.header("etag").is_some());
+    // A Last-Modified of just now gives a heuristic lifetime of ~0: the next request is a
+    // conditional GET that our server answers 304 (or, within the same second, a hit).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = send(proxy.addr, "GET", "/page.html", &[]).await;
+    assert!(
+        matches!(second.cache(), "REVALIDATED" | "HIT"),
+        "{}",
+        second.cache()
+    );
+    assert_eq!(second.body, b"<p>version one</p>\n");
+    let part = send(proxy.addr, "GET", "/page.html", &[("Range", "bytes=3-9")]).await;
+    assert_eq!(
+        (part.status(), part.body.as_slice()),
+        (206, &b"version"[..])
+    );
+    // Changed at the origin: the conditional GET now brings the new version.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    std::fs::write(root.join("page.html"), "<p>version two!</p>\n").unwrap();
+    let mut changed = send(proxy.addr, "GET", "/page.html", &[]).await;
+    for _ in 0..20 {
+        if changed.body == b"<p>version two!</p>\n" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        changed = send(proxy.addr, "GET", "/page.html", &[]).await;
+    }
+    assert_eq!(changed.body, b"<p>version two!</p>\n");
+    assert_eq!(
+        send(proxy.addr, "GET", "/missing.html", &[]).await.status(),
+        404
+    );
+    proxy.stop().await;
+    shutdown.trigger();
+    let _ = tokio::time::timeout(Duration::from_secs(15), origin_task).await;
+    let _ = std::fs::remove_dir_all(&root);
+}
