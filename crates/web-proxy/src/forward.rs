@@ -69,13 +69,10 @@ pub const HOP_BY_HOP: &[&str] = &[
 
 /// Removes the hop-by-hop fields: `Connection` and every field it names, plus [`HOP_BY_HOP`].
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<String> = headers
-        .list("connection")
-        .map(|name| name.to_ascii_lowercase())
-        .collect();
+    let named: Vec<String> = headers.list("connection").map(str::to_string).collect();
     headers.retain(|name, _| {
-        let lower = name.to_ascii_lowercase();
-        !HOP_BY_HOP.contains(&lower.as_str()) && !named.contains(&lower)
+        !HOP_BY_HOP.iter().any(|hop| hop.eq_ignore_ascii_case(name))
+            && !named.iter().any(|listed| listed.eq_ignore_ascii_case(name))
     });
 }
 

@@ -50,6 +50,8 @@ pub struct ProxyStats {
     pub stale: AtomicU64,
     /// Requests sent upstream (including background revalidations).
     pub origin_requests: AtomicU64,
+    /// New upstream connections opened (the rest reused pooled keep-alive connections).
+    pub origin_connections: AtomicU64,
 }
 
 impl ProxyStats {
@@ -225,8 +227,9 @@ async fn read_request_head(
     stream: &mut TcpStream,
     buffer: &mut Vec<u8>,
     shared: &Shared,
-    limits: &TcpLimits,
+    conn: &Conn,
 ) -> HeadRead {
+    let limits = &conn.limits;
     loop {
         match parse_request(buffer, &shared.limits) {
             Ok(Some(parsed)) => return HeadRead::Request(parsed),
@@ -245,7 +248,18 @@ async fn read_request_head(
         } else {
             limits.read_timeout
         };
-        match read_with_timeout(stream, buffer, timeout).await {
+        // An idle keep-alive connection closes at once on shutdown; one inside a request
+        // gets to finish it.
+        let read = if buffer.is_empty() {
+            tokio::select! {
+                biased;
+                read = read_with_timeout(stream, buffer, timeout) => read,
+                _ = conn.shutdown.triggered() => return HeadRead::Closed,
+            }
+        } else {
+            read_with_timeout(stream, buffer, timeout).await
+        };
+        match read {
             Ok(0) | Err(_) => return HeadRead::Closed,
             Ok(_) => {}
         }
@@ -258,8 +272,7 @@ async fn serve_connection(shared: Arc<Shared>, mut stream: TcpStream, conn: Conn
         if conn.shutdown.is_triggered() && buffer.is_empty() {
             return;
         }
-        let parsed = match read_request_head(&mut stream, &mut buffer, &shared, &conn.limits).await
-        {
+        let parsed = match read_request_head(&mut stream, &mut buffer, &shared, &conn).await {
             HeadRead::Request(parsed) => parsed,
             HeadRead::Closed => return,
             HeadRead::Refused(reply) => {
@@ -925,7 +938,15 @@ async fn connect(
         }
     }
     let timeout = shared.config.connect_timeout;
+    shared
+        .stats
+        .origin_connections
+        .fetch_add(1, Ordering::Relaxed);
     let connecting = async {
+        // An address literal needs no resolver round trip (getaddrinfo on the blocking pool).
+        if let Ok(addr) = authority.parse::<SocketAddr>() {
+            return TcpStream::connect(addr).await;
+        }
         let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
         for addr in tokio::net::lookup_host(authority).await? {
             match TcpStream::connect(addr).await {
@@ -1374,16 +1395,15 @@ async fn fetch_inner(
                 client_framing(head, &client_head, &upstream, client_not_modified);
             sent_code = code_sent;
             keep_alive = framing != Framing::Close;
-            client.write_all(&head_bytes).await?;
             if let Some(conn) = conn {
                 emit_sent(conn, code_sent, CacheStatus::Miss);
             }
-            let target_writer = if want_body {
-                Some((client, framing))
-            } else {
-                None
+            let out = ClientOut {
+                stream: client,
+                framing: if want_body { framing } else { Framing::None },
+                pending: head_bytes,
             };
-            finish_upstream(shared, upstream, target_writer, &mut storing).await
+            finish_upstream(shared, upstream, Some(out), &mut storing).await
         }
         None => {
             sent_code = code;
@@ -1532,15 +1552,57 @@ fn client_framing(
 /// Reads the rest of the upstream response body, writing it to the client (framed as
 /// `framing`) and to the store; returns the body length. Pools the upstream connection when
 /// it is reusable.
+/// The client side of a streamed response: the head waits in `pending` so that it leaves with
+/// the first body bytes in one write (or alone, before the proxy waits on the origin).
+struct ClientOut<'a> {
+    stream: &'a mut TcpStream,
+    framing: Framing,
+    pending: Vec<u8>,
+}
+
+impl ClientOut<'_> {
+    async fn data(&mut self, data: &[u8]) -> io::Result<()> {
+        match self.framing {
+            Framing::None => Ok(()),
+            Framing::Chunked => {
+                http_proto::encode_chunk(data, &mut self.pending);
+                self.flush().await
+            }
+            Framing::Length | Framing::Close => {
+                if self.pending.is_empty() {
+                    self.stream.write_all(data).await
+                } else {
+                    self.pending.extend_from_slice(data);
+                    self.flush().await
+                }
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            self.stream.write_all(&self.pending).await?;
+            self.pending.clear();
+        }
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> io::Result<()> {
+        if self.framing == Framing::Chunked {
+            self.pending.extend_from_slice(b"0\r\n\r\n");
+        }
+        self.flush().await
+    }
+}
+
 async fn finish_upstream(
     shared: &Shared,
     mut upstream: Upstream,
-    mut client: Option<(&mut TcpStream, Framing)>,
+    mut client: Option<ClientOut<'_>>,
     storing: &mut Option<Storing>,
 ) -> io::Result<u64> {
     let mut decoder = BodyDecoder::new(upstream.body);
     let mut total = 0u64;
-    let mut chunk_out = Vec::new();
     let idle = shared.config.origin_timeout;
     let mut input = std::mem::take(&mut upstream.buffer);
     let mut eof = false;
@@ -1554,16 +1616,8 @@ async fn finish_upstream(
             let data = &input[offset + step.data.start..offset + step.data.end];
             if !data.is_empty() {
                 total += data.len() as u64;
-                if let Some((client, framing)) = client.as_mut() {
-                    match framing {
-                        Framing::Chunked => {
-                            chunk_out.clear();
-                            http_proto::encode_chunk(data, &mut chunk_out);
-                            client.write_all(&chunk_out).await?;
-                        }
-                        Framing::None => {}
-                        _ => client.write_all(data).await?,
-                    }
+                if let Some(client) = client.as_mut() {
+                    client.data(data).await?;
                 }
                 if let Some(storing) = storing.as_mut() {
                     storing.feed(shared, data).await;
@@ -1587,6 +1641,9 @@ async fn finish_upstream(
             })?;
             break;
         }
+        if let Some(client) = client.as_mut() {
+            client.flush().await?;
+        }
         input.reserve(READ_CHUNK);
         match tokio::time::timeout(idle, upstream.stream.read_buf(&mut input)).await {
             Err(_) => {
@@ -1600,8 +1657,8 @@ async fn finish_upstream(
             Ok(Ok(_)) => {}
         }
     }
-    if let Some((client, Framing::Chunked)) = client.as_mut() {
-        client.write_all(b"0\r\n\r\n").await?;
+    if let Some(client) = client.as_mut() {
+        client.finish().await?;
     }
     // Reuse the upstream connection if the response ended cleanly on its own framing.
     let reusable = !eof
@@ -1664,10 +1721,14 @@ async fn pass_through(
     }
     let client_head = client_response(&upstream.response, shared.via(), CacheStatus::Miss);
     let (framing, head_bytes, sent_code) = client_framing(head, &client_head, &upstream, false);
-    client.write_all(&head_bytes).await?;
     emit_sent(conn, sent_code, CacheStatus::Miss);
     let mut none = None;
-    let written = finish_upstream(shared, upstream, Some((client, framing)), &mut none).await?;
+    let out = ClientOut {
+        stream: client,
+        framing,
+        pending: head_bytes,
+    };
+    let written = finish_upstream(shared, upstream, Some(out), &mut none).await?;
     Ok(Done {
         status: sent_code,
         bytes: written,
@@ -1723,7 +1784,10 @@ async fn tunnel(
         return;
     }
     let started = Instant::now();
-    let copied = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+    let copied = tokio::select! {
+        copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => copied,
+        _ = conn.shutdown.triggered() => Ok((0, 0)),
+    };
     let (up, down) = copied.unwrap_or((0, 0));
     tracing::info!(
         target: "web_proxy::access",

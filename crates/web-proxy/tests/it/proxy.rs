@@ -700,3 +700,32 @@ async fn malformed_client_requests_get_400_and_close() {
     assert_eq!(origin.count(), 0);
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn origin_connections_are_kept_alive_and_reused() {
+    let origin = Origin::start(|_: &http_proto::RequestHead| {
+        response(
+            "200 OK",
+            &[("Cache-Control", "no-store")],
+            b"fresh every time",
+        )
+    })
+    .await;
+    let proxy = Proxy::reverse(&origin).await;
+    for _ in 0..5 {
+        let reply = send(proxy.addr, "GET", "/nostore", &[]).await;
+        assert_eq!(
+            (reply.cache(), reply.body.as_slice()),
+            ("MISS", &b"fresh every time"[..])
+        );
+    }
+    assert_eq!(origin.count(), 5);
+    assert_eq!(
+        proxy
+            .stats
+            .origin_connections
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    proxy.stop().await;
+}
