@@ -128,26 +128,29 @@ pub fn upstream_request(
     strip_conditionals: bool,
 ) -> RequestHead {
     let mut headers = client.headers.clone();
-    strip_hop_by_hop(&mut headers);
-    for name in UNKEYED_REQUEST_FIELDS {
-        headers.remove(name);
-    }
-    headers.remove("content-length");
-    headers.remove("expect");
-    if strip_conditionals {
-        for name in ["if-none-match", "if-modified-since", "if-range", "range"] {
-            headers.remove(name);
-        }
-    } else if validators.is_some() {
-        headers.remove("if-none-match");
-        headers.remove("if-modified-since");
-    }
+    let named: Vec<String> = headers.list("connection").map(str::to_string).collect();
+    let replace_validators = strip_conditionals || validators.is_some();
+    // One pass: hop-by-hop, unkeyed, framing, and (when the cache validates or wants a full
+    // response) the client's own preconditions.
+    headers.retain(|name, _| {
+        let is = |list: &[&str]| list.iter().any(|other| other.eq_ignore_ascii_case(name));
+        !(is(HOP_BY_HOP)
+            || is(UNKEYED_REQUEST_FIELDS)
+            || is(&["content-length", "expect", "host", "via"])
+            || (replace_validators && is(&["if-none-match", "if-modified-since"]))
+            || (strip_conditionals && is(&["if-range", "range"]))
+            || named.iter().any(|listed| listed.eq_ignore_ascii_case(name)))
+    });
+    let via_before: Vec<String> = client.headers.get_all("via").map(str::to_string).collect();
     if let Some(validators) = validators {
         for (name, value) in validators {
             headers.append(name.as_str(), String::from_utf8_lossy(value).into_owned());
         }
     }
-    headers.insert("Host", target.authority());
+    headers.append("Host", target.authority());
+    for value in via_before {
+        headers.append("Via", value);
+    }
     append_via(&mut headers, client.version, via);
     match body_len {
         Some(len) if len > 0 || !matches!(client.method, Method::Get | Method::Head) => {

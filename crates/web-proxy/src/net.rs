@@ -417,6 +417,21 @@ async fn reply_error(
     ))
 }
 
+/// Whether a forward-mode target is this proxy's own listening address (a request loop).
+fn targets_itself(target: &Uri, local: SocketAddr) -> bool {
+    if target.port_or_default() != local.port() {
+        return false;
+    }
+    match target.host.parse::<std::net::IpAddr>() {
+        Ok(ip) => {
+            ip == local.ip()
+                || (ip.is_loopback() && local.ip().is_loopback())
+                || ip.is_unspecified()
+        }
+        Err(_) => target.host.eq_ignore_ascii_case("localhost") && local.ip().is_loopback(),
+    }
+}
+
 /// The upstream `host:port` for a target.
 fn upstream_authority(shared: &Shared, target: &Uri) -> String {
     let uri = shared.config.origin.as_ref().unwrap_or(target);
@@ -458,6 +473,17 @@ async fn handle_request(
             .await
         }
     };
+    if shared.config.origin.is_none() && targets_itself(&target, conn.local) {
+        let status = StatusCode::from_u16(508).unwrap_or(StatusCode::BAD_REQUEST);
+        return reply_error(
+            client,
+            conn,
+            shared,
+            status,
+            "request loops back to this proxy",
+        )
+        .await;
+    }
     let facts = request_facts(head);
     let cacheable_method = matches!(head.method, Method::Get | Method::Head);
     if !cacheable_method {
@@ -1392,7 +1418,7 @@ async fn fetch_inner(
         Some(client) => {
             let want_body = head.method != Method::Head && !client_not_modified;
             let (framing, head_bytes, code_sent) =
-                client_framing(head, &client_head, &upstream, client_not_modified);
+                client_framing(head, client_head, &upstream, client_not_modified);
             sent_code = code_sent;
             keep_alive = framing != Framing::Close;
             if let Some(conn) = conn {
@@ -1481,11 +1507,11 @@ enum Framing {
 /// The head bytes for the client and how the body will be framed.
 fn client_framing(
     request: &RequestHead,
-    client_head: &ResponseHead,
+    client_head: ResponseHead,
     upstream: &Upstream,
     not_modified: bool,
 ) -> (Framing, Vec<u8>, u16) {
-    let mut head = client_head.clone();
+    let mut head = client_head;
     if not_modified {
         let mut reduced = ResponseHead::new(StatusCode::NOT_MODIFIED);
         for (name, value) in head.headers.iter() {
@@ -1720,7 +1746,7 @@ async fn pass_through(
         shared.forget(removed);
     }
     let client_head = client_response(&upstream.response, shared.via(), CacheStatus::Miss);
-    let (framing, head_bytes, sent_code) = client_framing(head, &client_head, &upstream, false);
+    let (framing, head_bytes, sent_code) = client_framing(head, client_head, &upstream, false);
     emit_sent(conn, sent_code, CacheStatus::Miss);
     let mut none = None;
     let out = ClientOut {

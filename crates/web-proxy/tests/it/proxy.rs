@@ -729,3 +729,25 @@ async fn origin_connections_are_kept_alive_and_reused() {
     );
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn forward_requests_to_the_proxy_itself_are_refused() {
+    let proxy = Proxy::start(ProxyConfig::default()).await;
+    let url = format!("http://{}/loop", proxy.addr);
+    let reply = send(
+        proxy.addr,
+        "GET",
+        &url,
+        &[("Host", &proxy.addr.to_string())],
+    )
+    .await;
+    assert_eq!(reply.status(), 508);
+    assert_eq!(
+        proxy
+            .stats
+            .origin_requests
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    proxy.stop().await;
+}
