@@ -136,7 +136,7 @@ run_one() { # label command...
     PIDS+=($pid)
     wait_up "$ip"
     measure "$label" cold "$pid" "$ip" -n 1 -q 20
-    measure "$label" hit "$pid" "$ip" -l "$DURATION" -q 100
+    measure "$label" hit "$pid" "$ip" -l "$DURATION" -q "${OUTSTANDING:-100}"
     kill "$pid" 2>/dev/null || true
 }
 

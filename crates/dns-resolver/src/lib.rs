@@ -32,6 +32,7 @@ pub mod hints;
 mod machine;
 pub mod net;
 pub mod registrar;
+mod rendered;
 
 pub use cache::{Cache, CacheLimits, CacheStats, Lookup, Negative, Rank};
 pub use machine::{

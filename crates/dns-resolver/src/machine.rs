@@ -2,6 +2,7 @@
 //! replies and timeouts in, client answers and events out. No I/O, no clock, no global RNG.
 
 use crate::cache::{Cache, CacheLimits, Lookup, Negative, Rank};
+use crate::rendered::RenderedAnswers;
 use dns_proto::{Class, Edns, Message, Name, Opcode, Question, Rcode, Rdata, Record, RecordType};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -346,6 +347,9 @@ pub struct Resolver {
     events: VecDeque<Event>,
     record_events: bool,
     stats: Stats,
+    /// Replies answered from the cache, replayed for identical queries.
+    rendered: RenderedAnswers,
+    key_buffer: Vec<u8>,
 }
 
 /// The (lower-case) key for coalescing questions.
@@ -358,6 +362,7 @@ impl Resolver {
     /// choices (in the driver) and 0x20 case: the driver passes 32 bytes from the OS.
     pub fn new(options: Options, seed: [u8; 32]) -> Resolver {
         let cache = Cache::new(options.cache.clone());
+        let options_max_entries = options.cache.max_entries;
         Resolver {
             options,
             rng: StdRng::from_seed(seed),
@@ -376,6 +381,8 @@ impl Resolver {
             events: VecDeque::new(),
             record_events: true,
             stats: Stats::default(),
+            rendered: RenderedAnswers::new(options_max_entries),
+            key_buffer: Vec::with_capacity(512),
         }
     }
 
@@ -394,9 +401,16 @@ impl Resolver {
         &self.cache
     }
 
-    /// The cache, mutably (to pre-load or clear it).
+    /// The cache, mutably (to pre-load or inspect it; use [`Resolver::clear_cache`] to
+    /// empty it).
     pub fn cache_mut(&mut self) -> &mut Cache {
         &mut self.cache
+    }
+
+    /// Empties the cache and the rendered replies built from it.
+    pub fn clear_cache(&mut self) {
+        self.cache.clear();
+        self.rendered.clear();
     }
 
     /// Counters.
@@ -443,6 +457,13 @@ impl Resolver {
         transport: Transport,
         bytes: &[u8],
     ) -> Admission {
+        if transport == Transport::Udp {
+            if let Some(reply) = self.rendered.replay(now, bytes, &mut self.key_buffer) {
+                self.stats.client_queries += 1;
+                self.stats.cache_answers += 1;
+                return Admission::Reply(reply);
+            }
+        }
         let query = match Message::decode(bytes) {
             Ok(query) => query,
             Err(_) => return formerr_for(bytes).map_or(Admission::Ignored, Admission::Reply),
@@ -478,7 +499,11 @@ impl Resolver {
             let mut response = answer_reply(&query, rcode);
             response.answers = answers;
             response.authority = authority;
-            return Admission::Reply(response.encode_limited(limit));
+            let reply = response.encode_limited(limit);
+            if transport == Transport::Udp {
+                self.rendered.remember(now, bytes, &reply);
+            }
+            return Admission::Reply(reply);
         }
         if !query.flags.rd {
             // Not cached, and the client asked us not to recurse.

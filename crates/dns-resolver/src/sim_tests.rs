@@ -446,6 +446,12 @@ fn resolves_through_the_hierarchy_then_answers_from_the_cache() {
     assert_eq!(sim.upstream_count(), 3);
     assert_eq!(ips(&again), ["128.119.245.12"]);
     assert_eq!(again.answers[0].ttl, 3500);
+    // And again: replayed from the rendered reply, TTL still counting down, client's case.
+    sim.now += Duration::from_secs(50);
+    let third = sim.client_query("GAIA.cs.umass.edu.", RecordType::A);
+    assert_eq!(third.answers[0].ttl, 3450);
+    assert_eq!(third.questions[0].name.to_string(), "GAIA.cs.umass.edu.");
+    assert_eq!(sim.resolver.stats().cache_answers, 2);
     // Another name in umass.edu: straight to the authoritative server, bypassing the root.
     let www = sim.client_query("www.umass.edu.", RecordType::A);
     assert_eq!(ips(&www), ["128.119.245.20"]);
