@@ -298,9 +298,9 @@ impl ServerConn {
     pub fn consume_output(&mut self, n: usize) {
         let n = n.min(self.out.len());
         if n == self.out.len() {
-            // Keep a small buffer for the next response; give a large one back, so that
-            // idle connections stay cheap.
-            if self.out.capacity() > 16 * 1024 {
+            // Give the buffer back once written, so that idle keep-alive connections hold no
+            // output memory (a fresh one costs an allocation per response).
+            if self.out.capacity() > 512 {
                 self.out = Vec::new();
             } else {
                 self.out.clear();

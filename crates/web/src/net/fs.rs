@@ -2,11 +2,15 @@
 //! directory listings, and atomic uploads (temporary file + rename).
 
 use crate::files::{FileInfo, ListingEntry};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// What a request path names under a root.
 pub(super) enum Opened {
@@ -25,9 +29,48 @@ fn real_path(file: &File, fallback: &Path) -> Option<PathBuf> {
         .or_else(|| std::fs::canonicalize(fallback).ok())
 }
 
+/// Files (by device and inode) recently found to lie under a root, so that the real-path
+/// check costs a syscall only on the first request for a file. A symlink swapped in later
+/// leads to another inode, which is checked afresh; entries expire after a few seconds so a
+/// file moved out of the root is not served through a new link for long.
+pub(super) struct InsideCache {
+    entries: Mutex<HashMap<(u64, u64), (Instant, PathBuf)>>,
+}
+
+const INSIDE_TTL: Duration = Duration::from_secs(2);
+const INSIDE_MAX: usize = 10_000;
+
+impl InsideCache {
+    pub(super) fn new() -> InsideCache {
+        InsideCache {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(u64, u64), (Instant, PathBuf)>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn holds(&self, key: (u64, u64), root: &Path, now: Instant) -> bool {
+        self.lock().get(&key).is_some_and(|(at, cached_root)| {
+            now.duration_since(*at) < INSIDE_TTL && cached_root == root
+        })
+    }
+
+    fn insert(&self, key: (u64, u64), root: &Path, now: Instant) {
+        let mut entries = self.lock();
+        if entries.len() >= INSIDE_MAX {
+            entries.clear();
+        }
+        entries.insert(key, (now, root.to_path_buf()));
+    }
+}
+
 /// Opens `root/relative`; `root` is canonical. Anything that resolves outside the root
 /// (symlinks out of it) is refused.
-pub(super) fn open(root: &Path, relative: &Path) -> Opened {
+pub(super) fn open(root: &Path, relative: &Path, inside: &InsideCache) -> Opened {
     let path = root.join(relative);
     let file = match File::open(&path) {
         Ok(file) => file,
@@ -35,13 +78,17 @@ pub(super) fn open(root: &Path, relative: &Path) -> Opened {
         Err(error) if error.raw_os_error() == Some(20) => return Opened::Missing, // ENOTDIR
         Err(_) => return Opened::Forbidden,
     };
-    match real_path(&file, &path) {
-        Some(real) if real.starts_with(root) => {}
-        _ => return Opened::Forbidden,
-    }
     let Ok(metadata) = file.metadata() else {
         return Opened::Forbidden;
     };
+    let key = (metadata.dev(), metadata.ino());
+    let now = Instant::now();
+    if !inside.holds(key, root, now) {
+        match real_path(&file, &path) {
+            Some(real) if real.starts_with(root) => inside.insert(key, root, now),
+            _ => return Opened::Forbidden,
+        }
+    }
     if metadata.is_dir() {
         return Opened::Dir(path);
     }

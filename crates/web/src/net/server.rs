@@ -32,6 +32,7 @@ struct Shared {
     conn_config: ConnConfig,
     store: Option<Mutex<SqliteStore>>,
     boundaries: AtomicU64,
+    inside: fs::InsideCache,
 }
 
 fn invalid(message: String) -> std::io::Error {
@@ -92,6 +93,7 @@ pub async fn bind(mut config: WebServerConfig) -> std::io::Result<WebServer> {
             conn_config,
             store,
             boundaries: AtomicU64::new(0),
+            inside: fs::InsideCache::new(),
         }),
     })
 }
@@ -195,12 +197,17 @@ fn clf_time(now: SystemTime) -> String {
     )
 }
 
+thread_local! {
+    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 16 * 1024]);
+}
+
 struct Connection<'a> {
     stream: TcpStream,
     machine: ServerConn,
     conn: &'a Conn,
     shared: &'a Shared,
     pending: Pending,
+    transfer: Option<Transfer>,
 }
 
 async fn connection(stream: TcpStream, conn: Conn, shared: Arc<Shared>) {
@@ -211,6 +218,7 @@ async fn connection(stream: TcpStream, conn: Conn, shared: Arc<Shared>) {
         conn: &conn,
         shared: &shared,
         pending: Pending::None,
+        transfer: None,
     };
     if let Err(error) = connection.run().await {
         tracing::debug!(peer = %conn.peer, "connection ended: {error}");
@@ -225,7 +233,16 @@ impl Connection<'_> {
         let mut shutdown_seen = false;
         loop {
             while let Some(event) = self.machine.poll_event() {
-                self.handle_event(event).await?;
+                self.handle_event(event)?;
+                if self.transfer.is_some() {
+                    break;
+                }
+            }
+            if let Some(transfer) = self.transfer.take() {
+                // Boxed: the large-file path is rare, and its state would otherwise make
+                // every connection's task larger.
+                Box::pin(self.drive_transfer(transfer)).await?;
+                continue;
             }
             self.flush().await?;
             if self.machine.is_closed() {
@@ -272,17 +289,34 @@ impl Connection<'_> {
                 Some(Err(_elapsed)) => self.machine.handle_timeout(now),
                 Some(Ok(Err(error))) => return Err(error),
                 Some(Ok(Ok(()))) => {
-                    let mut buf = [0u8; 16 * 1024];
-                    match self.stream.try_read(&mut buf) {
-                        Ok(0) => self.machine.handle_eof(now),
-                        Ok(n) => {
-                            self.machine
-                                .set_date(HttpDate::from_system_time(SystemTime::now()));
-                            self.machine.handle_input(now, &buf[..n]);
+                    // One read buffer per thread, borrowed only between awaits.
+                    let result = READ_BUFFER.with(|buffer| {
+                        let mut buffer = buffer.borrow_mut();
+                        match self.stream.try_read(&mut buffer) {
+                            Ok(0) => {
+                                self.machine.handle_eof(now);
+                                Ok(())
+                            }
+                            Ok(n) => {
+                                self.machine
+                                    .set_date(HttpDate::from_system_time(SystemTime::now()));
+                                self.machine.handle_input(now, &buffer[..n]);
+                                if n < buffer.len() {
+                                    // A short read drained the socket: forget the readiness
+                                    // now rather than learn it from a read that would block
+                                    // (one syscall less per request; a new edge re-arms it).
+                                    let _ =
+                                        self.stream.try_io(tokio::io::Interest::READABLE, || {
+                                            Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+                                        });
+                                }
+                                Ok(())
+                            }
+                            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+                            Err(error) => Err(error),
                         }
-                        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
-                        Err(error) => return Err(error),
-                    }
+                    });
+                    result?;
                 }
             }
         }
@@ -313,7 +347,8 @@ impl Connection<'_> {
     /// moment, so that our last response is not destroyed by a reset.
     async fn linger(&mut self) {
         let _ = self.stream.shutdown().await;
-        let mut sink = [0u8; 4096];
+        // On the heap: a buffer inside the future would make every connection's task larger.
+        let mut sink = vec![0u8; 4096];
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
         let mut total = 0;
         while total < 64 * 1024 {
@@ -394,9 +429,9 @@ impl Connection<'_> {
         self.respond(log, head, &body);
     }
 
-    async fn handle_event(&mut self, event: ServerEvent) -> std::io::Result<()> {
+    fn handle_event(&mut self, event: ServerEvent) -> std::io::Result<()> {
         match event {
-            ServerEvent::Request { head, body } => self.handle_request(head, body).await,
+            ServerEvent::Request { head, body } => self.handle_request(head, body),
             ServerEvent::Body(data) => {
                 match &mut self.pending {
                     Pending::Upload { upload, .. } => {
@@ -430,6 +465,10 @@ impl Connection<'_> {
             }
             ServerEvent::Rejected { status, reason } => {
                 tracing::debug!(peer = %self.conn.peer, %status, "rejected: {reason}");
+                if wire::enabled() {
+                    let summary = format!("{} {} ({reason})", status.as_u16(), status.reason());
+                    wire::emit("http", Dir::Send, self.conn.local, self.conn.peer, &summary);
+                }
                 let log = LogEntry {
                     request_line: "-".into(),
                     referer: "-".into(),
@@ -492,7 +531,7 @@ impl Connection<'_> {
         self.respond(log, response.0, &response.1);
     }
 
-    async fn handle_request(
+    fn handle_request(
         &mut self,
         head: RequestHead,
         body: http_proto::BodyKind,
@@ -534,8 +573,7 @@ impl Connection<'_> {
                 trailing_slash,
             } => match head.method {
                 Method::Get | Method::Head => {
-                    self.serve_file(&head, &log, root, &relative, trailing_slash)
-                        .await?
+                    self.serve_file(&head, &log, root, &relative, trailing_slash)?
                 }
                 Method::Options => {
                     let response = ResponseHead::new(StatusCode::NO_CONTENT).header("Allow", allow);
@@ -548,7 +586,7 @@ impl Connection<'_> {
                         return Ok(());
                     }
                     // Preconditions against the current file (If-None-Match: * = create only).
-                    let current = match fs::open(root, &relative) {
+                    let current = match fs::open(root, &relative, &self.shared.inside) {
                         Opened::File(_, info) => Some(info),
                         _ => None,
                     };
@@ -599,7 +637,7 @@ impl Connection<'_> {
         Ok(())
     }
 
-    async fn serve_file(
+    fn serve_file(
         &mut self,
         head: &RequestHead,
         log: &LogEntry,
@@ -607,7 +645,7 @@ impl Connection<'_> {
         relative: &Path,
         trailing_slash: bool,
     ) -> std::io::Result<()> {
-        match fs::open(root, relative) {
+        match fs::open(root, relative, &self.shared.inside) {
             Opened::Missing => self.respond_error(log, StatusCode::NOT_FOUND),
             Opened::Forbidden => self.respond_error(log, StatusCode::NOT_FOUND),
             Opened::Dir(dir) => {
@@ -624,8 +662,10 @@ impl Connection<'_> {
                 }
                 for index in &self.shared.config.index_files {
                     let candidate = relative.join(index);
-                    if let Opened::File(file, info) = fs::open(root, &candidate) {
-                        return self.send_file(head, log, file, info, &candidate).await;
+                    if let Opened::File(file, info) =
+                        fs::open(root, &candidate, &self.shared.inside)
+                    {
+                        return self.send_file(head, log, file, info, &candidate);
                     }
                 }
                 if !self.shared.config.autoindex {
@@ -644,17 +684,17 @@ impl Connection<'_> {
                 }
             }
             Opened::File(file, info) => {
-                return self.send_file(head, log, file, info, relative).await;
+                return self.send_file(head, log, file, info, relative);
             }
         }
         Ok(())
     }
 
-    async fn send_file(
+    fn send_file(
         &mut self,
         head: &RequestHead,
         log: &LogEntry,
-        mut file: std::fs::File,
+        file: std::fs::File,
         info: files::FileInfo,
         path: &Path,
     ) -> std::io::Result<()> {
@@ -674,39 +714,113 @@ impl Connection<'_> {
         self.decorate(&mut response);
         let status = response.status;
         self.machine.send_head(response);
-        let mut sent = 0u64;
-        const PIECE: u64 = 256 * 1024;
-        let largest = plan
+        let total: u64 = plan
+            .parts
+            .iter()
+            .map(|p| p.prefix.len() as u64 + p.range.end - p.range.start)
+            .sum::<u64>()
+            + plan.suffix.len() as u64;
+        let transfer = Transfer {
+            file,
+            parts: plan.parts.into(),
+            suffix: plan.suffix,
+            status,
+            log: LogEntry {
+                request_line: log.request_line.clone(),
+                referer: log.referer.clone(),
+                user_agent: log.user_agent.clone(),
+            },
+            sent: 0,
+        };
+        if total <= SMALL_BODY {
+            // The hot path: head and body leave in one write.
+            self.send_small(transfer)
+        } else {
+            self.transfer = Some(transfer);
+            Ok(())
+        }
+    }
+
+    /// Reads a small body into the machine's output and ends the response.
+    fn send_small(&mut self, mut transfer: Transfer) -> std::io::Result<()> {
+        let largest = transfer
+            .parts
+            .iter()
+            .map(|p| p.range.end - p.range.start)
+            .max()
+            .unwrap_or(0);
+        let mut scratch = vec![0u8; largest as usize];
+        while let Some(part) = transfer.parts.pop_front() {
+            self.machine.send_body(&part.prefix);
+            transfer.sent += part.prefix.len() as u64;
+            let want = (part.range.end - part.range.start) as usize;
+            let got = fs::read_at(&mut transfer.file, part.range.start, &mut scratch[..want])?;
+            // A file that shrank under us leaves the response short; `finish` closes.
+            self.machine.send_body(&scratch[..got]);
+            transfer.sent += got as u64;
+        }
+        self.machine.send_body(&transfer.suffix);
+        transfer.sent += transfer.suffix.len() as u64;
+        self.machine.finish();
+        self.log(&transfer.log, transfer.status, transfer.sent);
+        Ok(())
+    }
+
+    /// Streams a large body: file pieces go from a buffer straight to the socket (not through
+    /// the machine's output), and the machine is told how much went.
+    async fn drive_transfer(&mut self, mut transfer: Transfer) -> std::io::Result<()> {
+        let largest = transfer
             .parts
             .iter()
             .map(|p| p.range.end - p.range.start)
             .max()
             .unwrap_or(0);
         let mut scratch = vec![0u8; largest.min(PIECE) as usize];
-        for part in &plan.parts {
+        while let Some(part) = transfer.parts.pop_front() {
             self.machine.send_body(&part.prefix);
-            sent += part.prefix.len() as u64;
+            transfer.sent += part.prefix.len() as u64;
+            self.flush().await?;
             let mut offset = part.range.start;
             while offset < part.range.end {
                 let want = (part.range.end - offset).min(PIECE) as usize;
-                let got = fs::read_at(&mut file, offset, &mut scratch[..want])?;
+                let got = fs::read_at(&mut transfer.file, offset, &mut scratch[..want])?;
                 if got == 0 {
-                    // The file shrank under us: the response falls short and the connection
-                    // closes (the machine sees the missing bytes in `finish`).
                     break;
                 }
-                self.machine.send_body(&scratch[..got]);
-                offset += got as u64;
-                sent += got as u64;
-                if self.machine.pending_output().len() >= PIECE as usize {
-                    self.flush().await?;
+                let timeout = self.shared.config.send_timeout;
+                match tokio::time::timeout(timeout, self.stream.write_all(&scratch[..got])).await {
+                    Ok(result) => result?,
+                    Err(_) => {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "send timeout",
+                        ))
+                    }
                 }
+                self.machine.body_sent_directly(got as u64);
+                offset += got as u64;
+                transfer.sent += got as u64;
             }
         }
-        self.machine.send_body(&plan.suffix);
-        sent += plan.suffix.len() as u64;
+        self.machine.send_body(&transfer.suffix);
+        transfer.sent += transfer.suffix.len() as u64;
         self.machine.finish();
-        self.log(log, status, sent);
+        self.log(&transfer.log, transfer.status, transfer.sent);
         Ok(())
     }
+}
+
+/// Bodies up to this size are read whole and sent with the head in one write.
+const SMALL_BODY: u64 = 64 * 1024;
+/// Larger bodies go out in pieces of this size.
+const PIECE: u64 = 256 * 1024;
+
+/// A file body being sent.
+struct Transfer {
+    file: std::fs::File,
+    parts: std::collections::VecDeque<files::FilePart>,
+    suffix: Vec<u8>,
+    status: StatusCode,
+    log: LogEntry,
+    sent: u64,
 }

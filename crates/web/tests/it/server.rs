@@ -498,3 +498,21 @@ fn graceful_shutdown_finishes_the_response_in_flight() {
     let _ = stream.read_to_end(&mut rest);
     assert_eq!(&first, b"HTTP/1.1 200 OK");
 }
+
+#[test]
+fn large_files_stream_intact_on_a_kept_alive_connection() {
+    let dir = TempDir::new("large");
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    dir.write("large.bin", &big);
+    let server = Server::with(dir.path(), |_| {});
+    let response = exchange(
+        server.addr,
+        b"GET /large.bin HTTP/1.1\r\nHost: a\r\n\r\nGET /large.bin HTTP/1.1\r\nHost: a\r\nRange: bytes=1000000-\r\nConnection: close\r\n\r\n",
+    );
+    let first_end = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(&response[first_end..first_end + big.len()], &big[..]);
+    let rest = &response[first_end + big.len()..];
+    assert!(rest.starts_with(b"HTTP/1.1 206 Partial Content\r\n"));
+    let second_end = rest.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(&rest[second_end..], &big[1_000_000..]);
+}
