@@ -36,10 +36,15 @@ with open(path, "w") as out:
 EOF
 LAST="h$((RECORDS - 5)).$ZONE"
 
-# Largest resident set among a process and its children, in MiB.
+descendants() {
+    local child
+    echo "$1"
+    for child in $(pgrep -P "$1" 2>/dev/null || true); do descendants "$child"; done
+}
+# Largest resident set among a process and its descendants, in MiB.
 rss_mib() {
     local best=0 pid kb
-    for pid in "$1" $(pgrep -P "$1" 2>/dev/null || true); do
+    for pid in $(descendants "$1"); do
         kb=$(awk '/VmRSS/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
         [ "${kb:-0}" -gt "$best" ] && best=$kb
     done

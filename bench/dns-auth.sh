@@ -82,10 +82,16 @@ NAMES=$(grep -c . "$WORK/$ZONE.zone")
 
 # ---- helpers ---------------------------------------------------------------------------------
 CLK_TCK=$(getconf CLK_TCK)
-# Sum of utime+stime (clock ticks) over a process and its children.
+# A process and all its descendants (NSD's serving process is a grandchild of the one started).
+descendants() {
+    local child
+    echo "$1"
+    for child in $(pgrep -P "$1" 2>/dev/null || true); do descendants "$child"; done
+}
+# Sum of utime+stime (clock ticks) over a process and its descendants.
 cpu_ticks() {
     local total=0 pid
-    for pid in "$1" $(pgrep -P "$1" 2>/dev/null || true); do
+    for pid in $(descendants "$1"); do
         [ -r "/proc/$pid/stat" ] || continue
         # Fields after the ")" of the command name: utime is the 12th, stime the 13th.
         total=$((total + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat")))
