@@ -1,7 +1,7 @@
 //! dig-style output: the full layout (header, flags, counts, sections, statistics), `+short`,
 //! and the per-step lines of `+trace`.
 
-use dns_proto::{Message, Name, Rcode};
+use dns_proto::{Message, Rcode};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -117,7 +117,7 @@ pub fn format_trace_step(
     message: &Message,
     size: usize,
     server: SocketAddr,
-    server_name: &Name,
+    server_name: &dyn std::fmt::Display,
     elapsed: Duration,
 ) -> String {
     let mut out = String::new();
@@ -174,7 +174,7 @@ pub fn format_when(unix_seconds: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dns_proto::{Edns, Question, Rdata, Record, RecordType};
+    use dns_proto::{Edns, Name, Question, Rdata, Record, RecordType};
 
     fn name(text: &str) -> Name {
         Name::parse(text, None).unwrap()

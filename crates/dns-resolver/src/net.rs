@@ -148,6 +148,9 @@ impl ResolverServer {
         let mut upstreams: HashMap<UpstreamId, AbortHandle> = HashMap::new();
         let mut next_client = 0u64;
         let mut buf = vec![0u8; netio::udp::MAX_DATAGRAM];
+        // One shutdown future for the whole loop (creating one per turn would subscribe anew).
+        let stop = shutdown.triggered();
+        tokio::pin!(stop);
         loop {
             let deadline = resolver.poll_timeout();
             let sleep = async {
@@ -158,7 +161,7 @@ impl ResolverServer {
             };
             tokio::select! {
                 biased;
-                _ = shutdown.triggered() => break,
+                _ = &mut stop => break,
                 received = udp.recv_from(&mut buf) => {
                     let (len, peer) = match received {
                         Ok(received) => received,

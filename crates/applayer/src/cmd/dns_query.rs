@@ -182,7 +182,7 @@ async fn run_trace(
                         &roots.message,
                         roots.size,
                         server,
-                        &Name::root(),
+                        &server.ip(),
                         roots.elapsed
                     )
                 );
