@@ -288,11 +288,11 @@ mod tests {
         .iter()
         .map(|w| w.to_string())
         .collect();
-        let plan = plan(&words).unwrap();
-        assert_eq!(plan.name.unwrap().to_string(), "gaia.cs.umass.edu.");
-        assert_eq!(plan.rtype, Some(RecordType::MX));
-        assert_eq!(plan.server, Some("127.0.0.53".parse().unwrap()));
-        assert!(plan.tcp && plan.norecurse && plan.short && !plan.trace);
+        let parsed = plan(&words).unwrap();
+        assert_eq!(parsed.name.unwrap().to_string(), "gaia.cs.umass.edu.");
+        assert_eq!(parsed.rtype, Some(RecordType::MX));
+        assert_eq!(parsed.server, Some("127.0.0.53".parse().unwrap()));
+        assert!(parsed.tcp && parsed.norecurse && parsed.short && !parsed.trace);
         assert!(plan(&["a".to_string(), "+bogus".to_string()]).is_err());
         let swapped = plan(&["NS".to_string(), ".".to_string()]).unwrap();
         assert_eq!(
