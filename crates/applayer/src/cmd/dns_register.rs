@@ -63,8 +63,11 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     validate(&registration)?;
     let key = match &args.key {
         Some(text) => {
+            // NAME:SECRET (as in the brief) or NAME=SECRET (as `dns serve --key` takes it;
+            // base64 padding is `=`, so split at the first one).
             let (name, secret) = text
                 .split_once(':')
+                .or_else(|| text.split_once('='))
                 .context("--key must be NAME:BASE64SECRET")?;
             Some(TsigKey::from_base64(name, secret).context("bad --key")?)
         }
