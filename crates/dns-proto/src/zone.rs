@@ -292,132 +292,150 @@ struct Entry {
     tokens: Vec<Token>,
 }
 
-/// Splits text into entries; reports unbalanced parentheses and unterminated quotes.
-fn tokenize(text: &str) -> (Vec<Entry>, Vec<(usize, String)>) {
-    let bytes = text.as_bytes();
-    let mut entries = Vec::new();
-    let mut errors = Vec::new();
-    let mut line = 1;
-    let mut i = 0;
-    let mut depth = 0usize;
-    let mut current: Option<Entry> = None;
-    let mut at_line_start = true;
-    while i < bytes.len() {
-        let byte = bytes[i];
-        match byte {
-            b'\n' => {
-                line += 1;
-                i += 1;
-                if depth == 0 {
-                    if let Some(entry) = current.take() {
-                        entries.push(entry);
-                    }
-                }
-                at_line_start = true;
-                continue;
-            }
-            b' ' | b'\t' | b'\r' => {
-                i += 1;
-                at_line_start = false;
-                continue;
-            }
-            b';' => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            _ => {}
+/// Splits text into entries one at a time (a million-line zone is never held as tokens);
+/// collects unbalanced parentheses and unterminated quotes in `errors`.
+struct Tokenizer<'t> {
+    text: &'t str,
+    i: usize,
+    line: usize,
+    depth: usize,
+    at_line_start: bool,
+    errors: Vec<(usize, String)>,
+}
+
+impl<'t> Tokenizer<'t> {
+    fn new(text: &'t str) -> Tokenizer<'t> {
+        Tokenizer {
+            text,
+            i: 0,
+            line: 1,
+            depth: 0,
+            at_line_start: true,
+            errors: Vec::new(),
         }
-        let entry = current.get_or_insert_with(|| Entry {
-            line,
-            blank_owner: !at_line_start,
-            tokens: Vec::new(),
-        });
-        at_line_start = false;
-        match byte {
-            b'(' => {
-                depth += 1;
-                i += 1;
-            }
-            b')' => {
-                if depth == 0 {
-                    errors.push((line, "unbalanced ')'".to_string()));
-                } else {
-                    depth -= 1;
-                }
-                i += 1;
-            }
-            b'"' => {
-                let start_line = line;
-                let mut token = String::new();
-                i += 1;
-                let mut closed = false;
-                while i < bytes.len() {
-                    match bytes[i] {
-                        b'"' => {
-                            closed = true;
-                            i += 1;
-                            break;
+    }
+
+    /// The next entry, or `None` at the end of the text.
+    fn next_entry(&mut self) -> Option<Entry> {
+        let bytes = self.text.as_bytes();
+        let mut current: Option<Entry> = None;
+        while self.i < bytes.len() {
+            let byte = bytes[self.i];
+            match byte {
+                b'\n' => {
+                    self.line += 1;
+                    self.i += 1;
+                    self.at_line_start = true;
+                    if self.depth == 0 {
+                        if let Some(entry) = current.take() {
+                            return Some(entry);
                         }
-                        b'\\' if i + 1 < bytes.len() => {
-                            token.push('\\');
-                            push_char(&mut token, text, i + 1);
-                            if bytes[i + 1] == b'\n' {
-                                line += 1;
+                    }
+                    continue;
+                }
+                b' ' | b'\t' | b'\r' => {
+                    self.i += 1;
+                    self.at_line_start = false;
+                    continue;
+                }
+                b';' => {
+                    while self.i < bytes.len() && bytes[self.i] != b'\n' {
+                        self.i += 1;
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let entry = current.get_or_insert_with(|| Entry {
+                line: self.line,
+                blank_owner: !self.at_line_start,
+                tokens: Vec::new(),
+            });
+            self.at_line_start = false;
+            match byte {
+                b'(' => {
+                    self.depth += 1;
+                    self.i += 1;
+                }
+                b')' => {
+                    if self.depth == 0 {
+                        self.errors.push((self.line, "unbalanced ')'".to_string()));
+                    } else {
+                        self.depth -= 1;
+                    }
+                    self.i += 1;
+                }
+                b'"' => {
+                    let start_line = self.line;
+                    let mut token = String::new();
+                    self.i += 1;
+                    let mut closed = false;
+                    while self.i < bytes.len() {
+                        match bytes[self.i] {
+                            b'"' => {
+                                closed = true;
+                                self.i += 1;
+                                break;
                             }
-                            i += 1 + utf8_len(bytes[i + 1]);
-                        }
-                        b'\n' => {
-                            line += 1;
-                            token.push('\n');
-                            i += 1;
-                        }
-                        _ => {
-                            push_char(&mut token, text, i);
-                            i += utf8_len(bytes[i]);
-                        }
-                    }
-                }
-                if !closed {
-                    errors.push((start_line, "unterminated quoted string".to_string()));
-                }
-                entry.tokens.push(Token {
-                    text: token,
-                    quoted: true,
-                });
-            }
-            _ => {
-                let mut token = String::new();
-                while i < bytes.len() {
-                    match bytes[i] {
-                        b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' | b'"' => break,
-                        b'\\' if i + 1 < bytes.len() => {
-                            token.push('\\');
-                            push_char(&mut token, text, i + 1);
-                            i += 1 + utf8_len(bytes[i + 1]);
-                        }
-                        _ => {
-                            push_char(&mut token, text, i);
-                            i += utf8_len(bytes[i]);
+                            b'\\' if self.i + 1 < bytes.len() => {
+                                token.push('\\');
+                                push_char(&mut token, self.text, self.i + 1);
+                                if bytes[self.i + 1] == b'\n' {
+                                    self.line += 1;
+                                }
+                                self.i += 1 + utf8_len(bytes[self.i + 1]);
+                            }
+                            b'\n' => {
+                                self.line += 1;
+                                token.push('\n');
+                                self.i += 1;
+                            }
+                            _ => {
+                                push_char(&mut token, self.text, self.i);
+                                self.i += utf8_len(bytes[self.i]);
+                            }
                         }
                     }
+                    if !closed {
+                        self.errors
+                            .push((start_line, "unterminated quoted string".to_string()));
+                    }
+                    entry.tokens.push(Token {
+                        text: token,
+                        quoted: true,
+                    });
                 }
-                entry.tokens.push(Token {
-                    text: token,
-                    quoted: false,
-                });
+                _ => {
+                    let mut token = String::new();
+                    while self.i < bytes.len() {
+                        match bytes[self.i] {
+                            b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' | b'"' => break,
+                            b'\\' if self.i + 1 < bytes.len() => {
+                                token.push('\\');
+                                push_char(&mut token, self.text, self.i + 1);
+                                self.i += 1 + utf8_len(bytes[self.i + 1]);
+                            }
+                            _ => {
+                                push_char(&mut token, self.text, self.i);
+                                self.i += utf8_len(bytes[self.i]);
+                            }
+                        }
+                    }
+                    entry.tokens.push(Token {
+                        text: token,
+                        quoted: false,
+                    });
+                }
             }
         }
+        if self.depth > 0 {
+            let start = current.as_ref().map_or(self.line, |entry| entry.line);
+            self.errors
+                .push((start, "unbalanced '(' (missing ')')".to_string()));
+            self.depth = 0;
+        }
+        current
     }
-    if depth > 0 {
-        let start = current.as_ref().map_or(line, |entry| entry.line);
-        errors.push((start, "unbalanced '(' (missing ')')".to_string()));
-    }
-    if let Some(entry) = current.take() {
-        entries.push(entry);
-    }
-    (entries, errors)
 }
 
 /// The byte length of the UTF-8 sequence starting with `first` (1 for stray bytes).
@@ -484,15 +502,15 @@ struct Parser<'a, 'b> {
 
 impl Parser<'_, '_> {
     fn parse_text(&mut self, text: &str, file: Arc<str>, state: &mut FileState, depth: usize) {
-        let (entries, errors) = tokenize(text);
-        for (line, message) in errors {
-            self.errors.push(ZoneError {
-                file: file.to_string(),
-                line,
-                message,
-            });
-        }
-        for entry in entries {
+        let mut tokenizer = Tokenizer::new(text);
+        while let Some(entry) = tokenizer.next_entry() {
+            for (line, message) in tokenizer.errors.drain(..) {
+                self.errors.push(ZoneError {
+                    file: file.to_string(),
+                    line,
+                    message,
+                });
+            }
             if let Err(message) = self.parse_entry(&entry, &file, state, depth) {
                 self.errors.push(ZoneError {
                     file: file.to_string(),
@@ -500,6 +518,13 @@ impl Parser<'_, '_> {
                     message,
                 });
             }
+        }
+        for (line, message) in tokenizer.errors.drain(..) {
+            self.errors.push(ZoneError {
+                file: file.to_string(),
+                line,
+                message,
+            });
         }
     }
 
