@@ -208,6 +208,10 @@ struct Connection<'a> {
     shared: &'a Shared,
     pending: Pending,
     transfer: Option<Transfer>,
+    /// Whether to drain the client's input before closing: after an error answer, when the
+    /// client may still be sending (a body we refused, smuggled bytes), closing at once
+    /// would reset the connection and could destroy our answer in flight.
+    linger: bool,
 }
 
 async fn connection(stream: TcpStream, conn: Conn, shared: Arc<Shared>) {
@@ -219,18 +223,25 @@ async fn connection(stream: TcpStream, conn: Conn, shared: Arc<Shared>) {
         shared: &shared,
         pending: Pending::None,
         transfer: None,
+        linger: false,
     };
     if let Err(error) = connection.run().await {
         tracing::debug!(peer = %conn.peer, "connection ended: {error}");
     }
     // Whatever happened, a partial upload is dropped here (its temporary file removed).
     connection.pending = Pending::None;
-    connection.linger().await;
+    if connection.linger {
+        connection.linger().await;
+    }
 }
 
 impl Connection<'_> {
     async fn run(&mut self) -> std::io::Result<()> {
         let mut shutdown_seen = false;
+        // One shutdown waiter for the connection's life rather than one per read.
+        let conn = self.conn;
+        let shutdown = conn.shutdown.triggered();
+        tokio::pin!(shutdown);
         loop {
             while let Some(event) = self.machine.poll_event() {
                 self.handle_event(event)?;
@@ -277,7 +288,7 @@ impl Connection<'_> {
             };
             let outcome = tokio::select! {
                 biased;
-                _ = self.conn.shutdown.triggered(), if !shutdown_seen => None,
+                _ = &mut shutdown, if !shutdown_seen => None,
                 outcome = ready => Some(outcome),
             };
             let now = Instant::now();
@@ -458,12 +469,14 @@ impl Connection<'_> {
                 Ok(())
             }
             ServerEvent::Aborted(reason) => {
+                self.linger = true;
                 tracing::debug!(peer = %self.conn.peer, "request aborted: {reason:?}");
                 // Dropping the upload removes its temporary file.
                 self.pending = Pending::None;
                 Ok(())
             }
             ServerEvent::Rejected { status, reason } => {
+                self.linger = true;
                 tracing::debug!(peer = %self.conn.peer, %status, "rejected: {reason}");
                 if wire::enabled() {
                     let summary = format!("{} {} ({reason})", status.as_u16(), status.reason());
@@ -537,6 +550,10 @@ impl Connection<'_> {
         body: http_proto::BodyKind,
     ) -> std::io::Result<()> {
         self.emit_request(&head);
+        if !body.is_empty() {
+            // If we answer before reading the body, the client is still sending it.
+            self.linger = true;
+        }
         let log = LogEntry::new(&head, self.shared.config.access_log);
         let shared = self.shared;
         let config = &shared.config;
