@@ -49,8 +49,8 @@ USER_LINE=""
 
 # ---- the origin: nginx with a cacheable and an uncacheable location ------------------------
 mkdir -p "$WORK/origin/html/static" "$WORK/origin/html/nostore" "$WORK/origin/logs"
-head -c 1024 /dev/urandom | base64 -w0 | head -c 1024 > "$WORK/origin/html/static/1k.txt"
-head -c 65536 /dev/urandom | base64 -w0 | head -c 65536 > "$WORK/origin/html/static/64k.txt"
+head -c 768 /dev/urandom | base64 -w0 > "$WORK/origin/html/static/1k.txt"     # 1024 bytes
+head -c 49152 /dev/urandom | base64 -w0 > "$WORK/origin/html/static/64k.txt"  # 65536 bytes
 cp "$WORK/origin/html/static/1k.txt" "$WORK/origin/html/nostore/1k.txt"
 temp_paths() {
     local prefix=$1

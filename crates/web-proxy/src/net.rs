@@ -788,8 +788,7 @@ async fn serve_stored(
                 out.extend_from_slice(slice);
                 client.write_all(&out).await?;
             } else {
-                client.write_all(&out).await?;
-                client.write_all(slice).await?;
+                write_all_vectored(client, &out, slice).await?;
             }
             sent = slice.len() as u64;
         }
@@ -800,6 +799,26 @@ async fn serve_stored(
     }
     emit_sent(conn, code, status);
     Ok(Done::new(code, sent, status))
+}
+
+/// Writes `head` then `body` with as few system calls as possible (writev).
+async fn write_all_vectored(client: &mut TcpStream, head: &[u8], body: &[u8]) -> io::Result<()> {
+    let mut head_done = 0;
+    let mut body_done = 0;
+    while head_done < head.len() {
+        let parts = [io::IoSlice::new(&head[head_done..]), io::IoSlice::new(body)];
+        let written = client.write_vectored(&parts).await?;
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let into_head = written.min(head.len() - head_done);
+        head_done += into_head;
+        body_done += written - into_head;
+    }
+    if body_done < body.len() {
+        client.write_all(&body[body_done..]).await?;
+    }
+    Ok(())
 }
 
 /// RFC 9110 §13.1.5: a Range with If-Range applies only if the validator matches (strong
@@ -1377,7 +1396,7 @@ async fn fetch_inner(
     }
     let mut storing = if storable {
         let id = shared.store().allocate_id();
-        let entry = Entry::new(
+        let mut entry = Entry::new(
             key,
             head,
             &upstream.response,
@@ -1386,6 +1405,8 @@ async fn fetch_inner(
             0,
             KIND,
         );
+        // An upstream cache's verdict is not ours to repeat on every hit.
+        http_cache::fields::remove(&mut entry.meta.fields, "x-cache");
         Some(Storing {
             id,
             entry,

@@ -751,3 +751,45 @@ async fn forward_requests_to_the_proxy_itself_are_refused() {
     );
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn two_caches_in_a_chain() {
+    let origin = Origin::start(static_page("chained", "max-age=60")).await;
+    let inner = Proxy::reverse(&origin).await;
+    let outer = Proxy::start(ProxyConfig {
+        origin: Some(http_proto::Uri::parse(&format!("http://{}/", inner.addr)).unwrap()),
+        via: "edge".to_string(),
+        ..ProxyConfig::default()
+    })
+    .await;
+    let first = send(outer.addr, "GET", "/x", &[]).await;
+    assert_eq!(
+        (first.cache(), first.header("via")),
+        ("MISS", Some("1.1 applayer, 1.1 edge"))
+    );
+    let second = send(outer.addr, "GET", "/x", &[]).await;
+    assert_eq!(
+        second.head.headers.get_all("x-cache").collect::<Vec<_>>(),
+        vec!["HIT"]
+    );
+    assert_eq!(second.header("via"), Some("1.1 applayer, 1.1 edge"));
+    assert_eq!(origin.count(), 1);
+    outer.stop().await;
+    inner.stop().await;
+}
+
+#[tokio::test]
+async fn large_body_hit_from_memory() {
+    let body: Vec<u8> = (0..200_000u32).map(|index| (index % 253) as u8).collect();
+    let served = body.clone();
+    let origin = Origin::start(move |_: &http_proto::RequestHead| {
+        response("200 OK", &[("Cache-Control", "max-age=60")], &served)
+    })
+    .await;
+    let proxy = Proxy::reverse(&origin).await;
+    assert_eq!(send(proxy.addr, "GET", "/m", &[]).await.body, body);
+    let hit = send(proxy.addr, "GET", "/m", &[]).await;
+    assert_eq!(hit.cache(), "HIT");
+    assert!(hit.body == body);
+    proxy.stop().await;
+}
