@@ -189,3 +189,49 @@ print("ok")
     assert!(ok, "{stdout}{stderr}");
     assert_eq!(stdout.trim(), "ok");
 }
+
+#[test]
+fn headless_chromium_renders_a_page_with_images() {
+    let Some(chromium) = tool("chromium") else {
+        return;
+    };
+    let dir = TempDir::new("chromium");
+    let mut html = String::from(
+        "<!DOCTYPE html><html><body style=\"margin:0;background:#fff\"><h1>someSchool</h1>\n",
+    );
+    for (index, color) in ["#d22", "#2a2", "#22d", "#dd2"].iter().enumerate() {
+        dir.write(
+            &format!("img{index}.svg"),
+            format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"100\" height=\"100\"><rect width=\"100\" height=\"100\" fill=\"{color}\"/></svg>").as_bytes(),
+        );
+        html.push_str(&format!(
+            "<img src=\"img{index}.svg\" width=\"100\" height=\"100\">\n"
+        ));
+    }
+    html.push_str("</body></html>\n");
+    dir.write("page.html", html.as_bytes());
+    let server = Server::with(dir.path(), |_| {});
+    let shot = dir.path().join("shot.png");
+    let profile = dir.path().join("profile");
+    let (ok, stdout, stderr) = run(Command::new(&chromium).args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        &format!("--user-data-dir={}", profile.display()),
+        &format!("--screenshot={}", shot.display()),
+        "--window-size=640,300",
+        &server.url("/page.html"),
+    ]));
+    assert!(ok, "{stdout}{stderr}");
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+    assert!(
+        png.len() > 1000,
+        "screenshot too small: {} bytes",
+        png.len()
+    );
+    if let Ok(keep) = std::env::var("APPLAYER_SCREENSHOT") {
+        std::fs::copy(&shot, keep).unwrap();
+    }
+}
