@@ -680,3 +680,34 @@ async fn dig_verifies_a_signed_multi_message_axfr() {
     shutdown.trigger();
     task.await.unwrap();
 }
+
+/// The seed's nslookup, against our server: the mail exchanger and the address of a host.
+#[tokio::test]
+async fn nslookup_reads_our_answers() {
+    let Some(nslookup) = tool("nslookup") else {
+        return;
+    };
+    let (server, shutdown, task) = start(example_config()).await;
+    let port = format!("-port={}", server.port());
+    let address = server.ip().to_string();
+    let args = vec![port.clone(), "ns1.example.com".to_string(), address.clone()];
+    let (out, ok) = run(nslookup.clone(), args, None).await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("Name:\tns1.example.com\nAddress: 192.0.2.1"),
+        "{out}"
+    );
+    let args = vec![
+        port,
+        "-type=MX".to_string(),
+        "example.com".to_string(),
+        address,
+    ];
+    let (out, _) = run(nslookup, args, None).await;
+    assert!(
+        out.contains("example.com\tmail exchanger = 10 mail.example.com."),
+        "{out}"
+    );
+    shutdown.trigger();
+    task.await.unwrap();
+}
