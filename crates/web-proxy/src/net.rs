@@ -1066,7 +1066,7 @@ async fn read_response_head(
     stream: &mut TcpStream,
     method: &Method,
 ) -> Result<(ResponseHead, BodyKind, Vec<u8>), Failure> {
-    let mut buffer = Vec::with_capacity(16 * 1024);
+    let mut buffer = Vec::with_capacity(4096);
     let deadline = tokio::time::Instant::now() + shared.config.origin_timeout;
     loop {
         match parse_response(&buffer, &shared.limits, method) {
@@ -1084,7 +1084,7 @@ async fn read_response_head(
             Ok(None) => {}
             Err(error) => return Err(Failure::Malformed(error.to_string())),
         }
-        buffer.reserve(16 * 1024);
+        buffer.reserve(4096);
         match tokio::time::timeout_at(deadline, stream.read_buf(&mut buffer)).await {
             Err(_) => return Err(Failure::Timeout),
             Ok(Err(error)) => return Err(Failure::Connect(error)),
@@ -1691,7 +1691,11 @@ async fn finish_upstream(
         if let Some(client) = client.as_mut() {
             client.flush().await?;
         }
-        input.reserve(READ_CHUNK);
+        // Size the read to what is still expected, so small bodies cause no large allocations.
+        let want = decoder
+            .remaining()
+            .map_or(16 * 1024, |left| left.min(READ_CHUNK as u64) as usize);
+        input.reserve(want.max(4096));
         match tokio::time::timeout(idle, upstream.stream.read_buf(&mut input)).await {
             Err(_) => {
                 return Err(io::Error::new(
