@@ -320,6 +320,9 @@ fn log_event(event: &Event) {
     }
 }
 
+/// Receive buffer for one upstream UDP reply.
+const UPSTREAM_BUFFER: usize = 4096;
+
 /// Binds a UDP socket on `ip` and a random port (a few tries, then any port the kernel picks).
 async fn random_port_socket(ip: IpAddr, first_port: u16) -> std::io::Result<UdpSocket> {
     let mut port = first_port;
@@ -370,10 +373,18 @@ async fn udp_upstream(
     // Connecting makes the kernel drop datagrams from any other address or port and report
     // ICMP errors, so a dead server fails fast.
     socket.connect(transmit.server).await?;
-    let local = socket.local_addr()?;
+    // Our address only matters for the wire event: skip the system call when nobody listens.
+    let local = if wire::enabled() {
+        socket.local_addr()?
+    } else {
+        SocketAddr::new(source_ip, 0)
+    };
     log_message(Dir::Send, local, transmit.server, &transmit.message);
     socket.send(&transmit.message).await?;
-    let mut buf = vec![0u8; netio::udp::MAX_DATAGRAM];
+    // We announce a 1232-byte EDNS payload, so replies fit in 4 KiB; a larger datagram is cut
+    // by the kernel, fails to decode and is ignored (the server gets retried over TCP only
+    // when it says TC). Zeroing 64 KiB per query would cost more than the rest of the query.
+    let mut buf = vec![0u8; UPSTREAM_BUFFER];
     loop {
         let len = socket.recv(&mut buf).await?;
         log_message(Dir::Recv, local, transmit.server, &buf[..len]);
