@@ -177,14 +177,12 @@ impl UdpUpperServer {
         tracing::info!(listen = %local, loss, "udp uppercase server ready");
         netio::udp::serve(self.socket, shutdown, move |datagram, peer| {
             // Pings are echoed like any sentence, but labelled so that timelines tell them apart.
-            let proto = if ping::decode(datagram).is_some() { "udp-ping" } else { "udp-upper" };
-            wire::emit(
-                proto,
-                Dir::Recv,
-                local,
-                peer,
-                &upper::summary(datagram),
-            );
+            let proto = if ping::decode(datagram).is_some() {
+                "udp-ping"
+            } else {
+                "udp-upper"
+            };
+            wire::emit(proto, Dir::Recv, local, peer, &upper::summary(datagram));
             if loss > 0.0 && rng.gen_bool(loss) {
                 tracing::debug!(%peer, "dropped on purpose (--loss)");
                 return None;
