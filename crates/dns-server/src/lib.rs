@@ -17,6 +17,29 @@
 //! assert_eq!(Message::decode(&bytes).unwrap().answers.len(), 1);
 //! ```
 
+//! Starting a server (what `applayer dns serve` and the world do):
+//!
+//! ```no_run
+//! # async fn example() -> std::io::Result<()> {
+//! use dns_server::{DnsServerConfig, TsigKey, Zone, ZoneConfig};
+//! let origin = "com".parse().unwrap();
+//! let text = "$TTL 172800\n@ SOA a.gtld-servers.net. admin.com. 1 1800 900 604800 86400\n@ NS a.gtld-servers.net.\n";
+//! let mut com = ZoneConfig::new(Zone::parse_str(text, &origin, "com.zone").unwrap());
+//! let key = TsigKey::from_base64("registrar-key", "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0").unwrap();
+//! com.policy.allow_update.keys.push(key.name.clone());
+//! let server = dns_server::bind(DnsServerConfig {
+//!     listen: vec!["127.0.1.2:53".parse().unwrap()],
+//!     zones: vec![com],
+//!     keys: vec![key],
+//!     data_dir: Some("applayer-data/dns".into()),
+//!     ..DnsServerConfig::default()
+//! })
+//! .await?;
+//! println!("serving on {:?}", server.local_addrs());
+//! server.run(netio::Shutdown::new()).await
+//! # }
+//! ```
+
 mod authority;
 mod config;
 pub mod net;
