@@ -492,6 +492,8 @@ pub struct QueryOptions {
     pub tries: u32,
     /// Announce EDNS(0) with this UDP payload size (`None`: plain DNS, 512 bytes).
     pub edns_payload: Option<u16>,
+    /// Send from this address (the client host's own address in the world); `None`: any.
+    pub source: Option<IpAddr>,
 }
 
 impl Default for QueryOptions {
@@ -502,6 +504,7 @@ impl Default for QueryOptions {
             timeout: Duration::from_secs(2),
             tries: 3,
             edns_payload: Some(1232),
+            source: None,
         }
     }
 }
@@ -582,10 +585,7 @@ pub async fn query_full(
             && reply.questions[0] == question
     };
     if !options.tcp {
-        let bind: SocketAddr = match server {
-            SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-            SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-        };
+        let bind = SocketAddr::new(source_for(options.source, server), 0);
         let socket = UdpSocket::bind(bind).await?;
         socket.connect(server).await?;
         let mut buf = vec![0u8; 65_535];
@@ -610,7 +610,8 @@ pub async fn query_full(
                     continue;
                 }
                 if reply.flags.tc {
-                    return tcp_exchange(server, &bytes, options.timeout, &matches).await;
+                    return tcp_exchange(server, options.source, &bytes, options.timeout, &matches)
+                        .await;
                 }
                 return Ok(QueryReply {
                     message: reply,
@@ -625,18 +626,34 @@ pub async fn query_full(
             tries: options.tries.max(1),
         });
     }
-    tcp_exchange(server, &bytes, options.timeout, &matches).await
+    tcp_exchange(server, options.source, &bytes, options.timeout, &matches).await
+}
+
+/// The address to send from: `source` if given (and of the server's family), else any.
+fn source_for(source: Option<IpAddr>, server: SocketAddr) -> IpAddr {
+    match (source, server) {
+        (Some(ip @ IpAddr::V4(_)), SocketAddr::V4(_))
+        | (Some(ip @ IpAddr::V6(_)), SocketAddr::V6(_)) => ip,
+        (_, SocketAddr::V4(_)) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        (_, SocketAddr::V6(_)) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
 }
 
 async fn tcp_exchange(
     server: SocketAddr,
+    source: Option<IpAddr>,
     bytes: &[u8],
     timeout: Duration,
     matches: &(dyn Fn(&Message) -> bool + Sync),
 ) -> Result<QueryReply, QueryError> {
     let started = Instant::now();
     let exchange = async {
-        let mut stream = TcpStream::connect(server).await?;
+        let socket = match server {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.bind(SocketAddr::new(source_for(source, server), 0))?;
+        let mut stream = socket.connect(server).await?;
         let _ = stream.set_nodelay(true);
         write_framed(&mut stream, bytes).await?;
         read_framed(&mut stream).await

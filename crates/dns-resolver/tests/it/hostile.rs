@@ -233,3 +233,52 @@ async fn unresponsive_upstream_costs_one_servfail() {
         .unwrap()
         .unwrap();
 }
+
+/// The stub client sends from the address it is given (each world host speaks from its own),
+/// over UDP and TCP.
+#[tokio::test]
+async fn stub_query_sends_from_the_given_source() {
+    let net = harness::fresh_net();
+    let server_addr = SocketAddr::new(harness::ip(net, 50).into(), 10_053);
+    let source = harness::ip(net, 51);
+    let udp = UdpSocket::bind(server_addr).await.unwrap();
+    let tcp = tokio::net::TcpListener::bind(server_addr).await.unwrap();
+    let server = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buf = [0u8; 512];
+        let (len, from) = udp.recv_from(&mut buf).await.unwrap();
+        let query = Message::decode(&buf[..len]).unwrap();
+        let mut reply = Message::response_to(&query);
+        reply.flags.tc = true; // make the client come back over TCP
+        udp.send_to(&reply.encode(), from).await.unwrap();
+        let (mut stream, tcp_from) = tcp.accept().await.unwrap();
+        let mut len = [0u8; 2];
+        stream.read_exact(&mut len).await.unwrap();
+        let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        stream.read_exact(&mut query).await.unwrap();
+        let query = Message::decode(&query).unwrap();
+        let reply = Message::response_to(&query).encode();
+        stream
+            .write_all(&(reply.len() as u16).to_be_bytes())
+            .await
+            .unwrap();
+        stream.write_all(&reply).await.unwrap();
+        (from.ip(), tcp_from.ip())
+    });
+    let options = QueryOptions {
+        source: Some(source.into()),
+        timeout: Duration::from_secs(3),
+        ..QueryOptions::default()
+    };
+    let reply = query(
+        server_addr,
+        &name("gaia.cs.umass.edu."),
+        RecordType::A,
+        &options,
+    )
+    .await
+    .unwrap();
+    assert!(reply.flags.qr && !reply.flags.tc);
+    let (udp_from, tcp_from) = server.await.unwrap();
+    assert_eq!((udp_from, tcp_from), (source.into(), source.into()));
+}
