@@ -613,7 +613,7 @@ impl Lookup<'_> {
         depth: usize,
     ) {
         if qtype == RecordType::ANY {
-            for rrset in &node.rrsets {
+            for rrset in node.rrsets() {
                 self.push_answer(served, rrset, owner);
             }
             return;
@@ -675,9 +675,8 @@ impl Lookup<'_> {
         else {
             return;
         };
-        let ns = ns.clone();
-        self.push_authority(served, &ns);
-        for record in &ns {
+        self.push_authority(served, ns);
+        for record in ns {
             if let Some(target) = record.rdata.target() {
                 // Glue: addresses below the cut (or elsewhere in the zone) for the servers.
                 if target.is_subdomain_of(served.zone.origin()) {

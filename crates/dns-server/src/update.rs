@@ -210,7 +210,7 @@ impl Authority {
                         if at_apex {
                             let types: Vec<RecordType> = zone
                                 .node(&origin)
-                                .map(|node| node.rrsets.iter().map(|s| s[0].rtype()).collect())
+                                .map(|node| node.rrsets().map(|s| s[0].rtype()).collect())
                                 .unwrap_or_default();
                             for t in types {
                                 if t != RecordType::SOA && t != RecordType::NS {
@@ -232,7 +232,7 @@ impl Authority {
                         let count = zone
                             .node(&origin)
                             .and_then(|node| node.rrset(RecordType::NS))
-                            .map_or(0, Vec::len);
+                            .map_or(0, <[Record]>::len);
                         if count <= 1 {
                             continue;
                         }
@@ -252,9 +252,8 @@ impl Authority {
                     }
                     let node = zone.node(&record.name);
                     let has_cname = node.is_some_and(|n| n.rrset(RecordType::CNAME).is_some());
-                    let has_other = node.is_some_and(|n| {
-                        n.rrsets.iter().any(|s| s[0].rtype() != RecordType::CNAME)
-                    });
+                    let has_other =
+                        node.is_some_and(|n| n.rrsets().any(|s| s[0].rtype() != RecordType::CNAME));
                     // RFC 2136 §3.4.2.2: a CNAME never joins other data, nor other data a
                     // CNAME.
                     if (rtype == RecordType::CNAME && has_other)

@@ -4,23 +4,65 @@ use dns_proto::zone::{self, Location, ZoneErrors};
 use dns_proto::{Class, Name, Rdata, Record, RecordType, Soa};
 use std::collections::{HashMap, HashSet};
 
-/// The records of one owner name, grouped by type (one `Vec` per RRset, file order kept).
+/// The records of one owner name, those of one type contiguous (an RRset is a slice), file
+/// order kept within a type. One flat `Vec` per name: a big zone is mostly single-record
+/// names, and a `Vec` of `Vec`s would cost a second allocation for each.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Node {
-    pub(crate) rrsets: Vec<Vec<Record>>,
+    records: Vec<Record>,
 }
 
 impl Node {
-    pub(crate) fn rrset(&self, rtype: RecordType) -> Option<&Vec<Record>> {
-        self.rrsets
+    /// The RRset of `rtype`, if the name has one.
+    pub(crate) fn rrset(&self, rtype: RecordType) -> Option<&[Record]> {
+        let start = self.records.iter().position(|r| r.rtype() == rtype)?;
+        let len = self.records[start..]
             .iter()
-            .find(|rrset| rrset.first().is_some_and(|r| r.rtype() == rtype))
+            .take_while(|r| r.rtype() == rtype)
+            .count();
+        Some(&self.records[start..start + len])
     }
 
-    fn rrset_mut(&mut self, rtype: RecordType) -> Option<&mut Vec<Record>> {
-        self.rrsets
-            .iter_mut()
-            .find(|rrset| rrset.first().is_some_and(|r| r.rtype() == rtype))
+    /// Every RRset of the name.
+    pub(crate) fn rrsets(&self) -> impl Iterator<Item = &[Record]> {
+        self.records.chunk_by(|a, b| a.rtype() == b.rtype())
+    }
+
+    fn rrset_mut(&mut self, rtype: RecordType) -> Option<&mut [Record]> {
+        let start = self.records.iter().position(|r| r.rtype() == rtype)?;
+        let len = self.records[start..]
+            .iter()
+            .take_while(|r| r.rtype() == rtype)
+            .count();
+        Some(&mut self.records[start..start + len])
+    }
+
+    /// Adds a record next to those of its type; false for a duplicate.
+    fn insert(&mut self, record: Record) -> bool {
+        let rtype = record.rtype();
+        match self.records.iter().rposition(|r| r.rtype() == rtype) {
+            Some(last) => {
+                let first = self.records[..=last]
+                    .iter()
+                    .rposition(|r| r.rtype() != rtype)
+                    .map_or(0, |i| i + 1);
+                if self.records[first..=last]
+                    .iter()
+                    .any(|r| r.rdata == record.rdata)
+                {
+                    return false;
+                }
+                self.records.insert(last + 1, record);
+            }
+            None => {
+                if self.records.is_empty() {
+                    // Exactly one slot: most names keep a single record.
+                    self.records.reserve_exact(1);
+                }
+                self.records.push(record);
+            }
+        }
+        true
     }
 }
 
@@ -143,7 +185,7 @@ impl Zone {
         let mut names: Vec<&Name> = self.nodes.keys().collect();
         names.sort();
         for name in names {
-            for rrset in &self.nodes[name].rrsets {
+            for rrset in self.nodes[name].rrsets() {
                 for record in rrset {
                     if record.rtype() != RecordType::SOA {
                         records.push(record.clone());
@@ -203,14 +245,8 @@ impl Zone {
         let name = record.name.clone();
         let rtype = record.rtype();
         let node = self.nodes.entry(name.clone()).or_default();
-        match node.rrset_mut(rtype) {
-            Some(rrset) => {
-                if rrset.iter().any(|r| r.rdata == record.rdata) {
-                    return false;
-                }
-                rrset.push(record);
-            }
-            None => node.rrsets.push(vec![record]),
+        if !node.insert(record) {
+            return false;
         }
         self.record_count += 1;
         if !self.empty_non_terminals.is_empty() {
@@ -248,22 +284,18 @@ impl Zone {
         let Some(node) = self.nodes.get_mut(name) else {
             return 0;
         };
-        let mut removed = 0;
-        for rrset in &mut node.rrsets {
-            let before = rrset.len();
-            rrset.retain(|record| {
-                let type_matches = rtype.is_none_or(|t| record.rtype() == t);
-                let data_matches = rdata.is_none_or(|d| &record.rdata == d);
-                !(type_matches && data_matches)
-            });
-            removed += before - rrset.len();
-        }
-        node.rrsets.retain(|rrset| !rrset.is_empty());
+        let before = node.records.len();
+        node.records.retain(|record| {
+            let type_matches = rtype.is_none_or(|t| record.rtype() == t);
+            let data_matches = rdata.is_none_or(|d| &record.rdata == d);
+            !(type_matches && data_matches)
+        });
+        let removed = before - node.records.len();
         self.record_count -= removed;
         if node.rrset(RecordType::NS).is_none() {
             self.cuts.remove(name.to_lowercase().as_wire());
         }
-        if node.rrsets.is_empty() {
+        if node.records.is_empty() {
             self.nodes.remove(name);
             self.rebuild_empty_non_terminals();
         }
@@ -340,6 +372,23 @@ ns.sub A 192.0.2.53
         assert_eq!(zone.len(), 5);
         let again = Zone::parse_str(&zone.to_text(), &name("example.com"), "t").unwrap();
         assert_eq!(again.records(), zone.records());
+    }
+
+    #[test]
+    fn rrsets_stay_contiguous_and_deduplicated() {
+        let text = "$TTL 60\n@ SOA ns admin 1 2 3 4 5\nw A 192.0.2.1\nw MX 10 w\nw A 192.0.2.2\nw A 192.0.2.1\nw TXT x\nw MX 20 w\n";
+        let zone = Zone::parse_str(text, &name("example.com"), "t").unwrap();
+        let node = zone.node(&name("w.example.com")).unwrap();
+        let a: Vec<String> = node
+            .rrset(RecordType::A)
+            .unwrap()
+            .iter()
+            .map(|r| r.rdata.to_string())
+            .collect();
+        assert_eq!(a, ["192.0.2.1", "192.0.2.2"]);
+        assert_eq!(node.rrset(RecordType::MX).unwrap().len(), 2);
+        assert_eq!(node.rrsets().count(), 3);
+        assert_eq!(zone.len(), 6);
     }
 
     #[test]
