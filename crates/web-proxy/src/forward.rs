@@ -183,14 +183,25 @@ fn append_via(headers: &mut HeaderMap, version: Version, via: &str) {
 }
 
 /// The head sent to the client for a response from upstream: hop-by-hop fields and framing
-/// removed (the driver frames the body), `Via` appended, `X-Cache` set.
-pub fn client_response(upstream: &ResponseHead, via: &str, status: CacheStatus) -> ResponseHead {
+/// removed (the driver frames the body), `Via` appended, `X-Cache` set, and `Date` added when
+/// missing (RFC 9110 §6.6.1: a recipient with a clock forwarding a response without `Date`
+/// appends one) from `received`.
+pub fn client_response(
+    upstream: &ResponseHead,
+    via: &str,
+    status: CacheStatus,
+    received: std::time::SystemTime,
+) -> ResponseHead {
     let mut head = ResponseHead::new(upstream.status);
     head.reason = upstream.reason.clone();
     head.headers = upstream.headers.clone();
     strip_hop_by_hop(&mut head.headers);
     head.headers.remove("content-length");
     head.headers.remove("x-cache");
+    if !head.headers.contains("date") {
+        head.headers
+            .append("Date", http_proto::fmt_http_date(received));
+    }
     append_via(&mut head.headers, upstream.version, via);
     head.headers.append("X-Cache", status.as_str());
     head

@@ -1431,7 +1431,12 @@ async fn fetch_inner(
             evaluate_client_conditions(&head.headers, &fields, received, parse)
                 == ClientCondition::NotModified
         };
-    let client_head = client_response(&upstream.response, shared.via(), CacheStatus::Miss);
+    let client_head = client_response(
+        &upstream.response,
+        shared.via(),
+        CacheStatus::Miss,
+        response_time,
+    );
     let written;
     let mut keep_alive = true;
     let sent_code;
@@ -1770,7 +1775,12 @@ async fn pass_through(
         }
         shared.forget(removed);
     }
-    let client_head = client_response(&upstream.response, shared.via(), CacheStatus::Miss);
+    let client_head = client_response(
+        &upstream.response,
+        shared.via(),
+        CacheStatus::Miss,
+        SystemTime::now(),
+    );
     let (framing, head_bytes, sent_code) = client_framing(head, client_head, &upstream, false);
     emit_sent(conn, sent_code, CacheStatus::Miss);
     let mut none = None;

@@ -793,3 +793,16 @@ async fn large_body_hit_from_memory() {
     assert!(hit.body == body);
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn date_is_added_when_the_origin_sends_none() {
+    let origin = Origin::start(static_page("dateless", "max-age=60")).await;
+    let proxy = Proxy::reverse(&origin).await;
+    let miss = send(proxy.addr, "GET", "/d", &[]).await;
+    let hit = send(proxy.addr, "GET", "/d", &[]).await;
+    for reply in [&miss, &hit] {
+        let date = reply.header("date").expect("a Date field");
+        assert!(http_proto::parse_http_date(date).is_some(), "{date}");
+    }
+    proxy.stop().await;
+}
