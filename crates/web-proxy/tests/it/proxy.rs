@@ -404,6 +404,24 @@ async fn range_requests_from_stored_full_response() {
         (bad.status(), bad.header("content-range")),
         (416, Some("bytes */10"))
     );
+    let multi = send(proxy.addr, "GET", "/r", &[("Range", "bytes=0-1,8-9")]).await;
+    assert_eq!(multi.status(), 206);
+    let content_type = multi.header("content-type").unwrap().to_string();
+    assert!(
+        content_type.starts_with("multipart/byteranges; boundary="),
+        "{content_type}"
+    );
+    let boundary = content_type.split("boundary=").nth(1).unwrap();
+    let text = String::from_utf8(multi.body.clone()).unwrap();
+    assert!(
+        text.contains("Content-Range: bytes 0-1/10\r\n\r\n01\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Content-Range: bytes 8-9/10\r\n\r\n89\r\n"),
+        "{text}"
+    );
+    assert!(text.ends_with(&format!("--{boundary}--\r\n")), "{text}");
     let stale_validator = send(
         proxy.addr,
         "GET",
@@ -535,6 +553,19 @@ async fn large_chunked_body_streams_and_is_stored_on_disk() {
     )
     .await;
     assert_eq!(part.body, &expected[1_000_000..1_000_010]);
+    let multi = send(
+        proxy.addr,
+        "GET",
+        "/big",
+        &[("Range", "bytes=0-4,2000000-2000004")],
+    )
+    .await;
+    assert_eq!(multi.status(), 206);
+    let second_part = &multi.body[multi.body.len() - 5 - 2 - 4 - 38..];
+    assert!(multi.body.windows(5).any(|window| window == &expected[..5]));
+    assert!(second_part
+        .windows(5)
+        .any(|window| window == &expected[2_000_000..2_000_005]));
     proxy.stop().await;
     // Restart on the same directory: still a hit, no new origin request.
     let proxy = Proxy::start(config).await;
