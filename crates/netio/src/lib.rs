@@ -11,9 +11,11 @@
 //! - [`shaper`]: a token-bucket rate shaper around any connection;
 //! - [`wire::emit`]: the one structured event per protocol message that the world's timeline
 //!   is drawn from;
-//! - [`io`]: bounded, timed reads.
+//! - [`io`]: bounded, timed reads;
+//! - [`resolve`]: pluggable name resolution and connecting from a chosen local address.
 
 pub mod io;
+pub mod resolve;
 pub mod shaper;
 mod shutdown;
 pub mod tcp;

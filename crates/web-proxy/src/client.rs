@@ -6,7 +6,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// A response received through the proxy.
 #[derive(Clone, Debug)]
@@ -42,7 +41,18 @@ pub async fn get_via(
     headers: &[(&str, &str)],
     timeout: Duration,
 ) -> io::Result<ProxiedResponse> {
-    match tokio::time::timeout(timeout, request_via(proxy, "GET", url, headers)).await {
+    get_via_from(None, proxy, url, headers, timeout).await
+}
+
+/// [`get_via`] from the local address `source` when given (a world host's own address).
+pub async fn get_via_from(
+    source: Option<std::net::IpAddr>,
+    proxy: SocketAddr,
+    url: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> io::Result<ProxiedResponse> {
+    match tokio::time::timeout(timeout, request_via(source, proxy, "GET", url, headers)).await {
         Ok(result) => result,
         Err(_) => Err(io::Error::new(
             io::ErrorKind::TimedOut,
@@ -52,6 +62,7 @@ pub async fn get_via(
 }
 
 async fn request_via(
+    source: Option<std::net::IpAddr>,
     proxy: SocketAddr,
     method: &str,
     url: &str,
@@ -67,7 +78,7 @@ async fn request_via(
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
-    let mut stream = TcpStream::connect(proxy).await?;
+    let mut stream = netio::resolve::connect_from(source, proxy).await?;
     stream.write_all(request.as_bytes()).await?;
     let mut buffer = Vec::new();
     let method = http_proto::Method::parse(method).unwrap_or(Method::Get);

@@ -27,7 +27,7 @@ pub mod forward;
 pub mod net;
 pub mod store;
 
-pub use client::{get_via, ProxiedResponse};
+pub use client::{get_via, get_via_from, ProxiedResponse};
 pub use net::{bind, ProxyServer, ProxyStats};
 
 use std::net::SocketAddr;
@@ -60,6 +60,11 @@ pub struct ProxyConfig {
     pub allow_connect: bool,
     /// Client connection limits and timeouts.
     pub tcp: netio::tcp::TcpLimits,
+    /// How origin host names are resolved (the system's resolver, or a world's local DNS).
+    pub resolver: std::sync::Arc<dyn netio::resolve::Resolve>,
+    /// The local address of connections to origins (`None`: the kernel's choice), so that in
+    /// the world the cache's traffic leaves from its own host.
+    pub upstream_source: Option<std::net::IpAddr>,
 }
 
 impl Default for ProxyConfig {
@@ -76,6 +81,8 @@ impl Default for ProxyConfig {
             via: "applayer".to_string(),
             allow_connect: true,
             tcp: netio::tcp::TcpLimits::default(),
+            resolver: std::sync::Arc::new(netio::resolve::SystemResolver),
+            upstream_source: None,
         }
     }
 }

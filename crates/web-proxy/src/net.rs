@@ -1060,19 +1060,22 @@ async fn connect(
         .stats
         .origin_connections
         .fetch_add(1, Ordering::Relaxed);
+    let source = shared.config.upstream_source;
     let connecting = async {
-        // An address literal needs no resolver round trip (getaddrinfo on the blocking pool).
+        // An address literal needs no resolver round trip.
         if let Ok(addr) = authority.parse::<SocketAddr>() {
-            return TcpStream::connect(addr).await;
+            return netio::resolve::connect_from(source, addr).await;
         }
-        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
-        for addr in tokio::net::lookup_host(authority).await? {
-            match TcpStream::connect(addr).await {
-                Ok(stream) => return Ok(stream),
-                Err(error) => last = error,
-            }
-        }
-        Err(last)
+        let (host, port) = http_proto::uri::parse_authority(authority).map_err(|error| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("{authority}: {error}"))
+        })?;
+        netio::resolve::connect(
+            shared.config.resolver.as_ref(),
+            source,
+            &host,
+            port.unwrap_or(80),
+        )
+        .await
     };
     match tokio::time::timeout(timeout, connecting).await {
         Ok(Ok(stream)) => {
