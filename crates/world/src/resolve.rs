@@ -27,7 +27,7 @@ impl HostTable {
     }
 }
 
-impl web::Resolve for HostTable {
+impl netio::resolve::Resolve for HostTable {
     fn resolve<'a>(
         &'a self,
         host: &'a str,
@@ -61,7 +61,7 @@ pub struct DnsResolve {
     pub timeout: Duration,
 }
 
-impl web::Resolve for DnsResolve {
+impl netio::resolve::Resolve for DnsResolve {
     fn resolve<'a>(
         &'a self,
         host: &'a str,
@@ -104,5 +104,26 @@ impl web::Resolve for DnsResolve {
                 Ok(addresses)
             }
         })
+    }
+}
+
+// The web client still has a resolver trait of its own; both resolvers serve it too.
+impl web::Resolve for HostTable {
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + 'a>> {
+        netio::resolve::Resolve::resolve(self, host, port)
+    }
+}
+
+impl web::Resolve for DnsResolve {
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + 'a>> {
+        netio::resolve::Resolve::resolve(self, host, port)
     }
 }

@@ -251,11 +251,23 @@ pub async fn start(world: &World, options: &UpOptions) -> Result<Running, StartE
                             }))
                         }
                     };
+                    // Origin names resolve through the network's local DNS server when it has
+                    // one, as a campus cache's would; else from the world's host table.
+                    let resolver: std::sync::Arc<dyn netio::resolve::Resolve> =
+                        match local_dns(world, host, port_offset) {
+                            Some(server) => std::sync::Arc::new(crate::resolve::DnsResolve {
+                                server,
+                                timeout: Duration::from_secs(3),
+                            }),
+                            None => std::sync::Arc::new(crate::resolve::HostTable::new(world)),
+                        };
                     let config = web_proxy::ProxyConfig {
                         listen: addr,
                         origin,
                         cache_dir: Some(state_dir(options).join("cache").join(&host.name)),
                         cache_size: *size,
+                        resolver,
+                        upstream_source: Some(host.address),
                         ..web_proxy::ProxyConfig::default()
                     };
                     match web_proxy::bind(config).await {
@@ -380,6 +392,17 @@ fn dns_auth_config(
         config.zones.push(zone_config);
     }
     Ok(config)
+}
+
+/// The local DNS server of `host`'s network, if the world runs one.
+pub fn local_dns(world: &World, host: &crate::Host, port_offset: u16) -> Option<SocketAddr> {
+    let network = host.network.as_deref()?;
+    world
+        .services_named("dns-local")
+        .find(|(server, _)| server.network.as_deref() == Some(network))
+        .map(|(server, service)| {
+            SocketAddr::new(server.address, effective_port(service.port, port_offset))
+        })
 }
 
 /// The world's root servers: every `dns-auth` service that serves the root zone.
@@ -671,8 +694,7 @@ async fn check_web_cache(running: &Running, endpoint: &Endpoint) -> Result<Strin
     else {
         return Err("the world has no web server to fetch through the cache".to_string());
     };
-    // By address: the cache resolves origin names with the system resolver.
-    let url = format!("http://{}/", origin.addr);
+    let url = format!("{}/", base_url(&origin.host, origin.addr));
     let mut verdicts = Vec::new();
     for _ in 0..2 {
         let response = web_proxy::get_via(endpoint.addr, &url, &[], Duration::from_secs(5))

@@ -362,12 +362,19 @@ async fn web_cache(running: &Running) -> Result<Vec<Step>, ScenarioError> {
         .web_root("www.someschool.edu")
         .ok_or_else(|| ScenarioError::Missing("document root of www.someschool.edu".into()))?
         .to_path_buf();
-    // By address: the cache resolves origin names with the system resolver.
-    let url = format!("http://{origin}/somedir/page.html");
+    let client = running
+        .world()
+        .host("pc.someschool.edu")
+        .map(|host| host.address)
+        .ok_or_else(|| ScenarioError::Missing("host pc.someschool.edu".into()))?;
+    let url = format!(
+        "{}/somedir/page.html",
+        crate::run::base_url("www.someschool.edu", origin)
+    );
     let fetch = |headers: &'static [(&'static str, &'static str)], what: &'static str| {
         let url = url.clone();
         async move {
-            let response = web_proxy::get_via(cache, &url, headers, WAIT)
+            let response = web_proxy::get_via_from(Some(client), cache, &url, headers, WAIT)
                 .await
                 .map_err(|error| ScenarioError::Step {
                     step: what,
