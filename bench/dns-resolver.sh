@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Benchmark: our local DNS server (applayer dns resolve) against Unbound, one worker each.
 #
-# A root/TLD/authoritative tree served by NSD on 127.77.0.{1,2,3}:53 holds bench.test with
+# A root/TLD/authoritative tree served by NSD on 127.77.0.{1,2,3}:53 holds bench.lab with
 # N names. Each resolver is pinned to core 0 (dnsperf and NSD to core 1) and measured:
 #   cold  : one pass over N distinct names (every answer needs the authoritative server);
 #   hit   : DURATION seconds over the same names, all cached;
 # printing qps and the resolver's CPU time per query (utime+stime from /proc/PID/stat).
+#
+# The names are under lab., not test.: Unbound answers RFC 6761 special-use names (test.,
+# example., invalid.) itself with NXDOMAIN, which would not measure resolution at all. Check
+# that the response codes column says NOERROR.
 #
 # Usage: bench/dns-resolver.sh [N=2000] [DURATION=10]   (needs root for port 53, nsd, unbound,
 # dnsperf; builds applayer with --release into $CARGO_TARGET_DIR or target/).
@@ -34,14 +38,14 @@ APPLAYER=$TARGET/release/applayer
 NET=127.77.0
 ROOT_IP=$NET.1 TLD_IP=$NET.2 AUTH_IP=$NET.3 OURS=$NET.10 UNBOUND=$NET.11
 soa() { echo "\$TTL 86400"; echo "$1 IN SOA ns.invalid. hostmaster.invalid. 1 3600 600 86400 3600"; }
-{ soa .; echo ". IN NS a.root.test."; echo "a.root.test. IN A $ROOT_IP";
-  echo "test. IN NS a.tld.test."; echo "a.tld.test. IN A $TLD_IP"; } > "$WORK/root.zone"
-{ soa test.; echo "test. IN NS a.tld.test."; echo "a.tld.test. IN A $TLD_IP";
-  echo "bench.test. IN NS ns.bench.test."; echo "ns.bench.test. IN A $AUTH_IP"; } > "$WORK/test.zone"
-{ soa bench.test.; echo "bench.test. IN NS ns.bench.test."; echo "ns.bench.test. IN A $AUTH_IP";
-  for i in $(seq 0 $((N - 1))); do echo "h$i.bench.test. IN A 10.$((i / 65536 % 256)).$((i / 256 % 256)).$((i % 256))"; done
+{ soa .; echo ". IN NS a.root.lab."; echo "a.root.lab. IN A $ROOT_IP";
+  echo "lab. IN NS a.tld.lab."; echo "a.tld.lab. IN A $TLD_IP"; } > "$WORK/root.zone"
+{ soa lab.; echo "lab. IN NS a.tld.lab."; echo "a.tld.lab. IN A $TLD_IP";
+  echo "bench.lab. IN NS ns.bench.lab."; echo "ns.bench.lab. IN A $AUTH_IP"; } > "$WORK/lab.zone"
+{ soa bench.lab.; echo "bench.lab. IN NS ns.bench.lab."; echo "ns.bench.lab. IN A $AUTH_IP";
+  for i in $(seq 0 $((N - 1))); do echo "h$i.bench.lab. IN A 10.$((i / 65536 % 256)).$((i / 256 % 256)).$((i % 256))"; done
 } > "$WORK/bench.zone"
-for i in $(seq 0 $((N - 1))); do echo "h$i.bench.test A"; done > "$WORK/queries"
+for i in $(seq 0 $((N - 1))); do echo "h$i.bench.lab A"; done > "$WORK/queries"
 
 start_nsd() { # ip zone-origin zone-file
     local dir=$WORK/nsd-$1
@@ -68,9 +72,9 @@ EOF
     PIDS+=($!)
 }
 start_nsd $ROOT_IP . root.zone
-start_nsd $TLD_IP test. test.zone
-start_nsd $AUTH_IP bench.test. bench.zone
-printf '. 3600000 IN NS a.root.test.\na.root.test. 3600000 IN A %s\n' $ROOT_IP > "$WORK/root.hints"
+start_nsd $TLD_IP lab. lab.zone
+start_nsd $AUTH_IP bench.lab. bench.zone
+printf '. 3600000 IN NS a.root.lab.\na.root.lab. 3600000 IN A %s\n' $ROOT_IP > "$WORK/root.hints"
 
 cat > "$WORK/unbound.conf" <<EOF
 server:
@@ -122,10 +126,12 @@ measure() { # label kind pid ip dnsperf-args...
     done_count=$(echo "$out" | awk '/Queries completed/ {print $3}')
     local lost
     lost=$(echo "$out" | awk '/Queries lost/ {print $3}')
+    local rcodes
+    rcodes=$(echo "$out" | awk -F: '/Response codes/ {gsub(/^ +/, "", $2); print $2}')
     cpu_us=$(awk -v t=$((after - before)) -v hz="$HZ" -v n="${done_count:-0}" \
         'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "n/a" }')
-    printf "%-8s %-6s %12s qps %10s completed %8s lost %10s us CPU/query\n" \
-        "$label" "$kind" "${qps:-?}" "${done_count:-?}" "${lost:-?}" "$cpu_us"
+    printf "%-8s %-5s %12s qps %9s done %6s lost %7s us CPU/query  [%s]\n" \
+        "$label" "$kind" "${qps:-?}" "${done_count:-?}" "${lost:-?}" "$cpu_us" "${rcodes:-?}"
 }
 
 run_one() { # label command...

@@ -162,6 +162,32 @@ impl ResolverServer {
             tokio::select! {
                 biased;
                 _ = &mut stop => break,
+                // Replies from upstream first: they finish work already started, so a flood
+                // of new client queries cannot starve the questions in flight.
+                Some(event) = upstream_events.recv() => {
+                    let now = Instant::now();
+                    match event {
+                        UpstreamEvent::Reply { upstream, from, bytes } => {
+                            resolver.handle_response(now, upstream, from, &bytes);
+                        }
+                        UpstreamEvent::Failed { upstream } => resolver.handle_error(now, upstream),
+                    }
+                }
+                Some(query) = tcp_queries.recv() => {
+                    next_client += 1;
+                    let client = ClientId(next_client);
+                    let now = Instant::now();
+                    match resolver.handle_client_full(now, client, query.peer.ip(), Transport::Tcp, &query.bytes) {
+                        Admission::Reply(reply) => {
+                            let _ = query.reply.send(reply);
+                        }
+                        Admission::Pending => {
+                            clients.insert(client, Client::Tcp(query.reply));
+                        }
+                        // Dropping the sender closes that TCP connection.
+                        Admission::Ignored => {}
+                    }
+                }
                 received = udp.recv_from(&mut buf) => {
                     let (len, peer) = match received {
                         Ok(received) => received,
@@ -188,34 +214,12 @@ impl ResolverServer {
                         Admission::Ignored => {}
                     }
                 }
-                Some(query) = tcp_queries.recv() => {
-                    next_client += 1;
-                    let client = ClientId(next_client);
-                    let now = Instant::now();
-                    match resolver.handle_client_full(now, client, query.peer.ip(), Transport::Tcp, &query.bytes) {
-                        Admission::Reply(reply) => {
-                            let _ = query.reply.send(reply);
-                        }
-                        Admission::Pending => {
-                            clients.insert(client, Client::Tcp(query.reply));
-                        }
-                        // Dropping the sender closes that TCP connection.
-                        Admission::Ignored => {}
-                    }
-                }
-                Some(event) = upstream_events.recv() => {
-                    let now = Instant::now();
-                    match event {
-                        UpstreamEvent::Reply { upstream, from, bytes } => {
-                            resolver.handle_response(now, upstream, from, &bytes);
-                        }
-                        UpstreamEvent::Failed { upstream } => resolver.handle_error(now, upstream),
-                    }
-                }
                 _ = sleep => resolver.handle_timeout(Instant::now()),
             }
             // Drain everything the resolver wants done.
+            let mut spawned = false;
             while let Some(transmit) = resolver.poll_transmit() {
+                spawned = true;
                 let upstream = transmit.upstream;
                 let port = port_rng.gen_range(1024..=65535u16);
                 let handle = tokio::spawn(run_upstream(
@@ -247,6 +251,11 @@ impl ResolverServer {
             }
             while let Some(event) = resolver.poll_event() {
                 log_event(&event);
+            }
+            if spawned {
+                // Let the new upstream tasks send their queries now rather than after this
+                // loop has drained every waiting client datagram (the runtime has one thread).
+                tokio::task::yield_now().await;
             }
         }
         for (_, handle) in upstreams.drain() {
