@@ -67,6 +67,9 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let local = listener.local_addr()?;
+    // A listener on a specific address knows every connection's local address; only a
+    // wildcard listener needs to ask the kernel per connection.
+    let local_known = !local.ip().is_unspecified();
     let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     let limits = Arc::new(limits);
     let slots = Arc::new(Semaphore::new(max));
@@ -89,7 +92,11 @@ where
                 // Small request/response exchanges must not wait for Nagle.
                 let _ = stream.set_nodelay(true);
                 let conn = Conn {
-                    local: stream.local_addr().unwrap_or(local),
+                    local: if local_known {
+                        local
+                    } else {
+                        stream.local_addr().unwrap_or(local)
+                    },
                     peer,
                     limits: limits.clone(),
                     shutdown: shutdown.clone(),

@@ -23,10 +23,13 @@ where
     H: FnMut(&[u8], SocketAddr) -> Option<Vec<u8>>,
 {
     let mut buf = vec![0u8; MAX_DATAGRAM];
+    // One shutdown waiter for the whole loop, not one per datagram.
+    let stopped = shutdown.triggered();
+    tokio::pin!(stopped);
     loop {
         let received = tokio::select! {
             biased;
-            _ = shutdown.triggered() => return Ok(()),
+            _ = &mut stopped => return Ok(()),
             received = socket.recv_from(&mut buf) => received,
         };
         let (len, peer) = match received {

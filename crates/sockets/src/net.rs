@@ -285,9 +285,11 @@ impl TcpUpperClient {
         );
         self.reader.get_mut().write_all(&message).await?;
         let max = 4 * line.len() + 1024;
-        let line = netio::io::timeout(self.timeout, "reply", async {
-            Ok(netio::io::read_line(&mut self.reader, max).await?)
-        })
+        let line = netio::io::timeout(
+            self.timeout,
+            "reply",
+            netio::io::read_line(&mut self.reader, max),
+        )
         .await?;
         let reply = match line {
             netio::io::Line::Complete(reply) => reply,

@@ -4,10 +4,8 @@
 
 use http_proto::{HeaderMap, Method, Uri};
 use std::fmt;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,34 +24,9 @@ pub enum Mode {
     Parallel(usize),
 }
 
-/// Name resolution for the client, pluggable so that the world can use its own DNS.
-pub trait Resolve: Send + Sync {
-    /// The addresses of `host` (a name or an IP literal) with `port`.
-    fn resolve<'a>(
-        &'a self,
-        host: &'a str,
-        port: u16,
-    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + 'a>>;
-}
-
-/// The system resolver (getaddrinfo through tokio).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemResolver;
-
-impl Resolve for SystemResolver {
-    fn resolve<'a>(
-        &'a self,
-        host: &'a str,
-        port: u16,
-    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + 'a>> {
-        Box::pin(async move {
-            if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-                return Ok(vec![SocketAddr::new(ip, port)]);
-            }
-            Ok(tokio::net::lookup_host((host, port)).await?.collect())
-        })
-    }
-}
+/// Name resolution for the client is pluggable (the system's resolver, or the world's own
+/// DNS); the trait lives in `netio` so that every client shares it.
+pub use netio::resolve::{Resolve, SystemResolver};
 
 /// What to fetch and how.
 #[derive(Clone)]
@@ -70,6 +43,9 @@ pub struct FetchOptions {
     pub fetch_objects: bool,
     /// Send everything to this proxy (a web cache) in absolute form.
     pub proxy: Option<SocketAddr>,
+    /// The local address connections leave from (`None`: the kernel's choice); the world
+    /// uses a host's own address so that timelines name it.
+    pub source: Option<std::net::IpAddr>,
     /// Name resolution.
     pub resolver: Arc<dyn Resolve>,
     /// A cookie jar file (Netscape format, as curl's), read before and written after.
@@ -93,6 +69,7 @@ impl Default for FetchOptions {
             body: None,
             fetch_objects: true,
             proxy: None,
+            source: None,
             resolver: Arc::new(SystemResolver),
             cookie_jar: None,
             cache_dir: None,

@@ -1,9 +1,10 @@
 //! Name resolution for clients in the world: the world's own host table, or a DNS server of the
-//! world (a local DNS server), behind the web client's pluggable [`web::Resolve`].
+//! world (a local DNS server), behind the pluggable [`netio::resolve::Resolve`].
 
 use crate::World;
 use std::collections::HashMap;
 use std::future::Future;
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::time::Duration;
@@ -32,9 +33,9 @@ impl netio::resolve::Resolve for HostTable {
         &'a self,
         host: &'a str,
         port: u16,
-    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + 'a>> {
+    ) -> Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'a>> {
         Box::pin(async move {
-            if let Ok(ip) = host.parse::<IpAddr>() {
+            if let Some(ip) = netio::resolve::ip_literal(host) {
                 return Ok(vec![SocketAddr::new(ip, port)]);
             }
             let name = host.trim_end_matches('.').to_ascii_lowercase();
@@ -42,8 +43,8 @@ impl netio::resolve::Resolve for HostTable {
                 .get(&name)
                 .map(|ip| vec![SocketAddr::new(*ip, port)])
                 .ok_or_else(|| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
+                    io::Error::new(
+                        io::ErrorKind::NotFound,
                         format!("{host}: no such host in the world"),
                     )
                 })
@@ -51,8 +52,8 @@ impl netio::resolve::Resolve for HostTable {
     }
 }
 
-/// Resolves names by asking a DNS server (A records, recursion desired), as a stub resolver
-/// configured with a local DNS server does.
+/// Resolves names by asking a DNS server (recursion desired; A records, else AAAA), as a stub
+/// resolver configured with a local DNS server does.
 #[derive(Clone, Debug)]
 pub struct DnsResolve {
     /// The DNS server to ask.
@@ -66,64 +67,51 @@ impl netio::resolve::Resolve for DnsResolve {
         &'a self,
         host: &'a str,
         port: u16,
-    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + 'a>> {
+    ) -> Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'a>> {
         Box::pin(async move {
-            if let Ok(ip) = host.parse::<IpAddr>() {
+            if let Some(ip) = netio::resolve::ip_literal(host) {
                 return Ok(vec![SocketAddr::new(ip, port)]);
             }
             let name: dns_proto::Name = host.parse().map_err(|error| {
-                std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{host}: {error}"))
+                io::Error::new(io::ErrorKind::InvalidInput, format!("{host}: {error}"))
             })?;
             let options = dns_resolver::net::QueryOptions {
                 timeout: self.timeout,
                 ..dns_resolver::net::QueryOptions::default()
             };
-            let reply =
-                dns_resolver::net::query(self.server, &name, dns_proto::RecordType::A, &options)
+            let mut last_rcode = dns_proto::Rcode::NOERROR;
+            for rtype in [dns_proto::RecordType::A, dns_proto::RecordType::AAAA] {
+                let reply = dns_resolver::net::query(self.server, &name, rtype, &options)
                     .await
-                    .map_err(|error| std::io::Error::other(format!("{host}: {error}")))?;
-            let addresses: Vec<SocketAddr> = reply
-                .answers
-                .iter()
-                .filter_map(|record| match record.rdata {
-                    dns_proto::Rdata::A(address) => {
-                        Some(SocketAddr::new(IpAddr::V4(address), port))
-                    }
-                    dns_proto::Rdata::Aaaa(address) => {
-                        Some(SocketAddr::new(IpAddr::V6(address), port))
-                    }
-                    _ => None,
-                })
-                .collect();
-            if addresses.is_empty() {
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    format!("{host}: {} from {}", reply.rcode, self.server),
-                ))
-            } else {
-                Ok(addresses)
+                    .map_err(|error| io::Error::other(format!("{host}: {error}")))?;
+                let addresses: Vec<SocketAddr> = reply
+                    .answers
+                    .iter()
+                    .filter_map(|record| match record.rdata {
+                        dns_proto::Rdata::A(address) => {
+                            Some(SocketAddr::new(IpAddr::V4(address), port))
+                        }
+                        dns_proto::Rdata::Aaaa(address) => {
+                            Some(SocketAddr::new(IpAddr::V6(address), port))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                if !addresses.is_empty() {
+                    return Ok(addresses);
+                }
+                last_rcode = reply.rcode;
+                if last_rcode == dns_proto::Rcode::NXDOMAIN {
+                    break;
+                }
             }
+            Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "{host}: no address records ({last_rcode} from {})",
+                    self.server
+                ),
+            ))
         })
-    }
-}
-
-// The web client still has a resolver trait of its own; both resolvers serve it too.
-impl web::Resolve for HostTable {
-    fn resolve<'a>(
-        &'a self,
-        host: &'a str,
-        port: u16,
-    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + 'a>> {
-        netio::resolve::Resolve::resolve(self, host, port)
-    }
-}
-
-impl web::Resolve for DnsResolve {
-    fn resolve<'a>(
-        &'a self,
-        host: &'a str,
-        port: u16,
-    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + 'a>> {
-        netio::resolve::Resolve::resolve(self, host, port)
     }
 }

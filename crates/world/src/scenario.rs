@@ -238,8 +238,13 @@ async fn dns(world: &World, running: &Running) -> Result<Vec<Step>, ScenarioErro
     Ok(steps)
 }
 
+/// The page-fetching client as the campus PC runs it.
 fn fetch_options(running: &Running) -> web::FetchOptions {
     web::FetchOptions {
+        source: running
+            .world()
+            .host("pc.someschool.edu")
+            .map(|host| host.address),
         resolver: std::sync::Arc::new(crate::resolve::HostTable::new(running.world())),
         timeout: Duration::from_secs(5),
         ..web::FetchOptions::default()

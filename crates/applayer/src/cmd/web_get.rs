@@ -1,15 +1,13 @@
 //! The `applayer web get` command: the page-fetching client.
 
 use anyhow::Context;
-use std::future::Future;
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use web::client::{CacheUse, FetchOptions, Mode, Resolve};
+use web::client::{CacheUse, FetchOptions, Mode};
 
 /// Arguments of `applayer web get`.
 ///
@@ -81,56 +79,6 @@ pub(crate) struct Args {
     timeout: f64,
 }
 
-/// Name resolution through a DNS server of ours (A, then AAAA).
-struct DnsResolver {
-    server: SocketAddr,
-}
-
-impl Resolve for DnsResolver {
-    fn resolve<'a>(
-        &'a self,
-        host: &'a str,
-        port: u16,
-    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + 'a>> {
-        Box::pin(async move {
-            if let Ok(ip) = host.parse::<IpAddr>() {
-                return Ok(vec![SocketAddr::new(ip, port)]);
-            }
-            let name = dns_proto::Name::parse(host, None).map_err(|e| {
-                std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
-            })?;
-            let options = dns_resolver::net::QueryOptions::default();
-            let mut addrs = Vec::new();
-            for rtype in [dns_proto::RecordType::A, dns_proto::RecordType::AAAA] {
-                let reply = dns_resolver::net::query(self.server, &name, rtype, &options)
-                    .await
-                    .map_err(|e| std::io::Error::other(format!("dns {}: {e}", self.server)))?;
-                for record in &reply.answers {
-                    match &record.rdata {
-                        dns_proto::Rdata::A(ip) => {
-                            addrs.push(SocketAddr::new(IpAddr::V4(*ip), port))
-                        }
-                        dns_proto::Rdata::Aaaa(ip) => {
-                            addrs.push(SocketAddr::new(IpAddr::V6(*ip), port))
-                        }
-                        _ => {}
-                    }
-                }
-                if !addrs.is_empty() {
-                    break;
-                }
-            }
-            if addrs.is_empty() {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    format!("{host}: no address records"),
-                ));
-            }
-            Ok(addrs)
-        })
-    }
-}
-
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut options = FetchOptions {
         mode: if args.non_persistent {
@@ -151,7 +99,10 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..FetchOptions::default()
     };
     if let Some(server) = args.dns {
-        options.resolver = Arc::new(DnsResolver { server });
+        options.resolver = Arc::new(world::resolve::DnsResolve {
+            server,
+            timeout: Duration::from_secs(3),
+        });
     }
     if let Some(data) = &args.data {
         let body = match data.strip_prefix('@') {

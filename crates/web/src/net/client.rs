@@ -81,7 +81,8 @@ impl Context {
         };
         let mut last = None;
         for addr in addrs {
-            match tokio::time::timeout(self.options.timeout, TcpStream::connect(addr)).await {
+            let connect = netio::resolve::connect_from(self.options.source, addr);
+            match tokio::time::timeout(self.options.timeout, connect).await {
                 Ok(Ok(stream)) => {
                     let _ = stream.set_nodelay(true);
                     let local = stream.local_addr().map_err(|e| io_error(addr, e))?;
