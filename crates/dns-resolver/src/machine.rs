@@ -57,7 +57,10 @@ pub struct Options {
     /// Client questions being resolved at once per client address.
     pub max_per_client: usize,
     /// RFC 5452 §9.2 / draft-vixie-dnsext-dns0x20: randomise the case of upstream query names
-    /// and insist the reply echoes it exactly.
+    /// and insist the reply echoes it exactly. Servers that do not preserve the case of the
+    /// question (rare; NSD, Knot, BIND and ours do) then never match: turn this off for them.
+    /// There is deliberately no automatic fallback: a forger who sees the ID and port could
+    /// use it to switch the check off.
     pub case_randomization: bool,
     /// The EDNS(0) UDP payload size we announce upstream and to clients.
     pub edns_payload: u16,

@@ -25,21 +25,27 @@ pub(crate) fn have_tool(tool: &str) -> bool {
     false
 }
 
-/// Whether we may bind port 53 (Unbound and real glue always use port 53).
-pub(crate) fn can_bind_53() -> bool {
+/// Whether port 53 can be bound here (root, or a lowered unprivileged port start).
+pub(crate) fn port_53_available() -> bool {
     let ip = Ipv4Addr::new(127, 53, 255, 254);
     match UdpSocket::bind((ip, 53)) {
         Ok(_) => true,
-        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => true,
-        Err(_) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "cannot bind port 53, and CI is set"
-            );
-            eprintln!("skipped: cannot bind port 53 (not root)");
-            false
-        }
+        Err(error) => error.kind() == std::io::ErrorKind::AddrInUse,
     }
+}
+
+/// For tests that need port 53 (Unbound always queries port 53): whether it is available;
+/// prints `skipped` when not, and fails when CI is set.
+pub(crate) fn can_bind_53() -> bool {
+    if port_53_available() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "cannot bind port 53, and CI is set"
+    );
+    eprintln!("skipped: cannot bind port 53 (not root)");
+    false
 }
 
 /// A full path to a system binary that may live in /usr/sbin (outside a normal user's PATH).

@@ -13,7 +13,7 @@ fn name(text: &str) -> Name {
 
 /// Port 53 when we may bind it (Unbound and glue need it), else a high port for everything.
 pub(crate) fn tree_port() -> u16 {
-    if harness::can_bind_53() {
+    if harness::port_53_available() {
         53
     } else {
         10_053
