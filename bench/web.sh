@@ -11,7 +11,7 @@
 # Usage: bench/web.sh [SECONDS]      (default 10; needs wrk, nginx, taskset, python3)
 #   APPLAYER=path/to/applayer   use that binary (default: $CARGO_TARGET_DIR/release/applayer)
 #   SERVE="cmd args"            run our server with this command instead of `$APPLAYER web serve`
-#                               (e.g. the web crate's example: target/release/examples/serve)
+#                               (e.g. the web crate's example: target/release/examples/web_serve)
 #   SERVER_CPU=0 CLIENT_CPU=1   the cores to pin to
 #   CONNECTIONS=50              wrk connections
 #   IDLE=10000                  idle connections for the memory test (0 to skip)

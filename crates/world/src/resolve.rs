@@ -60,6 +60,8 @@ pub struct DnsResolve {
     pub server: SocketAddr,
     /// How long one query may take.
     pub timeout: Duration,
+    /// The local address queries leave from (a world host's own address), if any.
+    pub source: Option<IpAddr>,
 }
 
 impl netio::resolve::Resolve for DnsResolve {
@@ -77,6 +79,7 @@ impl netio::resolve::Resolve for DnsResolve {
             })?;
             let options = dns_resolver::net::QueryOptions {
                 timeout: self.timeout,
+                source: self.source,
                 ..dns_resolver::net::QueryOptions::default()
             };
             let mut last_rcode = dns_proto::Rcode::NOERROR;

@@ -258,6 +258,7 @@ pub async fn start(world: &World, options: &UpOptions) -> Result<Running, StartE
                             Some(server) => std::sync::Arc::new(crate::resolve::DnsResolve {
                                 server,
                                 timeout: Duration::from_secs(3),
+                                source: Some(host.address),
                             }),
                             None => std::sync::Arc::new(crate::resolve::HostTable::new(world)),
                         };

@@ -26,6 +26,10 @@ pub const SCENARIOS: &[ScenarioInfo] = &[
         about: "seed §2.4: cse.nyu.edu resolves gaia.cs.umass.edu through its local DNS server (root, TLD, authoritative), then again from the cache, then a name that bypasses the root",
     },
     ScenarioInfo {
+        name: "registrar",
+        about: "seed §2.4.3: networkutopia.com does not resolve; the registrar inserts its NS and glue records into the com TLD; then it resolves through the hierarchy",
+    },
+    ScenarioInfo {
         name: "web",
         about: "seed §2.2.2: the someDepartment page and its ten JPEGs fetched over non-persistent, then persistent connections, with connection and round-trip counts",
     },
@@ -79,6 +83,7 @@ pub async fn run(name: &str, world: &World, running: &Running) -> Result<Vec<Ste
     match name {
         "sockets" => sockets(world, running).await,
         "dns" => dns(world, running).await,
+        "registrar" => registrar(world, running).await,
         "web" => web_fetch(running).await,
         "cookies" => cookies(running).await,
         "web-cache" => web_cache(running).await,
@@ -178,10 +183,10 @@ async fn sockets(world: &World, running: &Running) -> Result<Vec<Step>, Scenario
 
 async fn dns(world: &World, running: &Running) -> Result<Vec<Step>, ScenarioError> {
     use dns_proto::{Name, RecordType};
-    let _client = host_address(world, "cse.nyu.edu")?;
+    let client = host_address(world, "cse.nyu.edu")?;
     let local = endpoint(running, "dns.nyu.edu", "dns-local")?;
     let options = dns_resolver::net::QueryOptions {
-        // INTEGRATION: source: Some(client),
+        source: Some(client),
         timeout: Duration::from_secs(5),
         ..dns_resolver::net::QueryOptions::default()
     };
@@ -425,6 +430,75 @@ async fn web_cache(running: &Running) -> Result<Vec<Step>, ScenarioError> {
         &mut steps,
         "The origin changed the object: the conditional GET gets 200 with the new version",
         fetch(&[("Cache-Control", "no-cache")], "changed"),
+    )
+    .await?;
+    Ok(steps)
+}
+
+async fn registrar(world: &World, running: &Running) -> Result<Vec<Step>, ScenarioError> {
+    use dns_proto::{Name, RecordType};
+    let failed = |step: &'static str| move |reason: String| ScenarioError::Step { step, reason };
+    let tld = endpoint(running, "a.gtld-servers.net", "dns-auth")?;
+    let campus_dns = endpoint(running, "ldns.someschool.edu", "dns-local")?;
+    let nyu_dns = endpoint(running, "dns.nyu.edu", "dns-local")?;
+    let ns_address = host_address(world, "dns1.networkutopia.com")?;
+    let key = world
+        .keys
+        .iter()
+        .find(|key| key.name.trim_end_matches('.') == "registrar")
+        .ok_or_else(|| ScenarioError::Missing("registrar key".into()))?;
+    let key = dns_proto::tsig::TsigKey::from_base64(&key.name, &key.secret)
+        .map_err(|error| failed("key")(error.to_string()))?;
+    let www: Name = "www.networkutopia.com"
+        .parse()
+        .map_err(|error| failed("name")(format!("{error}")))?;
+    let ask = |server: SocketAddr, client: &'static str, step_name: &'static str| {
+        let www = www.clone();
+        let source = world.host(client).map(|host| host.address);
+        async move {
+            let options = dns_resolver::net::QueryOptions {
+                source,
+                timeout: Duration::from_secs(5),
+                ..dns_resolver::net::QueryOptions::default()
+            };
+            let reply = dns_resolver::net::query(server, &www, RecordType::A, &options)
+                .await
+                .map_err(|error| failed(step_name)(error.to_string()))?;
+            let answers: Vec<String> = reply
+                .answers
+                .iter()
+                .map(|record| record.rdata.to_string())
+                .collect();
+            Ok::<String, ScenarioError>(format!(
+                "{client} asked {server} for www.networkutopia.com: {} {}",
+                reply.rcode,
+                answers.join(", ")
+            ))
+        }
+    };
+    let mut steps = Vec::new();
+    step(
+        &mut steps,
+        "Before registration: com. has no delegation for networkutopia.com",
+        ask(campus_dns, "pc.someschool.edu", "before"),
+    )
+    .await?;
+    step(&mut steps, "The registrar inserts NS and glue into com. (DNS UPDATE signed with TSIG)", async {
+        let name_server: Name = "dns1.networkutopia.com".parse().map_err(|error| failed("name")(format!("{error}")))?;
+        let domain: Name = "networkutopia.com".parse().map_err(|error| failed("name")(format!("{error}")))?;
+        let registration = dns_resolver::registrar::Registration::new(domain, vec![(name_server, Some(ns_address))]);
+        dns_resolver::net::register(tld, &registration, Some(&key), Duration::from_secs(5))
+            .await
+            .map_err(|error| failed("register")(error.to_string()))?;
+        Ok(format!(
+            "a.gtld-servers.net ({tld}) accepted: networkutopia.com NS dns1.networkutopia.com, dns1.networkutopia.com A {ns_address}"
+        ))
+    })
+    .await?;
+    step(
+        &mut steps,
+        "After registration: resolved through root, com and the new authoritative server (another local server: the first still caches the NXDOMAIN, RFC 2308)",
+        ask(nyu_dns, "cse.nyu.edu", "after"),
     )
     .await?;
     Ok(steps)

@@ -102,6 +102,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         options.resolver = Arc::new(world::resolve::DnsResolve {
             server,
             timeout: Duration::from_secs(3),
+            source: None,
         });
     }
     if let Some(data) = &args.data {

@@ -278,3 +278,17 @@ fn web_cache_scenario_shows_miss_hit_304_and_200() {
     }
     assert!(out.contains("http 304 Not Modified"), "{out}");
 }
+
+#[test]
+fn registrar_scenario_makes_a_new_domain_resolve() {
+    let out = scenario("registrar", "208");
+    let before = out.split("\n2. ").next().unwrap();
+    assert!(
+        before.contains("for www.networkutopia.com: NXDOMAIN"),
+        "{out}"
+    );
+    assert!(out.contains("dns UPDATE SOA? com."), "{out}");
+    let after = out.split("\n3. ").nth(1).unwrap_or_default();
+    assert!(after.contains("NOERROR 127.208.8.10"), "{out}");
+    assert!(after.contains("dns1.networkutopia.com"), "{out}");
+}

@@ -1,9 +1,9 @@
-//! A bare authoritative server for profiling: `serve ZONEFILE ADDR` on one thread, no logging.
+//! A bare authoritative server for profiling: `dns_serve ZONEFILE ADDR` on one thread, no logging.
 
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let (Some(zone), Some(listen)) = (args.next(), args.next()) else {
-        eprintln!("usage: serve ZONEFILE ADDR");
+        eprintln!("usage: dns_serve ZONEFILE ADDR");
         std::process::exit(2);
     };
     let listen = listen

@@ -1,5 +1,5 @@
 //! A minimal origin server for benchmarks while the full binary is not at hand:
-//! `serve --root DIR --listen ADDR [--max-connections N] [--idle-timeout SECS]`
+//! `web_serve --root DIR --listen ADDR [--max-connections N] [--idle-timeout SECS]`
 //! (the same flags as `applayer web serve`, no access log, one worker thread).
 
 use std::time::Duration;
