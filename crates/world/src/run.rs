@@ -176,115 +176,17 @@ pub async fn start(world: &World, options: &UpOptions) -> Result<Running, StartE
     for host in &world.hosts {
         for service in &host.services {
             let addr = SocketAddr::new(host.address, effective_port(service.port, port_offset));
-            let bind_error = |error| StartError::Bind {
-                host: host.name.clone(),
-                service: service.kind.name(),
+            let place = Place {
+                world,
+                host,
+                service,
                 addr,
-                error,
+                options,
+                port_offset,
             };
-            let task: JoinHandle<std::io::Result<()>> = match &service.kind {
-                ServiceKind::TcpUpper { max_line } => {
-                    let mut config = sockets::net::TcpUpperConfig::new(addr);
-                    config.max_line = *max_line;
-                    match sockets::net::TcpUpperServer::bind(config).await {
-                        Ok(server) => tokio::spawn(server.run(shutdown.clone())),
-                        Err(error) => return Err(running.abort(bind_error(error))),
-                    }
-                }
-                ServiceKind::UdpUpper { loss } => {
-                    let mut config = sockets::net::UdpUpperConfig::new(addr);
-                    config.loss = *loss;
-                    match sockets::net::UdpUpperServer::bind(config).await {
-                        Ok(server) => tokio::spawn(server.run(shutdown.clone())),
-                        Err(error) => return Err(running.abort(bind_error(error))),
-                    }
-                }
-                ServiceKind::DnsAuth { zones } => {
-                    let config = match dns_auth_config(world, host, zones, addr, options) {
-                        Ok(config) => config,
-                        Err(reason) => {
-                            return Err(running.abort(StartError::Config {
-                                host: host.name.clone(),
-                                service: service.kind.name(),
-                                reason,
-                            }))
-                        }
-                    };
-                    match dns_server::bind(config).await {
-                        Ok(server) => tokio::spawn(server.run(shutdown.clone())),
-                        Err(error) => return Err(running.abort(bind_error(error))),
-                    }
-                }
-                ServiceKind::Web {
-                    site,
-                    root,
-                    cookies,
-                    allow_write,
-                } => {
-                    let config =
-                        match web_config(host, site, root, cookies, *allow_write, addr, options) {
-                            Ok(config) => config,
-                            Err(reason) => {
-                                return Err(running.abort(StartError::Config {
-                                    host: host.name.clone(),
-                                    service: service.kind.name(),
-                                    reason,
-                                }))
-                            }
-                        };
-                    running
-                        .web_roots
-                        .push((host.name.clone(), config.root.clone()));
-                    match web::bind(config).await {
-                        Ok(server) => tokio::spawn(server.run(shutdown.clone())),
-                        Err(error) => return Err(running.abort(bind_error(error))),
-                    }
-                }
-                ServiceKind::WebCache { origin, size } => {
-                    let origin = match origin.as_deref().map(http_proto::Uri::parse).transpose() {
-                        Ok(origin) => origin,
-                        Err(error) => {
-                            return Err(running.abort(StartError::Config {
-                                host: host.name.clone(),
-                                service: service.kind.name(),
-                                reason: format!("origin: {error}"),
-                            }))
-                        }
-                    };
-                    // Origin names resolve through the network's local DNS server when it has
-                    // one, as a campus cache's would; else from the world's host table.
-                    let resolver: std::sync::Arc<dyn netio::resolve::Resolve> =
-                        match local_dns(world, host, port_offset) {
-                            Some(server) => std::sync::Arc::new(crate::resolve::DnsResolve {
-                                server,
-                                timeout: Duration::from_secs(3),
-                                source: Some(host.address),
-                            }),
-                            None => std::sync::Arc::new(crate::resolve::HostTable::new(world)),
-                        };
-                    let config = web_proxy::ProxyConfig {
-                        listen: addr,
-                        origin,
-                        cache_dir: Some(state_dir(options).join("cache").join(&host.name)),
-                        cache_size: *size,
-                        resolver,
-                        upstream_source: Some(host.address),
-                        ..web_proxy::ProxyConfig::default()
-                    };
-                    match web_proxy::bind(config).await {
-                        Ok(server) => tokio::spawn(server.run(shutdown.clone())),
-                        Err(error) => return Err(running.abort(bind_error(error))),
-                    }
-                }
-                ServiceKind::DnsLocal => {
-                    let hints = root_hints(world, port_offset);
-                    let mut config = dns_resolver::net::ResolverConfig::new(addr, hints);
-                    config.options.upstream_port = effective_port(53, port_offset);
-                    match dns_resolver::net::bind(config).await {
-                        Ok(server) => tokio::spawn(server.run(shutdown.clone())),
-                        Err(error) => return Err(running.abort(bind_error(error))),
-                    }
-                }
+            let task = match start_service(&place, &shutdown, &mut running.web_roots).await {
+                Ok(task) => task,
+                Err(error) => return Err(running.abort(error)),
             };
             running.endpoints.push(Endpoint {
                 host: host.name.clone(),
@@ -298,6 +200,122 @@ pub async fn start(world: &World, options: &UpOptions) -> Result<Running, StartE
         }
     }
     Ok(running)
+}
+
+/// Where a service runs: everything `start_service` needs to know.
+struct Place<'a> {
+    world: &'a World,
+    host: &'a crate::Host,
+    service: &'a crate::Service,
+    addr: SocketAddr,
+    options: &'a UpOptions,
+    port_offset: u16,
+}
+
+impl Place<'_> {
+    fn bind_error(&self, error: std::io::Error) -> StartError {
+        StartError::Bind {
+            host: self.host.name.clone(),
+            service: self.service.kind.name(),
+            addr: self.addr,
+            error,
+        }
+    }
+
+    fn config_error(&self, reason: String) -> StartError {
+        StartError::Config {
+            host: self.host.name.clone(),
+            service: self.service.kind.name(),
+            reason,
+        }
+    }
+}
+
+/// Binds one service and spawns it; web servers' document roots are noted in `web_roots`.
+async fn start_service(
+    place: &Place<'_>,
+    shutdown: &Shutdown,
+    web_roots: &mut Vec<(String, PathBuf)>,
+) -> Result<JoinHandle<std::io::Result<()>>, StartError> {
+    // Every service has the same shape: bind (errors here are the caller's), then run.
+    macro_rules! spawn_bound {
+        ($bind:expr) => {
+            match $bind.await {
+                Ok(server) => Ok(tokio::spawn(server.run(shutdown.clone()))),
+                Err(error) => Err(place.bind_error(error)),
+            }
+        };
+    }
+    let Place {
+        world,
+        host,
+        addr,
+        options,
+        port_offset,
+        ..
+    } = *place;
+    match &place.service.kind {
+        ServiceKind::TcpUpper { max_line } => {
+            let mut config = sockets::net::TcpUpperConfig::new(addr);
+            config.max_line = *max_line;
+            spawn_bound!(sockets::net::TcpUpperServer::bind(config))
+        }
+        ServiceKind::UdpUpper { loss } => {
+            let mut config = sockets::net::UdpUpperConfig::new(addr);
+            config.loss = *loss;
+            spawn_bound!(sockets::net::UdpUpperServer::bind(config))
+        }
+        ServiceKind::DnsAuth { zones } => {
+            let config = dns_auth_config(world, host, zones, addr, options)
+                .map_err(|reason| place.config_error(reason))?;
+            spawn_bound!(dns_server::bind(config))
+        }
+        ServiceKind::DnsLocal => {
+            let hints = root_hints(world, port_offset);
+            let mut config = dns_resolver::net::ResolverConfig::new(addr, hints);
+            config.options.upstream_port = effective_port(53, port_offset);
+            spawn_bound!(dns_resolver::net::bind(config))
+        }
+        ServiceKind::Web {
+            site,
+            root,
+            cookies,
+            allow_write,
+        } => {
+            let config = web_config(host, site, root, cookies, *allow_write, addr, options)
+                .map_err(|reason| place.config_error(reason))?;
+            web_roots.push((host.name.clone(), config.root.clone()));
+            spawn_bound!(web::bind(config))
+        }
+        ServiceKind::WebCache { origin, size } => {
+            let origin = origin
+                .as_deref()
+                .map(http_proto::Uri::parse)
+                .transpose()
+                .map_err(|error| place.config_error(format!("origin: {error}")))?;
+            // Origin names resolve through the network's local DNS server when it has one, as
+            // a campus cache's would; else from the world's host table.
+            let resolver: std::sync::Arc<dyn netio::resolve::Resolve> =
+                match local_dns(world, host, port_offset) {
+                    Some(server) => std::sync::Arc::new(crate::resolve::DnsResolve {
+                        server,
+                        timeout: Duration::from_secs(3),
+                        source: Some(host.address),
+                    }),
+                    None => std::sync::Arc::new(crate::resolve::HostTable::new(world)),
+                };
+            let config = web_proxy::ProxyConfig {
+                listen: addr,
+                origin,
+                cache_dir: Some(state_dir(options).join("cache").join(&host.name)),
+                cache_size: *size,
+                resolver,
+                upstream_source: Some(host.address),
+                ..web_proxy::ProxyConfig::default()
+            };
+            spawn_bound!(web_proxy::bind(config))
+        }
+    }
 }
 
 /// Where services keep state: the data dir, or a folder under the system's temporary directory.
