@@ -123,7 +123,8 @@ impl ResponseHead {
             version: Version::Http11,
             status,
             reason: status.reason().to_owned(),
-            headers: HeaderMap::new(),
+            // Room for a typical file response's fields without regrowing.
+            headers: HeaderMap::with_capacity(8),
         }
     }
 
