@@ -9,12 +9,13 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What a request path names under a root.
 pub(super) enum Opened {
-    File(File, FileInfo),
+    /// A regular file, possibly shared with the open-file cache (read it with [`read_at`]).
+    File(Arc<File>, FileInfo),
     Dir(PathBuf),
     Missing,
     /// It exists but resolves outside the root (a symlink out) or cannot be read.
@@ -68,10 +69,101 @@ impl InsideCache {
     }
 }
 
+/// Regular files kept open by path, so that a file asked for again costs one `stat` instead of
+/// `open`, `fstat` and `close` (what nginx's `open_file_cache` does). Every use stats the path
+/// again: the cached descriptor is used only while the path still names the same inode (same
+/// device, inode and mode), and the size and modification time always come from that fresh
+/// `stat`; a file rewritten in place is the same inode, so reads see its current contents.
+/// Entries expire after a few seconds, and the cache holds a bounded number of descriptors.
+pub(super) struct OpenCache {
+    entries: Mutex<HashMap<PathBuf, CachedFile>>,
+}
+
+struct CachedFile {
+    file: Arc<File>,
+    dev: u64,
+    ino: u64,
+    mode: u32,
+    at: Instant,
+}
+
+const OPEN_TTL: Duration = Duration::from_secs(5);
+const OPEN_MAX: usize = 128;
+
+impl OpenCache {
+    pub(super) fn new() -> OpenCache {
+        OpenCache {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, CachedFile>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The cached descriptor for `path` if it still names the inode `metadata` describes.
+    fn get(&self, path: &Path, metadata: &std::fs::Metadata, now: Instant) -> Option<Arc<File>> {
+        let mut entries = self.lock();
+        let entry = entries.get(path)?;
+        if entry.dev == metadata.dev()
+            && entry.ino == metadata.ino()
+            && entry.mode == metadata.mode()
+            && now.duration_since(entry.at) < OPEN_TTL
+        {
+            return Some(entry.file.clone());
+        }
+        entries.remove(path);
+        None
+    }
+
+    fn insert(&self, path: PathBuf, file: &Arc<File>, metadata: &std::fs::Metadata, now: Instant) {
+        let mut entries = self.lock();
+        if entries.len() >= OPEN_MAX {
+            entries.retain(|_, entry| now.duration_since(entry.at) < OPEN_TTL);
+            if entries.len() >= OPEN_MAX {
+                return;
+            }
+        }
+        entries.insert(
+            path,
+            CachedFile {
+                file: file.clone(),
+                dev: metadata.dev(),
+                ino: metadata.ino(),
+                mode: metadata.mode(),
+                at: now,
+            },
+        );
+    }
+}
+
+fn file_info(metadata: &std::fs::Metadata) -> FileInfo {
+    FileInfo {
+        len: metadata.len(),
+        modified: metadata.modified().unwrap_or(std::time::UNIX_EPOCH),
+    }
+}
+
 /// Opens `root/relative`; `root` is canonical. Anything that resolves outside the root
 /// (symlinks out of it) is refused.
-pub(super) fn open(root: &Path, relative: &Path, inside: &InsideCache) -> Opened {
+pub(super) fn open(
+    root: &Path,
+    relative: &Path,
+    inside: &InsideCache,
+    cache: &OpenCache,
+) -> Opened {
     let path = root.join(relative);
+    let now = Instant::now();
+    // Fast path: the path still names a regular file we hold open and know to be inside.
+    if let Ok(metadata) = std::fs::metadata(&path) {
+        if metadata.is_file() && inside.holds((metadata.dev(), metadata.ino()), root, now) {
+            if let Some(file) = cache.get(&path, &metadata, now) {
+                return Opened::File(file, file_info(&metadata));
+            }
+        }
+    }
     let file = match File::open(&path) {
         Ok(file) => file,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Opened::Missing,
@@ -82,7 +174,6 @@ pub(super) fn open(root: &Path, relative: &Path, inside: &InsideCache) -> Opened
         return Opened::Forbidden;
     };
     let key = (metadata.dev(), metadata.ino());
-    let now = Instant::now();
     if !inside.holds(key, root, now) {
         match real_path(&file, &path) {
             Some(real) if real.starts_with(root) => inside.insert(key, root, now),
@@ -95,15 +186,13 @@ pub(super) fn open(root: &Path, relative: &Path, inside: &InsideCache) -> Opened
     if !metadata.is_file() {
         return Opened::Forbidden;
     }
-    let info = FileInfo {
-        len: metadata.len(),
-        modified: metadata.modified().unwrap_or(std::time::UNIX_EPOCH),
-    };
-    Opened::File(file, info)
+    let file = Arc::new(file);
+    cache.insert(path, &file, &metadata, now);
+    Opened::File(file, file_info(&metadata))
 }
 
 /// Reads up to `buf.len()` bytes at `offset`.
-pub(super) fn read_at(file: &mut File, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+pub(super) fn read_at(file: &File, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
     use std::os::unix::fs::FileExt;
     let mut filled = 0;
     while filled < buf.len() {
@@ -229,5 +318,50 @@ pub(super) fn delete(root: &Path, relative: &Path) -> http_proto::StatusCode {
             Ok(()) => StatusCode::NO_CONTENT,
             Err(_) => StatusCode::FORBIDDEN,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(opened: Opened) -> (Vec<u8>, u64) {
+        let Opened::File(file, info) = opened else {
+            panic!("not a file");
+        };
+        let mut buf = vec![0u8; info.len as usize];
+        let got = read_at(&file, 0, &mut buf).unwrap();
+        buf.truncate(got);
+        (buf, info.len)
+    }
+
+    #[test]
+    fn open_file_cache_follows_rewrites_replacements_and_removals() {
+        let dir = std::env::temp_dir().join(format!("web-fs-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let root = std::fs::canonicalize(&dir).unwrap();
+        let (inside, cache) = (InsideCache::new(), OpenCache::new());
+        let name = Path::new("a.txt");
+        std::fs::write(root.join(name), b"first").unwrap();
+        assert_eq!(read_all(open(&root, name, &inside, &cache)).0, b"first");
+        // Served again from the cache.
+        assert_eq!(read_all(open(&root, name, &inside, &cache)).0, b"first");
+        // Rewritten in place (same inode): new length and contents.
+        std::fs::write(root.join(name), b"second, longer").unwrap();
+        assert_eq!(
+            read_all(open(&root, name, &inside, &cache)),
+            (b"second, longer".to_vec(), 14)
+        );
+        // Replaced by rename (a new inode), as our PUT does.
+        std::fs::write(root.join("b.tmp"), b"third").unwrap();
+        std::fs::rename(root.join("b.tmp"), root.join(name)).unwrap();
+        assert_eq!(read_all(open(&root, name, &inside, &cache)).0, b"third");
+        // Removed.
+        std::fs::remove_file(root.join(name)).unwrap();
+        assert!(matches!(
+            open(&root, name, &inside, &cache),
+            Opened::Missing
+        ));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -33,6 +33,7 @@ struct Shared {
     store: Option<Mutex<SqliteStore>>,
     boundaries: AtomicU64,
     inside: fs::InsideCache,
+    open_files: fs::OpenCache,
 }
 
 fn invalid(message: String) -> std::io::Error {
@@ -94,6 +95,7 @@ pub async fn bind(mut config: WebServerConfig) -> std::io::Result<WebServer> {
             store,
             boundaries: AtomicU64::new(0),
             inside: fs::InsideCache::new(),
+            open_files: fs::OpenCache::new(),
         }),
     })
 }
@@ -198,6 +200,25 @@ fn clf_time(now: SystemTime) -> String {
 }
 
 thread_local! {
+    /// The Date field's text for the current second, formatted once per second.
+    static DATE: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((0, String::new())) };
+}
+
+/// Today's IMF-fixdate for the Date field, from a per-thread cache renewed each second.
+fn cached_date() -> String {
+    let now = HttpDate::from_system_time(SystemTime::now());
+    DATE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != now.unix() || cache.1.is_empty() {
+            *cache = (now.unix(), now.to_string());
+        }
+        cache.1.clone()
+    })
+}
+
+thread_local! {
+    /// The buffer small file bodies are read into before they join the response.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     static READ_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 16 * 1024]);
 }
 
@@ -405,10 +426,7 @@ impl Connection<'_> {
     }
 
     fn decorate(&self, head: &mut ResponseHead) {
-        head.headers.append(
-            "Date",
-            HttpDate::from_system_time(SystemTime::now()).to_string(),
-        );
+        head.headers.append("Date", cached_date());
         head.headers
             .append("Server", self.shared.config.server_name.as_str());
         if wire::enabled() {
@@ -603,7 +621,12 @@ impl Connection<'_> {
                         return Ok(());
                     }
                     // Preconditions against the current file (If-None-Match: * = create only).
-                    let current = match fs::open(root, &relative, &self.shared.inside) {
+                    let current = match fs::open(
+                        root,
+                        &relative,
+                        &self.shared.inside,
+                        &self.shared.open_files,
+                    ) {
                         Opened::File(_, info) => Some(info),
                         _ => None,
                     };
@@ -662,7 +685,7 @@ impl Connection<'_> {
         relative: &Path,
         trailing_slash: bool,
     ) -> std::io::Result<()> {
-        match fs::open(root, relative, &self.shared.inside) {
+        match fs::open(root, relative, &self.shared.inside, &self.shared.open_files) {
             Opened::Missing => self.respond_error(log, StatusCode::NOT_FOUND),
             Opened::Forbidden => self.respond_error(log, StatusCode::NOT_FOUND),
             Opened::Dir(dir) => {
@@ -679,9 +702,12 @@ impl Connection<'_> {
                 }
                 for index in &self.shared.config.index_files {
                     let candidate = relative.join(index);
-                    if let Opened::File(file, info) =
-                        fs::open(root, &candidate, &self.shared.inside)
-                    {
+                    if let Opened::File(file, info) = fs::open(
+                        root,
+                        &candidate,
+                        &self.shared.inside,
+                        &self.shared.open_files,
+                    ) {
                         return self.send_file(head, log, file, info, &candidate);
                     }
                 }
@@ -711,7 +737,7 @@ impl Connection<'_> {
         &mut self,
         head: &RequestHead,
         log: &LogEntry,
-        file: std::fs::File,
+        file: Arc<std::fs::File>,
         info: files::FileInfo,
         path: &Path,
     ) -> std::io::Result<()> {
@@ -766,16 +792,23 @@ impl Connection<'_> {
             .map(|p| p.range.end - p.range.start)
             .max()
             .unwrap_or(0);
-        let mut scratch = vec![0u8; largest as usize];
-        while let Some(part) = transfer.parts.pop_front() {
-            self.machine.send_body(&part.prefix);
-            transfer.sent += part.prefix.len() as u64;
-            let want = (part.range.end - part.range.start) as usize;
-            let got = fs::read_at(&mut transfer.file, part.range.start, &mut scratch[..want])?;
-            // A file that shrank under us leaves the response short; `finish` closes.
-            self.machine.send_body(&scratch[..got]);
-            transfer.sent += got as u64;
-        }
+        // One scratch buffer per thread (at most SMALL_BODY bytes), not one per response.
+        SCRATCH.with(|scratch| -> std::io::Result<()> {
+            let mut scratch = scratch.borrow_mut();
+            if scratch.len() < largest as usize {
+                scratch.resize(largest as usize, 0);
+            }
+            while let Some(part) = transfer.parts.pop_front() {
+                self.machine.send_body(&part.prefix);
+                transfer.sent += part.prefix.len() as u64;
+                let want = (part.range.end - part.range.start) as usize;
+                let got = fs::read_at(&transfer.file, part.range.start, &mut scratch[..want])?;
+                // A file that shrank under us leaves the response short; `finish` closes.
+                self.machine.send_body(&scratch[..got]);
+                transfer.sent += got as u64;
+            }
+            Ok(())
+        })?;
         self.machine.send_body(&transfer.suffix);
         transfer.sent += transfer.suffix.len() as u64;
         self.machine.finish();
@@ -800,7 +833,7 @@ impl Connection<'_> {
             let mut offset = part.range.start;
             while offset < part.range.end {
                 let want = (part.range.end - offset).min(PIECE) as usize;
-                let got = fs::read_at(&mut transfer.file, offset, &mut scratch[..want])?;
+                let got = fs::read_at(&transfer.file, offset, &mut scratch[..want])?;
                 if got == 0 {
                     break;
                 }
@@ -834,7 +867,7 @@ const PIECE: u64 = 256 * 1024;
 
 /// A file body being sent.
 struct Transfer {
-    file: std::fs::File,
+    file: Arc<std::fs::File>,
     parts: std::collections::VecDeque<files::FilePart>,
     suffix: Vec<u8>,
     status: StatusCode,
