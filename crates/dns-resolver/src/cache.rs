@@ -88,6 +88,8 @@ struct Entry {
     rank: Rank,
     /// CLOCK bit: set on every hit, cleared when the eviction hand passes.
     referenced: bool,
+    /// Round robin: how far the next answer rotates the RRset (counts answers served).
+    turn: u32,
 }
 
 /// Counters for the cache, for logs and tests.
@@ -120,6 +122,21 @@ fn expiry(now: Instant, ttl: u32, cap: Duration) -> Instant {
 fn seconds_left(now: Instant, expires: Instant) -> u32 {
     let left = expires.saturating_duration_since(now).as_secs();
     u32::try_from(left).unwrap_or(u32::MAX)
+}
+
+/// The records of an RRset starting at record `turn % len` and wrapping round, TTLs set to
+/// `ttl`: round robin, so that the authoritative server's load distribution survives the cache
+/// (Unbound's `rrset-roundrobin`).
+fn rotated(records: &[Record], turn: u32, ttl: u32) -> Vec<Record> {
+    let start = match records.len() {
+        0 | 1 => 0,
+        len => usize::try_from(turn).unwrap_or(0) % len,
+    };
+    let (head, tail) = records.split_at(start);
+    tail.iter()
+        .chain(head)
+        .map(|record| with_ttl(record, ttl))
+        .collect()
 }
 
 fn with_ttl(record: &Record, ttl: u32) -> Record {
@@ -185,6 +202,9 @@ impl Cache {
             expires: expiry(now, ttl, self.limits.max_ttl),
             rank,
             referenced: false,
+            // The RRset as received usually goes to the client that asked for it: the first
+            // answer from the cache starts one further.
+            turn: 1,
         };
         self.put(now, key, entry);
         true
@@ -226,6 +246,7 @@ impl Cache {
             expires: expiry(now, ttl, self.limits.max_negative_ttl),
             rank: Rank::Authoritative,
             referenced: false,
+            turn: 0,
         };
         self.put(now, key, entry);
         true
@@ -341,12 +362,11 @@ impl Cache {
             let left = seconds_left(now, entry.expires);
             match &entry.data {
                 Data::Records(records) if entry.rank >= Rank::Answer => {
-                    return Lookup::Records(
-                        records
-                            .iter()
-                            .map(|record| with_ttl(record, left))
-                            .collect(),
-                    );
+                    let turn = entry.turn;
+                    if records.len() > 1 {
+                        entry.turn = turn.wrapping_add(1);
+                    }
+                    return Lookup::Records(rotated(records, turn, left));
                 }
                 Data::Negative(negative, soa) => {
                     return Lookup::Negative(
@@ -408,5 +428,66 @@ impl Cache {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dns_proto::Rdata;
+
+    fn a(name: &Name, last: u8) -> Record {
+        Record::new(
+            name.clone(),
+            300,
+            Rdata::A(std::net::Ipv4Addr::new(10, 0, 0, last)),
+        )
+    }
+
+    fn firsts(cache: &mut Cache, now: Instant, name: &Name, n: usize) -> Vec<Record> {
+        (0..n)
+            .map(|_| match cache.lookup(now, name, RecordType::A) {
+                Lookup::Records(records) => records[0].clone(),
+                other => panic!("not records: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn answers_rotate_a_multi_record_rrset() {
+        let mut cache = Cache::new(CacheLimits::default());
+        let now = Instant::now();
+        let name = Name::parse("cnn.com.", None).unwrap();
+        let set = [a(&name, 1), a(&name, 2), a(&name, 3)];
+        assert!(cache.insert_rrset(now, &set, Rank::Authoritative));
+        let later = now + Duration::from_secs(10);
+        // The stored order went to the asking client; the first answer from the cache starts
+        // one further, wrapping round, with every record present and the TTL counted down.
+        let Lookup::Records(first) = cache.lookup(later, &name, RecordType::A) else {
+            panic!("miss");
+        };
+        assert_eq!(
+            first.iter().map(|r| r.rdata.clone()).collect::<Vec<_>>(),
+            [
+                set[1].rdata.clone(),
+                set[2].rdata.clone(),
+                set[0].rdata.clone()
+            ]
+        );
+        assert!(first.iter().all(|record| record.ttl == 290));
+        let heads = firsts(&mut cache, later, &name, 3);
+        assert_eq!(heads[0].rdata, set[2].rdata);
+        assert_eq!(heads[1].rdata, set[0].rdata);
+        assert_eq!(heads[2].rdata, set[1].rdata);
+    }
+
+    #[test]
+    fn single_records_stay_put() {
+        let mut cache = Cache::new(CacheLimits::default());
+        let now = Instant::now();
+        let name = Name::parse("gaia.cs.umass.edu.", None).unwrap();
+        assert!(cache.insert_rrset(now, &[a(&name, 7)], Rank::Answer));
+        let heads = firsts(&mut cache, now, &name, 3);
+        assert!(heads.iter().all(|record| record.rdata == heads[0].rdata));
     }
 }

@@ -25,6 +25,11 @@ fn registrar_key() -> TsigKey {
 /// Starts our authoritative server for every server of `tree`; the TLD zones accept UPDATE
 /// signed with the registrar key. Returns the shutdown handle.
 async fn start_our_tree(tree: &Hierarchy) -> netio::Shutdown {
+    start_our_tree_with(tree, true).await
+}
+
+/// [`start_our_tree`], with the authoritative servers' round robin on or off.
+async fn start_our_tree_with(tree: &Hierarchy, round_robin: bool) -> netio::Shutdown {
     let shutdown = netio::Shutdown::new();
     for (index, addr) in tree.servers.iter().enumerate() {
         let mut zones = Vec::new();
@@ -33,6 +38,7 @@ async fn start_our_tree(tree: &Hierarchy) -> netio::Shutdown {
             let zone = Zone::parse_str(&spec.text, &origin, &spec.origin)
                 .unwrap_or_else(|errors| panic!("zone {}: {errors:?}", spec.origin));
             let mut config = ZoneConfig::new(zone);
+            config.policy.round_robin = round_robin;
             if index == 1 {
                 config.policy.allow_update = Acl {
                     addresses: Vec::new(),
@@ -77,6 +83,52 @@ async fn our_resolver_through_our_hierarchy() {
         assert_eq!(reply.rcode, rcode, "{qname} {rtype}:\n{reply}");
         assert_eq!(rdatas(&reply), expected, "{qname} {rtype}");
     }
+    shutdown.trigger();
+    servers.trigger();
+}
+
+/// The seed's cnn.com example behind a resolver: the authoritative server always sends the
+/// three addresses in one order (its own round robin off), and consecutive answers from our
+/// resolver (the first resolved, the second from the cache, the third a replayed rendered
+/// reply) still start with three different addresses, each holding all three.
+#[tokio::test]
+async fn our_resolver_rotates_replicated_servers() {
+    let net = harness::fresh_net();
+    let mut tree = Hierarchy::standard(net, tree_port());
+    let addresses = ["157.166.226.25", "157.166.226.26", "157.166.255.18"];
+    for spec in &mut tree.zones {
+        if spec.origin == "example.com." {
+            for address in addresses {
+                spec.text
+                    .push_str(&format!("cnn.example.com. IN A {address}\n"));
+            }
+        }
+    }
+    let servers = start_our_tree_with(&tree, false).await;
+    let (resolver, shutdown) =
+        start_ours(SocketAddr::new(harness::ip(net, 10).into(), 0), &tree).await;
+    let mut firsts = Vec::new();
+    for _ in 0..6 {
+        let reply = query(resolver, &name("cnn.example.com."), RecordType::A, &quick())
+            .await
+            .unwrap();
+        assert_eq!(reply.rcode, Rcode::NOERROR, "{reply}");
+        let mut want: Vec<String> = addresses.iter().map(|a| format!("A {a}")).collect();
+        want.sort();
+        assert_eq!(rdatas(&reply), want);
+        firsts.push(reply.answers[0].rdata.to_string());
+    }
+    for window in firsts.windows(3) {
+        let mut distinct = window.to_vec();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 3, "answers started with {firsts:?}");
+    }
+    // Single-record answers are unaffected.
+    let reply = query(resolver, &name("a.example.com."), RecordType::A, &quick())
+        .await
+        .unwrap();
+    assert_eq!(rdatas(&reply), ["A 10.0.0.1"]);
     shutdown.trigger();
     servers.trigger();
 }
