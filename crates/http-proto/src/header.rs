@@ -39,14 +39,16 @@ pub fn is_tchar(byte: u8) -> bool {
 
 /// Whether `text` is a non-empty token.
 pub fn is_token(text: &str) -> bool {
-    !text.is_empty() && text.bytes().all(is_tchar)
+    // Branch-free over the bytes: names are short and almost always valid.
+    !text.is_empty() && text.bytes().fold(true, |ok, b| ok & is_tchar(b))
 }
 
 fn sanitise_value(value: String) -> String {
     // The common case, checked in one pass: no CR, LF or NUL and nothing to trim.
     let bytes = value.as_bytes();
-    let clean = bytes.iter().all(|&b| !matches!(b, b'\r' | b'\n' | 0))
-        && !matches!(bytes.first(), Some(b' ' | b'\t'))
+    let clean = !bytes.iter().fold(false, |bad, &b| {
+        bad | (b == b'\r') | (b == b'\n') | (b == 0)
+    }) && !matches!(bytes.first(), Some(b' ' | b'\t'))
         && !matches!(bytes.last(), Some(b' ' | b'\t'));
     if clean {
         return value;

@@ -9,7 +9,7 @@ use crate::body::{request_body_kind, response_body_kind, BodyKind};
 use crate::head::{RequestHead, ResponseHead};
 use crate::header::{is_tchar, HeaderMap};
 use crate::types::{Method, StatusCode, Version};
-use crate::uri::{parse_authority, RequestTarget};
+use crate::uri::{is_valid_authority, RequestTarget};
 
 /// Size limits for parsing. Exceeding one is an error with its own status.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -331,7 +331,7 @@ pub fn parse_request(
         match (hosts.next(), hosts.next()) {
             (None, _) if version == Version::Http11 => return Err(ParseError::BadHost),
             (Some(_), Some(_)) => return Err(ParseError::BadHost),
-            (Some(host), None) if !host.is_empty() && parse_authority(host).is_err() => {
+            (Some(host), None) if !host.is_empty() && !is_valid_authority(host) => {
                 return Err(ParseError::BadHost)
             }
             _ => {}

@@ -213,6 +213,17 @@ fn is_reg_name_char(byte: u8) -> bool {
 /// Parses `host[:port]` (authority without userinfo), as in a Host header or authority-form
 /// target. The host is lowercased; IPv6 literals lose their brackets.
 pub fn parse_authority(text: &str) -> Result<(String, Option<u16>), UriError> {
+    let (host, port) = split_authority(text)?;
+    Ok((host.to_ascii_lowercase(), port))
+}
+
+/// Checks `host[:port]` as [`parse_authority`] does, without building the lowercased host.
+pub(crate) fn is_valid_authority(text: &str) -> bool {
+    split_authority(text).is_ok()
+}
+
+/// The host (as written, brackets removed) and port of `host[:port]`.
+fn split_authority(text: &str) -> Result<(&str, Option<u16>), UriError> {
     if text.is_empty() || text.contains('@') {
         return Err(UriError::Authority);
     }
@@ -229,7 +240,7 @@ pub fn parse_authority(text: &str) -> Result<(String, Option<u16>), UriError> {
             "" => None,
             other => Some(other.strip_prefix(':').ok_or(UriError::Authority)?),
         };
-        (inside.to_ascii_lowercase(), port)
+        (inside, port)
     } else {
         let (host, port) = match text.rsplit_once(':') {
             Some((host, port)) => (host, Some(port)),
@@ -238,7 +249,7 @@ pub fn parse_authority(text: &str) -> Result<(String, Option<u16>), UriError> {
         if host.is_empty() || !host.bytes().all(is_reg_name_char) {
             return Err(UriError::Authority);
         }
-        (host.to_ascii_lowercase(), port)
+        (host, port)
     };
     let port = match port_text {
         None | Some("") => None,

@@ -30,12 +30,41 @@ fn real_path(file: &File, fallback: &Path) -> Option<PathBuf> {
         .or_else(|| std::fs::canonicalize(fallback).ok())
 }
 
+/// FNV-1a: the caches' keys are short (paths, inode numbers) and hashed on every request,
+/// where SipHash cost more than the lookup. Only files that exist are inserted, and the maps
+/// are bounded, so keys chosen by clients cannot grow a bucket.
+#[derive(Clone, Copy)]
+struct FnvHasher(u64);
+
+impl std::hash::Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+type Fnv = std::hash::BuildHasherDefault<FnvHasher>;
+
+/// (device, inode) to (when checked, under which root).
+type InsideMap = HashMap<(u64, u64), (Instant, PathBuf), Fnv>;
+
+impl Default for FnvHasher {
+    fn default() -> FnvHasher {
+        FnvHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
 /// Files (by device and inode) recently found to lie under a root, so that the real-path
 /// check costs a syscall only on the first request for a file. A symlink swapped in later
 /// leads to another inode, which is checked afresh; entries expire after a few seconds so a
 /// file moved out of the root is not served through a new link for long.
 pub(super) struct InsideCache {
-    entries: Mutex<HashMap<(u64, u64), (Instant, PathBuf)>>,
+    entries: Mutex<InsideMap>,
 }
 
 const INSIDE_TTL: Duration = Duration::from_secs(2);
@@ -44,11 +73,11 @@ const INSIDE_MAX: usize = 10_000;
 impl InsideCache {
     pub(super) fn new() -> InsideCache {
         InsideCache {
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(HashMap::default()),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(u64, u64), (Instant, PathBuf)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, InsideMap> {
         self.entries
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -76,7 +105,7 @@ impl InsideCache {
 /// `stat`; a file rewritten in place is the same inode, so reads see its current contents.
 /// Entries expire after a few seconds, and the cache holds a bounded number of descriptors.
 pub(super) struct OpenCache {
-    entries: Mutex<HashMap<PathBuf, CachedFile>>,
+    entries: Mutex<HashMap<PathBuf, CachedFile, Fnv>>,
 }
 
 struct CachedFile {
@@ -93,11 +122,11 @@ const OPEN_MAX: usize = 128;
 impl OpenCache {
     pub(super) fn new() -> OpenCache {
         OpenCache {
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(HashMap::default()),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, CachedFile>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, CachedFile, Fnv>> {
         self.entries
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
