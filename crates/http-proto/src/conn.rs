@@ -163,7 +163,9 @@ impl ServerConn {
             current: None,
             idle_since: now,
             out: Vec::new(),
-            events: VecDeque::new(),
+            // One slot: a keep-alive request needs one event at a time, and the default first
+            // growth (four events of a few hundred bytes) would stay with every idle connection.
+            events: VecDeque::with_capacity(1),
             close_after_response: false,
             closing: false,
             eof: false,
