@@ -673,7 +673,7 @@ mod tests {
         response.authority.push(Record::new(
             name("hamburger.edu"),
             3600,
-            Rdata::Soa(Soa {
+            Rdata::Soa(Box::new(Soa {
                 mname: name("dns.hamburger.edu"),
                 rname: name("admin.hamburger.edu"),
                 serial: 2026112201,
@@ -681,7 +681,7 @@ mod tests {
                 retry: 3600,
                 expire: 1209600,
                 minimum: 300,
-            }),
+            })),
         ));
         response.additional.push(Record::new(
             name("mail.hamburger.edu"),

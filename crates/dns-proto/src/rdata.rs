@@ -9,6 +9,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The RDATA of one record.
 ///
+/// The rare large variants (SOA, CAA, TSIG) are boxed so that the enum, and with it every
+/// record a big zone holds, stays small.
+///
 /// A record with an empty RDATA whose type cannot be empty (as UPDATE deletions send, RFC 2136
 /// §2.5.2) decodes as [`Rdata::Unknown`] with no data, whatever its type.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -25,7 +28,7 @@ pub enum Rdata {
     /// Pointer.
     Ptr(Name),
     /// Start of authority.
-    Soa(Soa),
+    Soa(Box<Soa>),
     /// Mail exchange.
     Mx(Mx),
     /// One or more character strings, each at most 255 octets.
@@ -33,11 +36,11 @@ pub enum Rdata {
     /// Service location.
     Srv(Srv),
     /// Certification authority authorization.
-    Caa(Caa),
+    Caa(Box<Caa>),
     /// EDNS(0) options (the OPT pseudo-record's data).
     Opt(Vec<EdnsOption>),
     /// Transaction signature.
-    Tsig(Tsig),
+    Tsig(Box<Tsig>),
     /// Any other type, or an empty RDATA: the bytes as they are.
     Unknown {
         /// The record type.
@@ -251,7 +254,7 @@ impl Rdata {
             RecordType::NS => Rdata::Ns(reader.name()?),
             RecordType::CNAME => Rdata::Cname(reader.name()?),
             RecordType::PTR => Rdata::Ptr(reader.name()?),
-            RecordType::SOA => Rdata::Soa(Soa {
+            RecordType::SOA => Rdata::Soa(Box::new(Soa {
                 mname: reader.name()?,
                 rname: reader.name()?,
                 serial: reader.u32()?,
@@ -259,7 +262,7 @@ impl Rdata {
                 retry: reader.u32()?,
                 expire: reader.u32()?,
                 minimum: reader.u32()?,
-            }),
+            })),
             RecordType::MX => Rdata::Mx(Mx {
                 preference: reader.u16()?,
                 exchange: reader.name()?,
@@ -283,11 +286,11 @@ impl Rdata {
                 if tag.is_empty() {
                     return Err(reader.error("empty tag"));
                 }
-                Rdata::Caa(Caa {
+                Rdata::Caa(Box::new(Caa {
                     flags,
                     tag,
                     value: reader.rest(),
-                })
+                }))
             }
             RecordType::OPT => {
                 let mut options = Vec::new();
@@ -312,7 +315,7 @@ impl Rdata {
                 let error = Rcode(reader.u16()?);
                 let other_len = reader.u16()? as usize;
                 let other = reader.bytes(other_len)?.to_vec();
-                Rdata::Tsig(Tsig {
+                Rdata::Tsig(Box::new(Tsig {
                     algorithm,
                     time_signed: (high << 32) | low,
                     fudge,
@@ -320,7 +323,7 @@ impl Rdata {
                     original_id,
                     error,
                     other,
-                })
+                }))
             }
             _ => Rdata::Unknown {
                 rtype,
@@ -480,11 +483,28 @@ impl fmt::Display for Rdata {
 
 #[cfg(test)]
 mod tests {
+    use crate::Record;
+
+    #[test]
+    fn records_stay_small() {
+        // A million-record zone holds a million of these: the large variants are boxed.
+        assert!(
+            std::mem::size_of::<Rdata>() <= 40,
+            "{}",
+            std::mem::size_of::<Rdata>()
+        );
+        assert!(
+            std::mem::size_of::<Record>() <= 72,
+            "{}",
+            std::mem::size_of::<Record>()
+        );
+    }
+
     use super::*;
 
     #[test]
     fn decode_rejects_bad_lengths_and_never_panics() {
-        let soa = Rdata::Soa(Soa {
+        let soa = Rdata::Soa(Box::new(Soa {
             mname: "ns.example".parse().unwrap(),
             rname: "admin.example".parse().unwrap(),
             serial: 1,
@@ -492,7 +512,7 @@ mod tests {
             retry: 3,
             expire: 4,
             minimum: 5,
-        });
+        }));
         let wire = soa.to_wire();
         assert_eq!(
             Rdata::decode(RecordType::SOA, &wire, 0, wire.len()).unwrap(),
@@ -515,11 +535,11 @@ mod tests {
             data: vec![10, 0, 0, 1],
         };
         assert_eq!(unknown.to_string(), "\\# 4 0A000001");
-        let caa = Rdata::Caa(Caa {
+        let caa = Rdata::Caa(Box::new(Caa {
             flags: 0,
             tag: b"issue".to_vec(),
             value: b"ca.example".to_vec(),
-        });
+        }));
         assert_eq!(caa.to_string(), "0 issue \"ca.example\"");
     }
 }

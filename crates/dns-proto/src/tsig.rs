@@ -237,7 +237,7 @@ fn sign_inner(
         name: key.name.clone(),
         class: Class::ANY,
         ttl: 0,
-        rdata: Rdata::Tsig(Tsig {
+        rdata: Rdata::Tsig(Box::new(Tsig {
             algorithm: key.algorithm.clone(),
             time_signed: now,
             fudge: DEFAULT_FUDGE,
@@ -245,7 +245,7 @@ fn sign_inner(
             original_id: header.id,
             error,
             other,
-        }),
+        })),
     };
     let mut encoder = crate::wire::Encoder::uncompressed();
     record.encode(&mut encoder);

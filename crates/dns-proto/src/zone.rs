@@ -780,7 +780,7 @@ fn parse_rdata(
         RecordType::NS => Rdata::Ns(fields.name("name server", origin)?),
         RecordType::CNAME => Rdata::Cname(fields.name("target", origin)?),
         RecordType::PTR => Rdata::Ptr(fields.name("target", origin)?),
-        RecordType::SOA => Rdata::Soa(Soa {
+        RecordType::SOA => Rdata::Soa(Box::new(Soa {
             mname: fields.name("primary server", origin)?,
             rname: fields.name("mailbox", origin)?,
             serial: fields.number("serial")?,
@@ -788,7 +788,7 @@ fn parse_rdata(
             retry: fields.ttl("retry")?,
             expire: fields.ttl("expire")?,
             minimum: fields.ttl("minimum")?,
-        }),
+        })),
         RecordType::MX => Rdata::Mx(Mx {
             preference: fields.number("preference")?,
             exchange: fields.name("exchange", origin)?,
@@ -816,7 +816,7 @@ fn parse_rdata(
                 return Err("CAA record: the tag must be letters and digits".to_string());
             }
             let value = unescape(&fields.next("value")?.text)?;
-            Rdata::Caa(Caa { flags, tag, value })
+            Rdata::Caa(Box::new(Caa { flags, tag, value }))
         }
         RecordType::OPT | RecordType::TSIG => {
             return Err(format!("{rtype} is a meta type and cannot be in a zone"))

@@ -31,7 +31,7 @@ fn soa(owner: &str) -> Record {
     Record::new(
         name(owner),
         3600,
-        Rdata::Soa(Soa {
+        Rdata::Soa(Box::new(Soa {
             mname: name("ns.invalid."),
             rname: name("hostmaster.invalid."),
             serial: 1,
@@ -39,7 +39,7 @@ fn soa(owner: &str) -> Record {
             retry: 600,
             expire: 86400,
             minimum: 300,
-        }),
+        })),
     )
 }
 

@@ -520,7 +520,7 @@ fn append_unsigned_tsig_error(wire: &mut Vec<u8>, request_tsig: &Record, error: 
         name: request_tsig.name.clone(),
         class: Class::ANY,
         ttl: 0,
-        rdata: dns_proto::Rdata::Tsig(dns_proto::Tsig {
+        rdata: dns_proto::Rdata::Tsig(Box::new(dns_proto::Tsig {
             algorithm: data.algorithm.clone(),
             time_signed: data.time_signed,
             fudge: data.fudge,
@@ -528,7 +528,7 @@ fn append_unsigned_tsig_error(wire: &mut Vec<u8>, request_tsig: &Record, error: 
             original_id: id,
             error,
             other: Vec::new(),
-        }),
+        })),
     };
     let Ok(mut message) = Message::decode(wire) else {
         return;

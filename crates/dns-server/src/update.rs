@@ -243,7 +243,7 @@ impl Authority {
                     if rtype == RecordType::SOA {
                         if let Rdata::Soa(soa) = &record.rdata {
                             if at_apex && serial_after(soa.serial, zone.serial()) {
-                                zone.set_soa(soa.clone(), Some(record.ttl));
+                                zone.set_soa((**soa).clone(), Some(record.ttl));
                                 changed = true;
                                 soa_set = true;
                             }

@@ -311,7 +311,7 @@ impl Zone {
             .and_then(|node| node.rrset_mut(RecordType::SOA))
         {
             if let Some(record) = rrset.first_mut() {
-                record.rdata = Rdata::Soa(soa);
+                record.rdata = Rdata::Soa(Box::new(soa));
                 if let Some(ttl) = ttl {
                     record.ttl = ttl;
                 }
