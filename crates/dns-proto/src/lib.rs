@@ -33,7 +33,8 @@ pub mod zone;
 
 pub use error::{DecodeError, NameError};
 pub use message::{
-    Edns, Flags, Header, Message, Question, Record, Summary, CLASSIC_UDP_SIZE, HEADER_LEN,
+    Edns, Flags, Header, Message, Question, Record, Summary, WireSummary, CLASSIC_UDP_SIZE,
+    HEADER_LEN,
 };
 pub use name::{Labels, Name, MAX_LABEL_LEN, MAX_NAME_LEN};
 pub use rdata::{Caa, EdnsOption, Mx, Rdata, Soa, Srv, Tsig};

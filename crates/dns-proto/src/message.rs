@@ -548,6 +548,20 @@ impl Message {
     }
 }
 
+/// A one-line description of a message still in wire form: its [`Summary`] when it decodes,
+/// else what is wrong with it. Decoding happens only when it is formatted, so drivers can hand
+/// it to a log or trace event that may be disabled.
+pub struct WireSummary<'a>(pub &'a [u8]);
+
+impl fmt::Display for WireSummary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match Message::decode(self.0) {
+            Ok(message) => message.summary().fmt(f),
+            Err(error) => write!(f, "malformed ({} bytes): {error}", self.0.len()),
+        }
+    }
+}
+
 /// The one-line description returned by [`Message::summary`].
 pub struct Summary<'a>(&'a Message);
 
@@ -708,6 +722,13 @@ mod tests {
         assert_eq!(wire, expected);
         assert_eq!(Message::decode(&wire).unwrap(), query);
         assert_eq!(query.summary().to_string(), "A? example.com. id=4660 rd");
+        assert_eq!(
+            WireSummary(&query.encode()).to_string(),
+            "A? example.com. id=4660 rd"
+        );
+        assert!(WireSummary(&[1, 2, 3])
+            .to_string()
+            .starts_with("malformed (3 bytes): "));
     }
 
     #[test]

@@ -271,19 +271,7 @@ impl ResolverServer {
 
 /// Emits the `wire` event for a message we sent or received (decoded only when enabled).
 fn log_message(dir: Dir, local: SocketAddr, peer: SocketAddr, bytes: &[u8]) {
-    if !wire::enabled() {
-        return;
-    }
-    match Message::decode(bytes) {
-        Ok(message) => wire::emit("dns", dir, local, peer, &message.summary()),
-        Err(error) => wire::emit(
-            "dns",
-            dir,
-            local,
-            peer,
-            &format_args!("undecodable ({error})"),
-        ),
-    }
+    wire::emit("dns", dir, local, peer, &dns_proto::WireSummary(bytes));
 }
 
 fn log_event(event: &Event) {

@@ -359,19 +359,7 @@ impl Shared {
 
 /// Emits the wire event for a DNS message (summarised only when someone listens).
 fn emit(dir: Dir, local: SocketAddr, peer: SocketAddr, bytes: &[u8]) {
-    if !wire::enabled() {
-        return;
-    }
-    match Message::decode(bytes) {
-        Ok(message) => wire::emit("dns", dir, local, peer, &message.summary()),
-        Err(error) => wire::emit(
-            "dns",
-            dir,
-            local,
-            peer,
-            &format_args!("malformed ({} bytes): {error}", bytes.len()),
-        ),
-    }
+    wire::emit("dns", dir, local, peer, &dns_proto::WireSummary(bytes));
 }
 
 /// The UDP loop. Like `netio::udp::serve`, but batched: after a datagram arrives it also takes
