@@ -10,14 +10,9 @@ RECORDS=${1:-1000000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 APPLAYER=${APPLAYER:-$TARGET_DIR/release/applayer}
-WORK=$(mktemp -d /tmp/dns-auth-load.XXXXXX)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
+bench_workdir dns-auth-load
 export PATH="$PATH:/usr/sbin"
 [ -x "$APPLAYER" ] || (cd "$ROOT" && cargo build --release -p applayer >&2)
 
@@ -36,11 +31,6 @@ with open(path, "w") as out:
 EOF
 LAST="h$((RECORDS - 5)).$ZONE"
 
-descendants() {
-    local child
-    echo "$1"
-    for child in $(pgrep -P "$1" 2>/dev/null || true); do descendants "$child"; done
-}
 # Largest resident set among a process and its descendants, in MiB.
 rss_mib() {
     local best=0 pid kb

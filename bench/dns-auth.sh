@@ -18,14 +18,9 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 APPLAYER=${APPLAYER:-$TARGET_DIR/release/applayer}
-WORK=$(mktemp -d /tmp/dns-auth-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
+bench_workdir dns-auth-bench
 
 for tool in dnsperf nsd knotd taskset; do
     command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || { echo "missing: $tool" >&2; exit 1; }
@@ -82,22 +77,6 @@ NAMES=$(grep -c . "$WORK/$ZONE.zone")
 
 # ---- helpers ---------------------------------------------------------------------------------
 CLK_TCK=$(getconf CLK_TCK)
-# A process and all its descendants (NSD's serving process is a grandchild of the one started).
-descendants() {
-    local child
-    echo "$1"
-    for child in $(pgrep -P "$1" 2>/dev/null || true); do descendants "$child"; done
-}
-# Sum of utime+stime (clock ticks) over a process and its descendants.
-cpu_ticks() {
-    local total=0 pid
-    for pid in $(descendants "$1"); do
-        [ -r "/proc/$pid/stat" ] || continue
-        # Fields after the ")" of the command name: utime is the 12th, stime the 13th.
-        total=$((total + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat")))
-    done
-    echo "$total"
-}
 wait_ready() {
     local port=$1
     for _ in $(seq 1 100); do

@@ -18,14 +18,9 @@ N=${1:-2000}
 DURATION=${2:-10}
 ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT_DIR/target}
-WORK=$(mktemp -d /tmp/dnsres-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
+bench_workdir dnsres-bench
 
 for tool in nsd unbound dnsperf taskset; do
     command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
@@ -112,7 +107,6 @@ wait_up() { # ip
 }
 wait_up $ROOT_IP; wait_up $TLD_IP; wait_up $AUTH_IP
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
 
 measure() { # label kind pid ip dnsperf-args...

@@ -25,14 +25,9 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 APPLAYER=${APPLAYER:-$TARGET_DIR/release/applayer}
-WORK=$(mktemp -d /tmp/web-cache-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
+bench_workdir web-cache-bench
 export PATH="$PATH:/usr/sbin"
 
 for tool in wrk nginx varnishd taskset curl; do
@@ -131,23 +126,6 @@ wait_port() {
 }
 for port in $ORIGIN_PORT $OURS_PORT $NGINX_PORT $VARNISH_PORT; do wait_port "$port"; done
 
-# Every process of a server (the master and its children, recursively).
-tree_pids() {
-    local pid=$1
-    echo "$pid"
-    for child in $(pgrep -P "$pid" || true); do tree_pids "$child"; done
-}
-cpu_ticks() {
-    local total=0
-    for pid in $(tree_pids "$1"); do
-        [ -r "/proc/$pid/stat" ] || continue
-        # Fields 14 and 15 (utime, stime); the command name may hold spaces, so cut after ')'.
-        local fields
-        fields=$(sed 's/^.*) //' "/proc/$pid/stat")
-        total=$((total + $(echo "$fields" | awk '{print $12 + $13}')))
-    done
-    echo "$total"
-}
 TICKS=$(getconf CLK_TCK)
 
 run() {

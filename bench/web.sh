@@ -25,14 +25,9 @@ IDLE=${IDLE:-10000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 APPLAYER=${APPLAYER:-$TARGET_DIR/release/applayer}
-WORK=$(mktemp -d /tmp/web-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
+bench_workdir web-bench
 
 export PATH="$PATH:/usr/sbin"
 for tool in wrk nginx taskset python3; do
@@ -102,7 +97,6 @@ wait_port() {
 wait_port "$OURS_PORT"
 wait_port "$NGINX_PORT"
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 
 # run NAME PID PORT PATH MODE -> prints one result line
