@@ -215,6 +215,21 @@ impl ServerConn {
         }
     }
 
+    /// Whether the connection waits for a new request with nothing buffered, nothing to send
+    /// and no request in progress. A driver may then set the socket aside (until it turns
+    /// readable, or the deadline of [`poll_timeout`](Self::poll_timeout) passes) and carry on
+    /// with a new machine: nothing of this one is still needed.
+    pub fn is_idle(&self) -> bool {
+        self.current.is_none()
+            && self.input.is_empty()
+            && self.out.is_empty()
+            && self.events.is_empty()
+            && !self.closing
+            && !self.eof
+            && !self.shutting_down
+            && matches!(self.read, Read::Head { .. })
+    }
+
     /// The peer closed its sending side. Requests already buffered are still answered.
     pub fn handle_eof(&mut self, now: Instant) {
         self.now = now;
@@ -663,6 +678,29 @@ mod tests {
             Some(ServerEvent::Request { head, .. }) => head,
             other => panic!("expected a request, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn idle_only_between_requests_with_nothing_buffered() {
+        let (mut conn, now) = conn();
+        assert!(
+            conn.is_idle(),
+            "a new connection waits for its first request"
+        );
+        conn.handle_input(now, b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HT");
+        assert!(!conn.is_idle(), "a request is in progress");
+        next_request(&mut conn);
+        conn.send_response(ResponseHead::new(StatusCode::OK), b"1");
+        assert!(!conn.is_idle(), "output not yet written");
+        output(&mut conn);
+        assert!(!conn.is_idle(), "part of the next request is buffered");
+        conn.handle_input(now, b"TP/1.1\r\nHost: a\r\n\r\n");
+        next_request(&mut conn);
+        conn.send_response(ResponseHead::new(StatusCode::OK), b"2");
+        output(&mut conn);
+        assert!(conn.is_idle());
+        conn.handle_eof(now);
+        assert!(!conn.is_idle(), "the peer has gone");
     }
 
     #[test]

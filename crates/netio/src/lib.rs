@@ -6,6 +6,8 @@
 //!
 //! - [`tcp::serve`]: an accept loop with a connection limit that stops accepting on shutdown and
 //!   drains the connections in flight;
+//! - [`tcp::serve_parking`]: the same for protocols with idle periods (HTTP keep-alive): idle
+//!   connections leave the runtime for a lot that holds them as a bare socket and a deadline;
 //! - [`udp::serve`]: a receive/answer loop for datagram services;
 //! - [`Shutdown`] and [`shutdown_on_signals`]: graceful stop on SIGINT/SIGTERM;
 //! - [`shaper`]: a token-bucket rate shaper around any connection;
@@ -15,6 +17,7 @@
 //! - [`resolve`]: pluggable name resolution and connecting from a chosen local address.
 
 pub mod io;
+mod park;
 pub mod resolve;
 pub mod shaper;
 mod shutdown;

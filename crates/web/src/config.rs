@@ -36,6 +36,9 @@ pub struct WebServerConfig {
     pub max_connections: usize,
     /// After shutdown, how long connections in flight may take to finish.
     pub drain_timeout: Duration,
+    /// When idle keep-alive connections leave the runtime for netio's idle lot (a few dozen
+    /// bytes each instead of a task).
+    pub park: netio::tcp::ParkPolicy,
     /// The Server header.
     pub server_name: String,
     /// Whether each request is logged (combined log format, tracing target `access`).
@@ -59,6 +62,7 @@ impl WebServerConfig {
             send_timeout: Duration::from_secs(30),
             max_connections: 10_000,
             drain_timeout: Duration::from_secs(10),
+            park: netio::tcp::ParkPolicy::default(),
             server_name: concat!("applayer/", env!("CARGO_PKG_VERSION")).to_owned(),
             access_log: true,
         }

@@ -10,7 +10,7 @@ use http_proto::{
     media_type_for, ConnConfig, HttpDate, Method, RequestHead, ResponseHead, ServerConn,
     ServerEvent, StatusCode,
 };
-use netio::tcp::{Conn, TcpLimits};
+use netio::tcp::{Conn, Park, TcpLimits};
 use netio::wire::{self, Dir};
 use netio::Shutdown;
 use std::net::SocketAddr;
@@ -126,9 +126,10 @@ impl WebServer {
         let mut tasks = Vec::new();
         for listener in self.listeners {
             let shared = self.shared.clone();
-            tasks.push(tokio::spawn(netio::tcp::serve(
+            tasks.push(tokio::spawn(netio::tcp::serve_parking(
                 listener,
                 limits.clone(),
+                config.park,
                 shutdown.clone(),
                 move |stream, conn| connection(stream, conn, shared.clone()),
             )));
@@ -235,7 +236,10 @@ struct Connection<'a> {
     linger: bool,
 }
 
-async fn connection(stream: TcpStream, conn: Conn, shared: Arc<Shared>) {
+/// Serves one connection until it closes, or until it has waited idle long enough to be
+/// parked (then its socket goes back to netio's idle lot, and a new call serves it when the
+/// next request comes).
+async fn connection(stream: TcpStream, conn: Conn, shared: Arc<Shared>) -> Option<Park> {
     let now = Instant::now();
     let mut connection = Connection {
         stream,
@@ -246,19 +250,30 @@ async fn connection(stream: TcpStream, conn: Conn, shared: Arc<Shared>) {
         transfer: None,
         linger: false,
     };
-    if let Err(error) = connection.run().await {
-        tracing::debug!(peer = %conn.peer, "connection ended: {error}");
+    match connection.run().await {
+        Ok(Some(idle_deadline)) => {
+            return Some(Park {
+                stream: connection.stream,
+                idle_deadline,
+            })
+        }
+        Ok(None) => {}
+        Err(error) => tracing::debug!(peer = %conn.peer, "connection ended: {error}"),
     }
     // Whatever happened, a partial upload is dropped here (its temporary file removed).
     connection.pending = Pending::None;
     if connection.linger {
         connection.linger().await;
     }
+    None
 }
 
 impl Connection<'_> {
-    async fn run(&mut self) -> std::io::Result<()> {
+    /// Serves requests until the connection closes (`None`) or parks (`Some(idle deadline)`).
+    async fn run(&mut self) -> std::io::Result<Option<Instant>> {
         let mut shutdown_seen = false;
+        // Whether the last read emptied the socket.
+        let mut drained = false;
         // One shutdown waiter for the connection's life rather than one per read.
         let conn = self.conn;
         let shutdown = conn.shutdown.triggered();
@@ -278,7 +293,7 @@ impl Connection<'_> {
             }
             self.flush().await?;
             if self.machine.is_closed() {
-                return Ok(());
+                return Ok(None);
             }
             if !shutdown_seen && self.conn.shutdown.is_triggered() {
                 shutdown_seen = true;
@@ -293,16 +308,33 @@ impl Connection<'_> {
                         self.machine.handle_timeout(Instant::now());
                         continue;
                     }
-                    None => return Ok(()),
+                    None => return Ok(None),
                 }
             }
+            // An idle connection parks once it has waited `park_after` (at once when many
+            // connections are live): its task ends and it waits in netio's lot.
+            // Only once a read has found the socket empty: a connection that has just been
+            // woken, or accepted, has not yet read what it came for.
+            let mut park_at = None;
+            if let (Some(after), Some(idle_deadline)) = (self.conn.park_after(), deadline) {
+                if drained && self.machine.is_idle() {
+                    if after.is_zero() {
+                        return Ok(Some(idle_deadline));
+                    }
+                    let at = Instant::now() + after;
+                    if at < idle_deadline {
+                        park_at = Some(at);
+                    }
+                }
+            }
+            let wake_at = park_at.or(deadline);
             // Wait for readability without holding a buffer, so that an idle keep-alive
             // connection costs little memory; the read buffer lives on the stack only while
             // the bytes are copied into the machine.
             let ready = async {
-                match deadline {
-                    Some(deadline) => {
-                        tokio::time::timeout_at(deadline.into(), self.stream.readable()).await
+                match wake_at {
+                    Some(wake_at) => {
+                        tokio::time::timeout_at(wake_at.into(), self.stream.readable()).await
                     }
                     None => Ok(self.stream.readable().await),
                 }
@@ -318,7 +350,14 @@ impl Connection<'_> {
                     shutdown_seen = true;
                     self.machine.begin_shutdown();
                 }
-                Some(Err(_elapsed)) => self.machine.handle_timeout(now),
+                Some(Err(_elapsed)) => {
+                    if let (Some(park_at), Some(idle_deadline)) = (park_at, deadline) {
+                        if now >= park_at && self.machine.is_idle() {
+                            return Ok(Some(idle_deadline));
+                        }
+                    }
+                    self.machine.handle_timeout(now)
+                }
                 Some(Ok(Err(error))) => return Err(error),
                 Some(Ok(Ok(()))) => {
                     // One read buffer per thread, borrowed only between awaits.
@@ -333,7 +372,8 @@ impl Connection<'_> {
                                 self.machine
                                     .set_date(HttpDate::from_system_time(SystemTime::now()));
                                 self.machine.handle_input(now, &buffer[..n]);
-                                if n < buffer.len() {
+                                drained = n < buffer.len();
+                                if drained {
                                     // A short read drained the socket: forget the readiness
                                     // now rather than learn it from a read that would block
                                     // (one syscall less per request; a new edge re-arms it).
@@ -344,7 +384,10 @@ impl Connection<'_> {
                                 }
                                 Ok(())
                             }
-                            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+                            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                                drained = true;
+                                Ok(())
+                            }
                             Err(error) => Err(error),
                         }
                     });

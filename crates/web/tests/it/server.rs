@@ -516,3 +516,65 @@ fn large_files_stream_intact_on_a_kept_alive_connection() {
     let second_end = rest.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     assert_eq!(&rest[second_end..], &big[1_000_000..]);
 }
+
+#[test]
+fn idle_connections_park_and_resume() {
+    let dir = TempDir::new("park");
+    seed_site(&dir);
+    // Park at once after every response: each request on these connections is served by a
+    // task started when its socket turned readable in netio's idle lot.
+    let server = Server::with(dir.path(), |config| {
+        config.park = netio::tcp::ParkPolicy {
+            after: Duration::ZERO,
+            live: 0,
+        };
+        config.timeouts.idle = Duration::from_millis(800);
+    });
+    let mut streams: Vec<TcpStream> = (0..30)
+        .map(|_| {
+            let stream = TcpStream::connect(server.addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            stream
+        })
+        .collect();
+    let read_response = |stream: &mut TcpStream, expect: usize| {
+        let mut response = Vec::new();
+        let mut buffer = [0u8; 8192];
+        while text(&response).matches("Hello from someschool").count() < expect {
+            let n = stream.read(&mut buffer).unwrap();
+            assert!(n > 0, "connection closed early: {}", text(&response));
+            response.extend_from_slice(&buffer[..n]);
+        }
+        response
+    };
+    for round in 0..3 {
+        for stream in &mut streams {
+            stream
+                .write_all(b"GET /somedir/page.html HTTP/1.1\r\nHost: a\r\n\r\n")
+                .unwrap();
+            let response = read_response(stream, 1);
+            assert!(
+                text(&response).starts_with("HTTP/1.1 200 OK"),
+                "round {round}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Pipelined requests on a parked connection are all answered, in order.
+    let pipelined = b"GET /somedir/page.html HTTP/1.1\r\nHost: a\r\n\r\n".repeat(3);
+    streams[0].write_all(&pipelined).unwrap();
+    let response = read_response(&mut streams[0], 3);
+    assert_eq!(text(&response).matches("HTTP/1.1 200 OK").count(), 3);
+    // A parked connection is closed at its idle deadline (800 ms), not before.
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    streams[1].read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    let waited = started.elapsed();
+    assert!(
+        waited > Duration::from_millis(500) && waited < Duration::from_secs(3),
+        "closed after {waited:?}"
+    );
+}

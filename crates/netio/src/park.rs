@@ -1,0 +1,334 @@
+//! The idle-connection lot: keep-alive connections that wait for their next message leave
+//! the runtime and sit here as a bare socket and a deadline, watched by one epoll instance of
+//! their own, until they turn readable (then [`crate::tcp::serve_parking`] starts a handler
+//! task for them again) or their idle deadline passes (then they are closed).
+//!
+//! A connection task costs a few kilobytes however small its state (the task cell and the
+//! runtime's readiness slot are cache-line padded, and the handler's future is as large as its
+//! largest state); a parked connection costs one small table entry. This is how thousands of
+//! idle keep-alive clients are held in less memory than nginx holds them.
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Registry, Token};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::OwnedSemaphorePermit;
+
+/// When an idle connection parks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParkPolicy {
+    /// An idle connection parks after waiting this long for its next message.
+    pub after: Duration,
+    /// While more than this many connections have running tasks, an idle connection parks
+    /// as soon as it has nothing to read, so the memory of many idle clients stays small.
+    pub live: usize,
+}
+
+impl Default for ParkPolicy {
+    fn default() -> Self {
+        ParkPolicy {
+            after: Duration::from_secs(1),
+            live: 256,
+        }
+    }
+}
+
+/// One parked connection.
+struct Entry {
+    stream: std::net::TcpStream,
+    local: SocketAddr,
+    peer: SocketAddr,
+    /// The connection's slot under the server's connection limit: a parked connection is
+    /// still open, so it still counts.
+    permit: OwnedSemaphorePermit,
+    generation: u32,
+}
+
+#[derive(Default)]
+struct Table {
+    slots: Vec<Option<Entry>>,
+    free: Vec<usize>,
+    /// Idle deadlines in order (deadline, slot, generation); entries of slots that woke or
+    /// were reused are skipped when they come up.
+    deadlines: BinaryHeap<Reverse<(Instant, usize, u32)>>,
+    next_generation: u32,
+    closed: bool,
+}
+
+/// The lot's state shared by the serve loop (which watches it) and connection tasks (which
+/// park into it).
+pub(crate) struct Lot {
+    registry: Registry,
+    table: Mutex<Table>,
+    /// Connections with a running handler task.
+    live: AtomicUsize,
+    policy: ParkPolicy,
+    /// Wakes the watcher when a parked connection's deadline is the earliest, so that it
+    /// sets its timer again.
+    earlier: tokio::sync::Notify,
+}
+
+/// A connection that left the lot because it turned readable.
+pub(crate) struct Woken {
+    pub(crate) stream: std::net::TcpStream,
+    pub(crate) local: SocketAddr,
+    pub(crate) peer: SocketAddr,
+    pub(crate) permit: OwnedSemaphorePermit,
+}
+
+impl Lot {
+    /// A lot and the poller that watches it (owned by the serve loop).
+    pub(crate) fn new(policy: ParkPolicy) -> std::io::Result<(Arc<Lot>, Watcher)> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let lot = Arc::new(Lot {
+            registry,
+            table: Mutex::new(Table::default()),
+            live: AtomicUsize::new(0),
+            policy,
+            earlier: tokio::sync::Notify::new(),
+        });
+        // The replacement, `AsyncFd::register_with_interest`, is an `unsafe fn` (forbidden in
+        // this workspace) whose one requirement is that the fd stays open and the same while
+        // registered: a `mio::Poll` owns its epoll fd for its whole life, so that holds here.
+        #[allow(deprecated)]
+        let poll = AsyncFd::with_interest(poll, tokio::io::Interest::READABLE)?;
+        let watcher = Watcher {
+            poll,
+            events: Events::with_capacity(256),
+            lot: lot.clone(),
+        };
+        Ok((lot, watcher))
+    }
+
+    fn table(&self) -> MutexGuard<'_, Table> {
+        self.table
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// How long an idle connection should wait for input before it parks.
+    pub(crate) fn park_after(&self) -> Duration {
+        if self.live.load(Ordering::Relaxed) > self.policy.live {
+            Duration::ZERO
+        } else {
+            self.policy.after
+        }
+    }
+
+    /// A handler task started (`+1`) or ended (`-1`).
+    pub(crate) fn task_started(&self) {
+        self.live.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn task_ended(&self) {
+        self.live.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Connections parked now.
+    pub(crate) fn parked(&self) -> usize {
+        let table = self.table();
+        table.slots.len() - table.free.len()
+    }
+
+    /// Parks a connection until it turns readable or `deadline` passes. After shutdown, or if
+    /// it cannot be watched, the connection is closed instead (it was idle: nothing is lost).
+    pub(crate) fn park(
+        &self,
+        stream: tokio::net::TcpStream,
+        local: SocketAddr,
+        peer: SocketAddr,
+        deadline: Instant,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let Ok(stream) = stream.into_std() else {
+            return;
+        };
+        let mut table = self.table();
+        if table.closed {
+            return;
+        }
+        let slot = match table.free.pop() {
+            Some(slot) => slot,
+            None => {
+                table.slots.push(None);
+                table.slots.len() - 1
+            }
+        };
+        // Registering an fd that is readable already reports it at once (EPOLL_CTL_ADD polls
+        // it), so bytes that came just before parking are not missed.
+        let fd = stream.as_raw_fd();
+        if let Err(error) =
+            self.registry
+                .register(&mut SourceFd(&fd), Token(slot), Interest::READABLE)
+        {
+            tracing::warn!(%peer, "cannot park idle connection: {error}; closing it");
+            table.free.push(slot);
+            return;
+        }
+        let generation = table.next_generation;
+        table.next_generation = generation.wrapping_add(1);
+        table.deadlines.push(Reverse((deadline, slot, generation)));
+        if table.deadlines.peek().map(|first| first.0 .1) == Some(slot) {
+            self.earlier.notify_one();
+        }
+        // Deadlines of connections that woke stay in the heap until they come up; rebuild it
+        // when they outnumber the parked connections, so churn cannot grow it without bound.
+        let parked = table.slots.len() - table.free.len();
+        if table.deadlines.len() > 2 * parked + 1024 {
+            let Table {
+                slots, deadlines, ..
+            } = &mut *table;
+            deadlines.retain(|Reverse((_, slot, generation))| {
+                slots
+                    .get(*slot)
+                    .and_then(|entry| entry.as_ref())
+                    .is_some_and(|entry| entry.generation == *generation)
+            });
+        }
+        table.slots[slot] = Some(Entry {
+            stream,
+            local,
+            peer,
+            permit,
+            generation,
+        });
+    }
+
+    /// Takes slot `slot` out of the lot.
+    fn take(&self, table: &mut Table, slot: usize) -> Option<Entry> {
+        let entry = table.slots.get_mut(slot)?.take()?;
+        let fd = entry.stream.as_raw_fd();
+        let _ = self.registry.deregister(&mut SourceFd(&fd));
+        table.free.push(slot);
+        Some(entry)
+    }
+
+    /// Closes every parked connection and refuses new ones (server shutdown).
+    pub(crate) fn close(&self) {
+        let mut table = self.table();
+        table.closed = true;
+        for slot in 0..table.slots.len() {
+            self.take(&mut table, slot);
+        }
+        table.deadlines.clear();
+        // Dropping the entries closes the sockets and releases their connection slots.
+    }
+}
+
+/// The serve loop's side of a lot: the epoll instance the parked sockets are registered
+/// with, itself registered with the runtime.
+pub(crate) struct Watcher {
+    poll: AsyncFd<Poll>,
+    events: Events,
+    lot: Arc<Lot>,
+}
+
+impl Watcher {
+    /// Waits until parked connections turn readable (returned, out of the lot) or reach their
+    /// idle deadline (closed here).
+    pub(crate) async fn next(&mut self) -> std::io::Result<Vec<Woken>> {
+        let Watcher { poll, events, lot } = self;
+        loop {
+            let next_deadline = lot.table().deadlines.peek().map(|d| d.0 .0);
+            let readable = async {
+                let timer = async {
+                    match next_deadline {
+                        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    guard = poll.readable_mut() => Some(guard),
+                    _ = timer => None,
+                    // An earlier deadline came in: expire what is due and set the timer again.
+                    _ = lot.earlier.notified() => None,
+                }
+            };
+            let mut woken = Vec::new();
+            let mut closed = Vec::new();
+            match readable.await {
+                Some(guard) => {
+                    let mut guard = guard?;
+                    // Drain the inner epoll before clearing readiness: the runtime watches it
+                    // edge-triggered.
+                    loop {
+                        events.clear();
+                        match guard.get_inner_mut().poll(events, Some(Duration::ZERO)) {
+                            Ok(()) => {}
+                            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {
+                                continue
+                            }
+                            Err(error) => return Err(error),
+                        }
+                        let mut table = lot.table();
+                        for event in events.iter() {
+                            if let Some(entry) = lot.take(&mut table, event.token().0) {
+                                // A client that closed or reset an idle connection needs no
+                                // task: close it here (unless its last bytes are waiting).
+                                if event.is_error()
+                                    || (event.is_read_closed() && peer_gone(&entry.stream))
+                                {
+                                    closed.push(entry);
+                                    continue;
+                                }
+                                woken.push(Woken {
+                                    stream: entry.stream,
+                                    local: entry.local,
+                                    peer: entry.peer,
+                                    permit: entry.permit,
+                                });
+                            }
+                        }
+                        drop(table);
+                        closed.clear();
+                        if events.iter().count() < events.capacity() {
+                            break;
+                        }
+                    }
+                    guard.clear_ready();
+                }
+                None => expire(lot, Instant::now()),
+            }
+            if !woken.is_empty() {
+                return Ok(woken);
+            }
+        }
+    }
+}
+
+/// Whether a socket whose peer shut down its side has nothing left to read.
+fn peer_gone(stream: &std::net::TcpStream) -> bool {
+    match stream.peek(&mut [0u8]) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(error) => error.kind() != std::io::ErrorKind::WouldBlock,
+    }
+}
+
+/// Closes the parked connections whose idle deadline has passed.
+fn expire(lot: &Lot, now: Instant) {
+    let mut table = lot.table();
+    let mut expired = Vec::new();
+    while let Some(Reverse((deadline, slot, generation))) = table.deadlines.peek().copied() {
+        if deadline > now {
+            break;
+        }
+        table.deadlines.pop();
+        let current = table.slots.get(slot).and_then(|entry| entry.as_ref());
+        if current.is_some_and(|entry| entry.generation == generation) {
+            if let Some(entry) = lot.take(&mut table, slot) {
+                expired.push(entry);
+            }
+        }
+    }
+    drop(table);
+    // Closed outside the lock.
+    drop(expired);
+}
