@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 /// What a request path names under a root.
 pub(super) enum Opened {
-    /// A regular file, possibly shared with the open-file cache (read it with [`read_at`]).
-    File(Arc<File>, FileInfo),
+    /// A regular file, possibly shared with the open-file cache (read it with [`read_at`]),
+    /// and its whole contents if it is small (up to [`CONTENT_MAX`] bytes).
+    File(Arc<File>, FileInfo, Option<Arc<[u8]>>),
     Dir(PathBuf),
     Missing,
     /// It exists but resolves outside the root (a symlink out) or cannot be read.
@@ -98,12 +99,17 @@ impl InsideCache {
     }
 }
 
-/// Regular files kept open by path, so that a file asked for again costs one `stat` instead of
-/// `open`, `fstat` and `close` (what nginx's `open_file_cache` does). Every use stats the path
-/// again: the cached descriptor is used only while the path still names the same inode (same
-/// device, inode and mode), and the size and modification time always come from that fresh
-/// `stat`; a file rewritten in place is the same inode, so reads see its current contents.
-/// Entries expire after a few seconds, and the cache holds a bounded number of descriptors.
+/// Regular files kept open by path, with the contents of small ones (what nginx's
+/// `open_file_cache` does, plus the bytes), so that a file asked for again costs one `fstat`
+/// of the open descriptor instead of `open`, `fstat`, a read and `close`.
+///
+/// Freshness: every use checks the descriptor's own metadata, so a file rewritten in place
+/// (new size or modification time), replaced by a rename or removed (its link count drops to
+/// zero) is seen at once; cached contents are used only while size, modification and change
+/// times are those they were read with. Once a second per entry the path itself is looked up
+/// again (`stat`), which catches what the descriptor cannot see: a symlink pointed elsewhere,
+/// a file moved away while another takes its name. The cache holds a bounded number of
+/// descriptors and at most [`CONTENT_MAX`] bytes of contents per file.
 pub(super) struct OpenCache {
     entries: Mutex<HashMap<PathBuf, CachedFile, Fnv>>,
 }
@@ -113,10 +119,39 @@ struct CachedFile {
     dev: u64,
     ino: u64,
     mode: u32,
+    /// When the path was last checked to name this inode.
     at: Instant,
+    content: Option<Content>,
 }
 
-const OPEN_TTL: Duration = Duration::from_secs(5);
+/// A small file's bytes and the metadata they were read with.
+struct Content {
+    version: Version,
+    bytes: Arc<[u8]>,
+}
+
+/// What must not change for cached bytes to stay valid.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Version {
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Version {
+    fn of(metadata: &std::fs::Metadata) -> Version {
+        Version {
+            len: metadata.len(),
+            mtime: (metadata.mtime(), metadata.mtime_nsec()),
+            ctime: (metadata.ctime(), metadata.ctime_nsec()),
+        }
+    }
+}
+
+/// Files up to this size are kept in memory by the open-file cache.
+pub(super) const CONTENT_MAX: u64 = 64 * 1024;
+/// How often a cached entry's path is looked up again.
+const PATH_RECHECK: Duration = Duration::from_secs(1);
 const OPEN_MAX: usize = 128;
 
 impl OpenCache {
@@ -132,16 +167,55 @@ impl OpenCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The cached descriptor for `path` if it still names the inode `metadata` describes.
-    fn get(&self, path: &Path, metadata: &std::fs::Metadata, now: Instant) -> Option<Arc<File>> {
+    /// The fast path: an entry whose path was checked within the last second, validated by
+    /// the metadata of its open descriptor.
+    fn recent(&self, path: &Path, now: Instant) -> Option<Opened> {
+        let file = {
+            let entries = self.lock();
+            let entry = entries.get(path)?;
+            if now.duration_since(entry.at) >= PATH_RECHECK {
+                return None;
+            }
+            entry.file.clone()
+        };
+        let metadata = file.metadata().ok()?;
         let mut entries = self.lock();
         let entry = entries.get(path)?;
-        if entry.dev == metadata.dev()
-            && entry.ino == metadata.ino()
-            && entry.mode == metadata.mode()
-            && now.duration_since(entry.at) < OPEN_TTL
+        if !Arc::ptr_eq(&entry.file, &file)
+            || !same_inode(entry, &metadata)
+            || metadata.nlink() == 0
+            || !metadata.is_file()
         {
-            return Some(entry.file.clone());
+            entries.remove(path);
+            return None;
+        }
+        let version = Version::of(&metadata);
+        let content = entry
+            .content
+            .as_ref()
+            .filter(|content| content.version == version)
+            .map(|content| content.bytes.clone());
+        Some(Opened::File(file, file_info(&metadata), content))
+    }
+
+    /// The cached descriptor for `path` if it still names the inode `metadata` describes
+    /// (the path was just looked up), with contents still valid for that metadata.
+    fn get(&self, path: &Path, metadata: &std::fs::Metadata, now: Instant) -> Option<Opened> {
+        let mut entries = self.lock();
+        let entry = entries.get_mut(path)?;
+        if same_inode(entry, metadata) {
+            entry.at = now;
+            let version = Version::of(metadata);
+            let content = entry
+                .content
+                .as_ref()
+                .filter(|content| content.version == version)
+                .map(|content| content.bytes.clone());
+            return Some(Opened::File(
+                entry.file.clone(),
+                file_info(metadata),
+                content,
+            ));
         }
         entries.remove(path);
         None
@@ -150,7 +224,7 @@ impl OpenCache {
     fn insert(&self, path: PathBuf, file: &Arc<File>, metadata: &std::fs::Metadata, now: Instant) {
         let mut entries = self.lock();
         if entries.len() >= OPEN_MAX {
-            entries.retain(|_, entry| now.duration_since(entry.at) < OPEN_TTL);
+            entries.retain(|_, entry| now.duration_since(entry.at) < PATH_RECHECK * 5);
             if entries.len() >= OPEN_MAX {
                 return;
             }
@@ -163,9 +237,27 @@ impl OpenCache {
                 ino: metadata.ino(),
                 mode: metadata.mode(),
                 at: now,
+                content: None,
             },
         );
     }
+
+    /// Keeps `bytes`, read from the file at `path` whose metadata is `metadata`.
+    fn keep_content(&self, path: &Path, metadata: &std::fs::Metadata, bytes: Arc<[u8]>) {
+        let mut entries = self.lock();
+        if let Some(entry) = entries.get_mut(path) {
+            if same_inode(entry, metadata) {
+                entry.content = Some(Content {
+                    version: Version::of(metadata),
+                    bytes,
+                });
+            }
+        }
+    }
+}
+
+fn same_inode(entry: &CachedFile, metadata: &std::fs::Metadata) -> bool {
+    entry.dev == metadata.dev() && entry.ino == metadata.ino() && entry.mode == metadata.mode()
 }
 
 fn file_info(metadata: &std::fs::Metadata) -> FileInfo {
@@ -176,7 +268,7 @@ fn file_info(metadata: &std::fs::Metadata) -> FileInfo {
 }
 
 /// Opens `root/relative`; `root` is canonical. Anything that resolves outside the root
-/// (symlinks out of it) is refused.
+/// (symlinks out of it) is refused. A small file comes with its contents.
 pub(super) fn open(
     root: &Path,
     relative: &Path,
@@ -185,15 +277,58 @@ pub(super) fn open(
 ) -> Opened {
     let path = root.join(relative);
     let now = Instant::now();
-    // Fast path: the path still names a regular file we hold open and know to be inside.
-    if let Ok(metadata) = std::fs::metadata(&path) {
+    let opened = match cache.recent(&path, now) {
+        Some(opened) => opened,
+        None => open_path(root, &path, now, inside, cache),
+    };
+    match opened {
+        Opened::File(file, info, None) if info.len <= CONTENT_MAX => {
+            let content = read_content(&file, &path, cache);
+            Opened::File(file, info, content)
+        }
+        other => other,
+    }
+}
+
+/// Reads a small file whole and keeps the bytes in the cache when they match its metadata.
+fn read_content(file: &File, path: &Path, cache: &OpenCache) -> Option<Arc<[u8]>> {
+    let metadata = file.metadata().ok()?;
+    let len = metadata.len();
+    if len > CONTENT_MAX {
+        return None;
+    }
+    let mut bytes = vec![0u8; len as usize];
+    let got = read_at(file, 0, &mut bytes).ok()?;
+    if got as u64 != len {
+        return None;
+    }
+    let bytes: Arc<[u8]> = bytes.into();
+    // Kept only if nothing changed while reading.
+    if file
+        .metadata()
+        .is_ok_and(|after| Version::of(&after) == Version::of(&metadata))
+    {
+        cache.keep_content(path, &metadata, bytes.clone());
+    }
+    Some(bytes)
+}
+
+fn open_path(
+    root: &Path,
+    path: &Path,
+    now: Instant,
+    inside: &InsideCache,
+    cache: &OpenCache,
+) -> Opened {
+    // The path still names a regular file we hold open and know to be inside.
+    if let Ok(metadata) = std::fs::metadata(path) {
         if metadata.is_file() && inside.holds((metadata.dev(), metadata.ino()), root, now) {
-            if let Some(file) = cache.get(&path, &metadata, now) {
-                return Opened::File(file, file_info(&metadata));
+            if let Some(opened) = cache.get(path, &metadata, now) {
+                return opened;
             }
         }
     }
-    let file = match File::open(&path) {
+    let file = match File::open(path) {
         Ok(file) => file,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Opened::Missing,
         Err(error) if error.raw_os_error() == Some(20) => return Opened::Missing, // ENOTDIR
@@ -204,20 +339,20 @@ pub(super) fn open(
     };
     let key = (metadata.dev(), metadata.ino());
     if !inside.holds(key, root, now) {
-        match real_path(&file, &path) {
+        match real_path(&file, path) {
             Some(real) if real.starts_with(root) => inside.insert(key, root, now),
             _ => return Opened::Forbidden,
         }
     }
     if metadata.is_dir() {
-        return Opened::Dir(path);
+        return Opened::Dir(path.to_path_buf());
     }
     if !metadata.is_file() {
         return Opened::Forbidden;
     }
     let file = Arc::new(file);
-    cache.insert(path, &file, &metadata, now);
-    Opened::File(file, file_info(&metadata))
+    cache.insert(path.to_path_buf(), &file, &metadata, now);
+    Opened::File(file, file_info(&metadata), None)
 }
 
 /// Reads up to `buf.len()` bytes at `offset`.
@@ -355,12 +490,14 @@ mod tests {
     use super::*;
 
     fn read_all(opened: Opened) -> (Vec<u8>, u64) {
-        let Opened::File(file, info) = opened else {
+        let Opened::File(file, info, content) = opened else {
             panic!("not a file");
         };
         let mut buf = vec![0u8; info.len as usize];
         let got = read_at(&file, 0, &mut buf).unwrap();
         buf.truncate(got);
+        // Small files come with their contents, which must be the file's current bytes.
+        assert_eq!(content.as_deref(), Some(&buf[..]), "cached contents are stale");
         (buf, info.len)
     }
 

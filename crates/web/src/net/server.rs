@@ -670,7 +670,7 @@ impl Connection<'_> {
                         &self.shared.inside,
                         &self.shared.open_files,
                     ) {
-                        Opened::File(_, info) => Some(info),
+                        Opened::File(_, info, _) => Some(info),
                         _ => None,
                     };
                     let etag = current.as_ref().map(|i| (i.etag(), i.last_modified()));
@@ -745,13 +745,13 @@ impl Connection<'_> {
                 }
                 for index in &self.shared.config.index_files {
                     let candidate = relative.join(index);
-                    if let Opened::File(file, info) = fs::open(
+                    if let Opened::File(file, info, content) = fs::open(
                         root,
                         &candidate,
                         &self.shared.inside,
                         &self.shared.open_files,
                     ) {
-                        return self.send_file(head, log, file, info, &candidate);
+                        return self.send_file(head, log, (file, content), info, &candidate);
                     }
                 }
                 if !self.shared.config.autoindex {
@@ -769,8 +769,8 @@ impl Connection<'_> {
                     Err(_) => self.respond_error(log, StatusCode::FORBIDDEN),
                 }
             }
-            Opened::File(file, info) => {
-                return self.send_file(head, log, file, info, relative);
+            Opened::File(file, info, content) => {
+                return self.send_file(head, log, (file, content), info, relative);
             }
         }
         Ok(())
@@ -780,7 +780,7 @@ impl Connection<'_> {
         &mut self,
         head: &RequestHead,
         log: &LogEntry,
-        file: Arc<std::fs::File>,
+        (file, content): (Arc<std::fs::File>, Option<Arc<[u8]>>),
         info: files::FileInfo,
         path: &Path,
     ) -> std::io::Result<()> {
@@ -808,6 +808,7 @@ impl Connection<'_> {
             + plan.suffix.len() as u64;
         let transfer = Transfer {
             file,
+            content,
             parts: plan.parts.into(),
             suffix: plan.suffix,
             status,
@@ -829,6 +830,28 @@ impl Connection<'_> {
 
     /// Reads a small body into the machine's output and ends the response.
     fn send_small(&mut self, mut transfer: Transfer) -> std::io::Result<()> {
+        if let Some(content) = transfer.content.take() {
+            // From the open-file cache: no read at all.
+            while let Some(part) = transfer.parts.pop_front() {
+                self.machine.send_body(&part.prefix);
+                let bytes = content
+                    .get(part.range.start as usize..part.range.end as usize)
+                    .unwrap_or_default();
+                self.machine.send_body(bytes);
+                transfer.sent += (part.prefix.len() + bytes.len()) as u64;
+            }
+        } else {
+            self.read_small(&mut transfer)?;
+        }
+        self.machine.send_body(&transfer.suffix);
+        transfer.sent += transfer.suffix.len() as u64;
+        self.machine.finish();
+        self.log(&transfer.log, transfer.status, transfer.sent);
+        Ok(())
+    }
+
+    /// Reads a small body's parts from its file into the machine's output.
+    fn read_small(&mut self, transfer: &mut Transfer) -> std::io::Result<()> {
         let largest = transfer
             .parts
             .iter()
@@ -851,12 +874,7 @@ impl Connection<'_> {
                 transfer.sent += got as u64;
             }
             Ok(())
-        })?;
-        self.machine.send_body(&transfer.suffix);
-        transfer.sent += transfer.suffix.len() as u64;
-        self.machine.finish();
-        self.log(&transfer.log, transfer.status, transfer.sent);
-        Ok(())
+        })
     }
 
     /// Streams a large body: file pieces go from a buffer straight to the socket (not through
@@ -911,6 +929,8 @@ const PIECE: u64 = 256 * 1024;
 /// A file body being sent.
 struct Transfer {
     file: Arc<std::fs::File>,
+    /// The whole file, when the open-file cache holds it.
+    content: Option<Arc<[u8]>>,
     parts: std::collections::VecDeque<files::FilePart>,
     suffix: Vec<u8>,
     status: StatusCode,
