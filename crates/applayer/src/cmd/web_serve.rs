@@ -51,6 +51,12 @@ pub(crate) struct Args {
     #[arg(long = "idle-timeout", value_name = "SECS")]
     idle_timeout: Option<f64>,
 
+    /// Seconds an idle keep-alive connection keeps its task before it is parked (held as a
+    /// bare socket until its next request; default 1). Above 256 live connections idle ones
+    /// park at once.
+    #[arg(long = "park-after", value_name = "SECS")]
+    park_after: Option<f64>,
+
     /// Do not log each request.
     #[arg(long = "no-access-log")]
     no_access_log: bool,
@@ -96,6 +102,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if let Some(secs) = args.idle_timeout {
         config.timeouts.idle = Duration::from_secs_f64(secs);
+    }
+    if let Some(secs) = args.park_after {
+        config.park.after = Duration::from_secs_f64(secs);
     }
     config.access_log = !args.no_access_log;
     let server = web::bind(config).await.context("starting the web server")?;

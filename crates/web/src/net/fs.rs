@@ -497,7 +497,11 @@ mod tests {
         let got = read_at(&file, 0, &mut buf).unwrap();
         buf.truncate(got);
         // Small files come with their contents, which must be the file's current bytes.
-        assert_eq!(content.as_deref(), Some(&buf[..]), "cached contents are stale");
+        assert_eq!(
+            content.as_deref(),
+            Some(&buf[..]),
+            "cached contents are stale"
+        );
         (buf, info.len)
     }
 
