@@ -13,3 +13,11 @@ pub(crate) mod web;
 pub(crate) mod web_get;
 pub(crate) mod web_serve;
 pub(crate) mod world;
+
+/// A command-line number of seconds as a duration: a clear error, not a panic, for negative,
+/// infinite or NaN values.
+pub(crate) fn seconds(value: f64, what: &str) -> anyhow::Result<std::time::Duration> {
+    use anyhow::Context;
+    std::time::Duration::try_from_secs_f64(value)
+        .with_context(|| format!("{what} must be a non-negative number of seconds"))
+}

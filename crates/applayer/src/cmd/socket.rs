@@ -1,5 +1,6 @@
 //! The `applayer socket` commands: the uppercase TCP/UDP servers and clients, and the pinger.
 
+use super::seconds;
 use anyhow::Context;
 use sockets::net::{self as sock, PingEvent};
 use std::io::{BufRead, Write};
@@ -96,11 +97,6 @@ fn parse_fraction(text: &str) -> Result<f64, String> {
     } else {
         Err(format!("{value} is not between 0 and 1"))
     }
-}
-
-fn seconds(value: f64, what: &str) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(value)
-        .with_context(|| format!("{what} must be a non-negative number of seconds"))
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {

@@ -95,7 +95,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         cache_dir: args.cache_dir,
         record_heads: args.verbose || args.head,
         fetch_objects: !args.no_objects,
-        timeout: Duration::from_secs_f64(args.timeout.max(0.001)),
+        timeout: super::seconds(args.timeout, "--timeout")?.max(Duration::from_millis(1)),
         ..FetchOptions::default()
     };
     if let Some(server) = args.dns {

@@ -4,7 +4,6 @@ use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 /// Arguments of `applayer web serve`.
 ///
@@ -98,13 +97,13 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         config.limits.max_body = max;
     }
     if let Some(secs) = args.header_timeout {
-        config.timeouts.header_read = Duration::from_secs_f64(secs);
+        config.timeouts.header_read = super::seconds(secs, "--header-timeout")?;
     }
     if let Some(secs) = args.idle_timeout {
-        config.timeouts.idle = Duration::from_secs_f64(secs);
+        config.timeouts.idle = super::seconds(secs, "--idle-timeout")?;
     }
     if let Some(secs) = args.park_after {
-        config.park.after = Duration::from_secs_f64(secs);
+        config.park.after = super::seconds(secs, "--park-after")?;
     }
     config.access_log = !args.no_access_log;
     let server = web::bind(config).await.context("starting the web server")?;
