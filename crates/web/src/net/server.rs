@@ -263,7 +263,7 @@ async fn connection(stream: TcpStream, conn: Conn, shared: Arc<Shared>) -> Optio
     // Whatever happened, a partial upload is dropped here (its temporary file removed).
     connection.pending = Pending::None;
     if connection.linger {
-        connection.linger().await;
+        Box::pin(connection.linger()).await;
     }
     None
 }
@@ -403,6 +403,25 @@ impl Connection<'_> {
         if output.is_empty() {
             return Ok(());
         }
+        // The usual case: the socket takes the whole response at once, with no timer.
+        match self.stream.try_write(output) {
+            Ok(n) => {
+                self.machine.consume_output(n);
+                if self.machine.pending_output().is_empty() {
+                    return Ok(());
+                }
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(error) => return Err(error),
+        }
+        // Boxed: a slow client is the rare case, and its state would otherwise make every
+        // connection's task larger.
+        Box::pin(self.flush_slowly()).await
+    }
+
+    /// Writes the rest of the output to a client that is not taking it at once.
+    async fn flush_slowly(&mut self) -> std::io::Result<()> {
+        let output = self.machine.pending_output();
         let len = output.len();
         let timeout = self.shared.config.send_timeout;
         match tokio::time::timeout(timeout, self.stream.write_all(output)).await {
