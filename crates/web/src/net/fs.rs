@@ -107,8 +107,9 @@ impl InsideCache {
 /// (new size or modification time), replaced by a rename or removed (its link count drops to
 /// zero) is seen at once; cached contents are used only while size, modification and change
 /// times are those they were read with. Once a second per entry the path itself is looked up
-/// again (`stat`), which catches what the descriptor cannot see: a symlink pointed elsewhere,
-/// a file moved away while another takes its name. The cache holds a bounded number of
+/// again (`stat`) and the bytes are read again, which catches what the descriptor cannot
+/// see: a symlink pointed elsewhere, a file moved away while another takes its name, a
+/// rewrite of the same size within one timestamp tick. The cache holds a bounded number of
 /// descriptors and at most [`CONTENT_MAX`] bytes of contents per file.
 pub(super) struct OpenCache {
     entries: Mutex<HashMap<PathBuf, CachedFile, Fnv>>,
@@ -205,17 +206,10 @@ impl OpenCache {
         let entry = entries.get_mut(path)?;
         if same_inode(entry, metadata) {
             entry.at = now;
-            let version = Version::of(metadata);
-            let content = entry
-                .content
-                .as_ref()
-                .filter(|content| content.version == version)
-                .map(|content| content.bytes.clone());
-            return Some(Opened::File(
-                entry.file.clone(),
-                file_info(metadata),
-                content,
-            ));
+            // The bytes are read again at each path check: a rewrite that kept the size and
+            // fell in the same timestamp tick is not served for more than a second.
+            entry.content = None;
+            return Some(Opened::File(entry.file.clone(), file_info(metadata), None));
         }
         entries.remove(path);
         None
