@@ -122,11 +122,12 @@ impl Lot {
         }
     }
 
-    /// A handler task started (`+1`) or ended (`-1`).
+    /// A handler task started.
     pub(crate) fn task_started(&self) {
         self.live.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A handler task ended.
     pub(crate) fn task_ended(&self) {
         self.live.fetch_sub(1, Ordering::Relaxed);
     }
