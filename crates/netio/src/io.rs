@@ -1,4 +1,4 @@
-//! Bounded and timed reads on byte streams.
+//! Bounded and timed reads on byte streams, and file bodies sent with `sendfile`.
 
 use std::future::Future;
 use std::time::Duration;
@@ -118,4 +118,77 @@ mod tests {
             ]
         );
     }
+
+    #[tokio::test]
+    async fn send_file_sends_ranges_to_a_slow_reader_and_stops_at_the_end_of_the_file() {
+        use tokio::io::AsyncReadExt;
+        let path = std::env::temp_dir().join(format!("netio-sendfile-{}", std::process::id()));
+        let content: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &content).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let sender = tokio::spawn(async move {
+            let timeout = Duration::from_secs(5);
+            // A range that fills the socket buffers many times over (the reader is slow).
+            let first = send_file(&server, &file, 1000, 2_500_000, timeout)
+                .await
+                .unwrap();
+            // A range past the end of the file: only what exists is sent.
+            let second = send_file(&server, &file, 2_999_990, 100, timeout)
+                .await
+                .unwrap();
+            (first, second)
+        });
+        let mut received = Vec::new();
+        let mut buffer = vec![0u8; 4096];
+        while received.len() < 2_500_010 {
+            let n = client.read(&mut buffer).await.unwrap();
+            assert!(n > 0);
+            received.extend_from_slice(&buffer[..n]);
+            if received.len() < 100_000 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        assert_eq!(sender.await.unwrap(), (2_500_000, 10));
+        assert_eq!(&received[..2_500_000], &content[1000..2_501_000]);
+        assert_eq!(&received[2_500_000..], &content[2_999_990..]);
+    }
+}
+
+/// Sends `len` bytes of `file` from `offset` to `stream` with `sendfile(2)`: the bytes go from
+/// the page cache to the socket without being copied through user space (what nginx's
+/// `sendfile on` does). When the socket's buffer is full it waits for room, each wait bounded
+/// by `timeout` (then `TimedOut`). Returns the bytes sent: fewer than `len` only if the file
+/// is shorter than `offset + len` (it shrank under us).
+pub async fn send_file(
+    stream: &tokio::net::TcpStream,
+    file: &std::fs::File,
+    offset: u64,
+    len: u64,
+    timeout: Duration,
+) -> std::io::Result<u64> {
+    let end = offset.saturating_add(len);
+    let mut position = offset;
+    while position < end {
+        // Linux sends at most about 2 GiB per call.
+        let count = (end - position).min(1 << 30) as usize;
+        let sent = stream.try_io(tokio::io::Interest::WRITABLE, || {
+            rustix::fs::sendfile(stream, file, Some(&mut position), count).map_err(Into::into)
+        });
+        match sent {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                self::timeout(timeout, "send", stream.writable()).await?;
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(position - offset)
 }

@@ -896,40 +896,29 @@ impl Connection<'_> {
         })
     }
 
-    /// Streams a large body: file pieces go from a buffer straight to the socket (not through
-    /// the machine's output), and the machine is told how much went.
+    /// Streams a large body: the file goes to the socket with `sendfile` (not through the
+    /// machine's output), and the machine is told how much went.
     async fn drive_transfer(&mut self, mut transfer: Transfer) -> std::io::Result<()> {
-        let largest = transfer
-            .parts
-            .iter()
-            .map(|p| p.range.end - p.range.start)
-            .max()
-            .unwrap_or(0);
-        let mut scratch = vec![0u8; largest.min(PIECE) as usize];
         while let Some(part) = transfer.parts.pop_front() {
             self.machine.send_body(&part.prefix);
             transfer.sent += part.prefix.len() as u64;
             self.flush().await?;
-            let mut offset = part.range.start;
-            while offset < part.range.end {
-                let want = (part.range.end - offset).min(PIECE) as usize;
-                let got = fs::read_at(&transfer.file, offset, &mut scratch[..want])?;
-                if got == 0 {
-                    break;
-                }
-                let timeout = self.shared.config.send_timeout;
-                match tokio::time::timeout(timeout, self.stream.write_all(&scratch[..got])).await {
-                    Ok(result) => result?,
-                    Err(_) => {
-                        return Err(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            "send timeout",
-                        ))
-                    }
-                }
-                self.machine.body_sent_directly(got as u64);
-                offset += got as u64;
-                transfer.sent += got as u64;
+            // Never more than the response's framing still allows.
+            let want = part.range.end - part.range.start;
+            let allowed = self.machine.body_remaining().unwrap_or(0).min(want);
+            let got = netio::io::send_file(
+                &self.stream,
+                &transfer.file,
+                part.range.start,
+                allowed,
+                self.shared.config.send_timeout,
+            )
+            .await?;
+            self.machine.body_sent_directly(got);
+            transfer.sent += got;
+            if got < want {
+                // The file shrank under us: the response is short, and `finish` closes.
+                break;
             }
         }
         self.machine.send_body(&transfer.suffix);
@@ -942,8 +931,6 @@ impl Connection<'_> {
 
 /// Bodies up to this size are read whole and sent with the head in one write.
 const SMALL_BODY: u64 = 64 * 1024;
-/// Larger bodies go out in pieces of this size.
-const PIECE: u64 = 256 * 1024;
 
 /// A file body being sent.
 struct Transfer {
