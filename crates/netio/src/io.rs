@@ -77,6 +77,39 @@ pub async fn read_line<R: AsyncBufRead + Unpin>(
     }
 }
 
+/// Sends `len` bytes of `file` from `offset` to `stream` with `sendfile(2)`: the bytes go from
+/// the page cache to the socket without being copied through user space (what nginx's
+/// `sendfile on` does). When the socket's buffer is full it waits for room, each wait bounded
+/// by `timeout` (then `TimedOut`). Returns the bytes sent: fewer than `len` only if the file
+/// is shorter than `offset + len` (it shrank under us).
+pub async fn send_file(
+    stream: &tokio::net::TcpStream,
+    file: &std::fs::File,
+    offset: u64,
+    len: u64,
+    timeout: Duration,
+) -> std::io::Result<u64> {
+    let end = offset.saturating_add(len);
+    let mut position = offset;
+    while position < end {
+        // Linux sends at most about 2 GiB per call.
+        let count = (end - position).min(1 << 30) as usize;
+        let sent = stream.try_io(tokio::io::Interest::WRITABLE, || {
+            rustix::fs::sendfile(stream, file, Some(&mut position), count).map_err(Into::into)
+        });
+        match sent {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                self::timeout(timeout, "send", stream.writable()).await?;
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(position - offset)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,37 +191,4 @@ mod tests {
         assert_eq!(&received[..2_500_000], &content[1000..2_501_000]);
         assert_eq!(&received[2_500_000..], &content[2_999_990..]);
     }
-}
-
-/// Sends `len` bytes of `file` from `offset` to `stream` with `sendfile(2)`: the bytes go from
-/// the page cache to the socket without being copied through user space (what nginx's
-/// `sendfile on` does). When the socket's buffer is full it waits for room, each wait bounded
-/// by `timeout` (then `TimedOut`). Returns the bytes sent: fewer than `len` only if the file
-/// is shorter than `offset + len` (it shrank under us).
-pub async fn send_file(
-    stream: &tokio::net::TcpStream,
-    file: &std::fs::File,
-    offset: u64,
-    len: u64,
-    timeout: Duration,
-) -> std::io::Result<u64> {
-    let end = offset.saturating_add(len);
-    let mut position = offset;
-    while position < end {
-        // Linux sends at most about 2 GiB per call.
-        let count = (end - position).min(1 << 30) as usize;
-        let sent = stream.try_io(tokio::io::Interest::WRITABLE, || {
-            rustix::fs::sendfile(stream, file, Some(&mut position), count).map_err(Into::into)
-        });
-        match sent {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
-                self::timeout(timeout, "send", stream.writable()).await?;
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(position - offset)
 }
