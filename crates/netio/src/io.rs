@@ -110,6 +110,13 @@ pub async fn send_file(
     Ok(position - offset)
 }
 
+/// Corks (`true`) or uncorks a TCP socket (`TCP_CORK`): while corked, partial segments are
+/// held back, so a response head and the file body sent after it leave in full-sized
+/// segments (nginx's `tcp_nopush`). Uncorking sends what is held at once.
+pub fn set_cork(stream: &tokio::net::TcpStream, cork: bool) -> std::io::Result<()> {
+    rustix::net::sockopt::set_tcp_cork(stream, cork).map_err(Into::into)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -899,6 +899,24 @@ impl Connection<'_> {
     /// Streams a large body: the file goes to the socket with `sendfile` (not through the
     /// machine's output), and the machine is told how much went.
     async fn drive_transfer(&mut self, mut transfer: Transfer) -> std::io::Result<()> {
+        // Corked, the head and the file leave in full-sized segments (a head alone in its
+        // own small segment, and short segments between sendfile calls, cost the receiver).
+        let corked = netio::io::set_cork(&self.stream, true).is_ok();
+        let result = self.send_parts(&mut transfer).await;
+        if corked {
+            let _ = netio::io::set_cork(&self.stream, false);
+        }
+        result?;
+        self.machine.send_body(&transfer.suffix);
+        transfer.sent += transfer.suffix.len() as u64;
+        self.machine.finish();
+        self.log(&transfer.log, transfer.status, transfer.sent);
+        Ok(())
+    }
+
+    /// The parts of a large body: each part's prefix through the machine, its bytes with
+    /// `sendfile`.
+    async fn send_parts(&mut self, transfer: &mut Transfer) -> std::io::Result<()> {
         while let Some(part) = transfer.parts.pop_front() {
             self.machine.send_body(&part.prefix);
             transfer.sent += part.prefix.len() as u64;
@@ -921,10 +939,6 @@ impl Connection<'_> {
                 break;
             }
         }
-        self.machine.send_body(&transfer.suffix);
-        transfer.sent += transfer.suffix.len() as u64;
-        self.machine.finish();
-        self.log(&transfer.log, transfer.status, transfer.sent);
         Ok(())
     }
 }
