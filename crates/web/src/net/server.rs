@@ -218,6 +218,35 @@ fn cached_date() -> String {
 }
 
 thread_local! {
+    /// Response buffers handed from one response to the next (and from connection to
+    /// connection), so that building a response allocates nothing.
+    static OUTPUT_BUFFERS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Kept buffers: enough for the responses one thread builds at once.
+const OUTPUT_BUFFERS_KEPT: usize = 16;
+/// Buffers that grew past this are not kept.
+const OUTPUT_BUFFER_MAX: usize = 128 * 1024;
+
+fn output_buffer() -> Vec<u8> {
+    OUTPUT_BUFFERS
+        .with(|buffers| buffers.borrow_mut().pop())
+        .unwrap_or_default()
+}
+
+fn recycle_output_buffer(buffer: Vec<u8>) {
+    if buffer.capacity() == 0 || buffer.capacity() > OUTPUT_BUFFER_MAX {
+        return;
+    }
+    OUTPUT_BUFFERS.with(|buffers| {
+        let mut buffers = buffers.borrow_mut();
+        if buffers.len() < OUTPUT_BUFFERS_KEPT {
+            buffers.push(buffer);
+        }
+    });
+}
+
+thread_local! {
     /// The buffer small file bodies are read into before they join the response.
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     static READ_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 16 * 1024]);
@@ -377,6 +406,9 @@ impl Connection<'_> {
                             Ok(n) => {
                                 self.machine
                                     .set_date(HttpDate::from_system_time(SystemTime::now()));
+                                recycle_output_buffer(
+                                    self.machine.provide_output_buffer(output_buffer()),
+                                );
                                 self.machine.handle_input(now, &buffer[..n]);
                                 drained = n < buffer.len();
                                 if drained {
@@ -411,12 +443,11 @@ impl Connection<'_> {
         }
         // The usual case: the socket takes the whole response at once, with no timer.
         match self.stream.try_write(output) {
-            Ok(n) => {
-                self.machine.consume_output(n);
-                if self.machine.pending_output().is_empty() {
-                    return Ok(());
-                }
+            Ok(n) if n == output.len() => {
+                recycle_output_buffer(self.machine.take_output_buffer());
+                return Ok(());
             }
+            Ok(n) => self.machine.consume_output(n),
             Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(error) => return Err(error),
         }
