@@ -135,7 +135,7 @@ struct Current {
 /// The server side of one connection. See the module documentation for the run loop.
 #[derive(Debug)]
 pub struct ServerConn {
-    config: ConnConfig,
+    config: std::sync::Arc<ConnConfig>,
     now: Instant,
     date: Option<HttpDate>,
     input: Vec<u8>,
@@ -152,10 +152,11 @@ pub struct ServerConn {
 }
 
 impl ServerConn {
-    /// A connection opened at `now`.
-    pub fn new(config: ConnConfig, now: Instant) -> ServerConn {
+    /// A connection opened at `now`. A server shares one configuration between all its
+    /// connections by passing an `Arc<ConnConfig>`.
+    pub fn new(config: impl Into<std::sync::Arc<ConnConfig>>, now: Instant) -> ServerConn {
         ServerConn {
-            config,
+            config: config.into(),
             now,
             date: None,
             input: Vec::new(),
@@ -713,7 +714,10 @@ mod tests {
         conn.send_response(ResponseHead::new(StatusCode::OK), b"hello");
         assert!(conn.pending_output().ends_with(b"hello"));
         let buffer = conn.take_output_buffer();
-        assert!(buffer.is_empty() && buffer.capacity() >= 4096, "the lent buffer, emptied");
+        assert!(
+            buffer.is_empty() && buffer.capacity() >= 4096,
+            "the lent buffer, emptied"
+        );
         assert!(conn.pending_output().is_empty());
         assert!(conn.is_idle());
     }

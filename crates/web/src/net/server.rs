@@ -29,7 +29,7 @@ pub struct WebServer {
 
 struct Shared {
     config: WebServerConfig,
-    conn_config: ConnConfig,
+    conn_config: Arc<ConnConfig>,
     store: Option<Mutex<SqliteStore>>,
     boundaries: AtomicU64,
     inside: fs::InsideCache,
@@ -91,7 +91,7 @@ pub async fn bind(mut config: WebServerConfig) -> std::io::Result<WebServer> {
         listeners,
         shared: Arc::new(Shared {
             config,
-            conn_config,
+            conn_config: Arc::new(conn_config),
             store,
             boundaries: AtomicU64::new(0),
             inside: fs::InsideCache::new(),
