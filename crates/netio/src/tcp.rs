@@ -115,6 +115,21 @@ where
     .await
 }
 
+/// Tokio takes a freshly accepted socket to be readable, so that the first read tries the
+/// socket at once; a client whose first bytes have not arrived yet then costs a failed read
+/// and a second wake-up (every connection of a `wrk` run did). This forgets that assumption,
+/// without a syscall, so the first read waits for the kernel's word, as nginx's does.
+///
+/// Only right after `accept` and on a current-thread runtime: no reactor turn can have
+/// recorded a real readiness event for the socket yet, so none is lost. (On a multi-thread
+/// runtime another worker could record one in between, and clearing it would leave the
+/// connection waiting for bytes that already came.)
+fn forget_assumed_readiness(stream: &TcpStream) {
+    let _ = stream.try_io(tokio::io::Interest::READABLE, || {
+        Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+    });
+}
+
 /// What a handler of [`serve_parking`] hands back when its connection went idle: the socket
 /// and when the connection's idle time runs out.
 #[derive(Debug)]
@@ -158,6 +173,8 @@ where
     F: Future<Output = Option<Park>> + Send + 'static,
 {
     let local = listener.local_addr()?;
+    let current_thread = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::CurrentThread;
     // A listener on a specific address knows every connection's local address; only a
     // wildcard listener needs to ask the kernel per connection.
     let local_known = !local.ip().is_unspecified();
@@ -237,6 +254,9 @@ where
                 Some((Ok((stream, peer)), permit)) => {
                     // Small request/response exchanges must not wait for Nagle.
                     let _ = stream.set_nodelay(true);
+                    if current_thread {
+                        forget_assumed_readiness(&stream);
+                    }
                     let here = if local_known {
                         local
                     } else {

@@ -269,12 +269,6 @@ struct Connection<'a> {
 /// parked (then its socket goes back to netio's idle lot, and a new call serves it when the
 /// next request comes).
 async fn connection(stream: TcpStream, conn: Conn, shared: Arc<Shared>) -> Option<Park> {
-    // Tokio takes a freshly accepted socket to be readable, so that the first read tries the
-    // socket at once; a client whose request has not arrived yet then costs a failed read
-    // and a second wake-up. Wait for the kernel's word instead, as nginx does (no syscall).
-    let _ = stream.try_io(tokio::io::Interest::READABLE, || {
-        Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
-    });
     let now = Instant::now();
     let mut connection = Connection {
         stream,
