@@ -142,9 +142,13 @@ fn python_http_client_keep_alive_pipelining_and_methods() {
     };
     let dir = TempDir::new("python");
     seed_site(&dir);
-    let server = Server::with(dir.path(), |config| config.allow_write = true);
+    let server = Server::with(dir.path(), |config| {
+        config.allow_write = true;
+        // Idle connections park after 100 ms, so the script's pause below parks its one.
+        config.park.after = std::time::Duration::from_millis(100);
+    });
     let script = r#"
-import http.client, socket, sys
+import http.client, socket, sys, time
 host, port = sys.argv[1], int(sys.argv[2])
 c = http.client.HTTPConnection(host, port, timeout=5)
 c.request("GET", "/somedir/page.html")
@@ -169,6 +173,12 @@ assert r.status == 206 and len(data) == 10, (r.status, len(data))
 c.request("DELETE", "/py.txt")
 r = c.getresponse(); r.read(); assert r.status == 204
 assert c.sock is sock, "connection not reused"
+# Idle long enough to be parked by the server, then reused: served as if nothing happened.
+time.sleep(0.4)
+c.request("GET", "/somedir/page.html")
+r = c.getresponse(); body = r.read()
+assert r.status == 200 and b"someschool" in body, (r.status, body)
+assert c.sock is sock, "connection not reused after parking"
 # Pipelining on a raw socket: three requests in one write, three responses in order.
 s = socket.create_connection((host, port), timeout=5)
 s.sendall(b"".join(b"GET /someDepartment/img%d.jpg HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in (1, 2, 3)) + b"GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
