@@ -459,6 +459,49 @@ impl ServerConn {
         current.responding = Some(framing);
     }
 
+    /// Sends a response head whose fields come already encoded, for a body of exactly
+    /// `content_length` bytes: the fast path for a response a server sends again and again
+    /// (a cached file), which skips building and checking a [`ResponseHead`].
+    ///
+    /// `fields` are complete `Name: value\r\n` lines, valid per RFC 9110 (the caller vouches
+    /// for them, e.g. by encoding them once from a [`HeaderMap`]), including `Content-Length`
+    /// and excluding `Connection` and `Transfer-Encoding`. The machine adds the status line,
+    /// `Connection` as needed and the blank line, exactly as [`send_head`](Self::send_head)
+    /// would for the same fields.
+    pub fn send_encoded_head(&mut self, status: StatusCode, fields: &[&[u8]], content_length: u64) {
+        let Some(current) = &mut self.current else {
+            return;
+        };
+        if current.responding.is_some() {
+            return;
+        }
+        let framing =
+            if current.method == Method::Head || status.forbids_body() || content_length == 0 {
+                OutFraming::None
+            } else {
+                OutFraming::Length {
+                    remaining: content_length,
+                }
+            };
+        // As in `send_head`: an unread request body would be taken for the next request.
+        let body_unread = !matches!(self.read, Read::Done);
+        let close =
+            current.wants_close || self.shutting_down || self.close_after_response || body_unread;
+        let out = &mut self.out;
+        crate::head::encode_status_line(Version::Http11, status, status.reason(), out);
+        for field in fields {
+            out.extend_from_slice(field);
+        }
+        if close {
+            out.extend_from_slice(b"Connection: close\r\n");
+            self.close_after_response = true;
+        } else if current.version == Version::Http10 {
+            out.extend_from_slice(b"Connection: keep-alive\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        current.responding = Some(framing);
+    }
+
     /// Sends a piece of the response body (framed as chunks if the response is chunked;
     /// dropped for HEAD and bodyless statuses; cut at the declared Content-Length).
     pub fn send_body(&mut self, data: &[u8]) {
@@ -699,6 +742,46 @@ mod tests {
         match conn.poll_event() {
             Some(ServerEvent::Request { head, .. }) => head,
             other => panic!("expected a request, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn encoded_heads_match_built_heads() {
+        let requests: [&[u8]; 4] = [
+            b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            b"HEAD /a HTTP/1.1\r\nHost: a\r\n\r\n",
+        ];
+        let head = || {
+            ResponseHead::new(StatusCode::OK)
+                .header("Content-Type", "text/plain")
+                .header("Content-Length", "5")
+                .header("ETag", "\"x\"")
+                .header("Server", "t")
+        };
+        let mut fields = Vec::new();
+        head().headers.encode(&mut fields);
+        for request in requests {
+            let (mut built, now) = conn();
+            built.handle_input(now, request);
+            next_request(&mut built);
+            built.send_head(head());
+            built.send_body(b"hello");
+            built.finish();
+            let (mut encoded, now) = conn();
+            encoded.handle_input(now, request);
+            next_request(&mut encoded);
+            encoded.send_encoded_head(StatusCode::OK, &[&fields], 5);
+            encoded.send_body(b"hello");
+            encoded.finish();
+            assert_eq!(
+                output(&mut encoded),
+                output(&mut built),
+                "{}",
+                String::from_utf8_lossy(request)
+            );
+            assert_eq!(encoded.is_closed(), built.is_closed());
         }
     }
 

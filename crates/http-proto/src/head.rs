@@ -137,26 +137,7 @@ impl ResponseHead {
     /// Writes the status line, the fields and the empty line.
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.reserve(32 + self.reason.len() + self.headers.encoded_len());
-        out.extend_from_slice(self.version.as_str().as_bytes());
-        out.push(b' ');
-        let code = self.status.as_u16();
-        out.extend_from_slice(&[
-            b'0' + (code / 100 % 10) as u8,
-            b'0' + (code / 10 % 10) as u8,
-            b'0' + (code % 10) as u8,
-            b' ',
-        ]);
-        // The reason phrase must not break the line.
-        if self
-            .reason
-            .bytes()
-            .all(|b| b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80)
-        {
-            out.extend_from_slice(self.reason.as_bytes());
-        } else {
-            out.extend_from_slice(self.status.reason().as_bytes());
-        }
-        out.extend_from_slice(b"\r\n");
+        encode_status_line(self.version, self.status, &self.reason, out);
         self.headers.encode(out);
         out.extend_from_slice(b"\r\n");
     }
@@ -191,6 +172,35 @@ impl fmt::Display for ResponseHead {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {} {}", self.version, self.status, self.reason)
     }
+}
+
+/// `HTTP/1.1 200 OK\r\n`: a status line, with the status's own reason phrase in place of
+/// one that would break the line.
+pub(crate) fn encode_status_line(
+    version: Version,
+    status: StatusCode,
+    reason: &str,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(version.as_str().as_bytes());
+    out.push(b' ');
+    let code = status.as_u16();
+    out.extend_from_slice(&[
+        b'0' + (code / 100 % 10) as u8,
+        b'0' + (code / 10 % 10) as u8,
+        b'0' + (code % 10) as u8,
+        b' ',
+    ]);
+    // The reason phrase must not break the line.
+    if reason
+        .bytes()
+        .all(|b| b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80)
+    {
+        out.extend_from_slice(reason.as_bytes());
+    } else {
+        out.extend_from_slice(status.reason().as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]

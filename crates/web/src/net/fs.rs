@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 pub(super) enum Opened {
     /// A regular file, possibly shared with the open-file cache (read it with [`read_at`]),
     /// and its whole contents if it is small (up to [`CONTENT_MAX`] bytes).
-    File(Arc<File>, FileInfo, Option<Arc<[u8]>>),
+    File(Arc<File>, FileInfo, Option<Arc<CachedBody>>),
     Dir(PathBuf),
     Missing,
     /// It exists but resolves outside the root (a symlink out) or cannot be read.
@@ -128,7 +128,17 @@ struct CachedFile {
 /// A small file's bytes and the metadata they were read with.
 struct Content {
     version: Version,
-    bytes: Arc<[u8]>,
+    body: Arc<CachedBody>,
+}
+
+/// A small file's contents as served from the open-file cache.
+pub(super) struct CachedBody {
+    /// The file as it was when the bytes were read.
+    pub(super) info: FileInfo,
+    pub(super) bytes: Box<[u8]>,
+    /// The encoded header fields of a plain `200 OK` for these bytes (everything the file
+    /// decides: type, length, validators), made by the first such response.
+    pub(super) head: std::sync::OnceLock<Box<[u8]>>,
 }
 
 /// What must not change for cached bytes to stay valid.
@@ -195,7 +205,7 @@ impl OpenCache {
             .content
             .as_ref()
             .filter(|content| content.version == version)
-            .map(|content| content.bytes.clone());
+            .map(|content| content.body.clone());
         Some(Opened::File(file, file_info(&metadata), content))
     }
 
@@ -237,13 +247,13 @@ impl OpenCache {
     }
 
     /// Keeps `bytes`, read from the file at `path` whose metadata is `metadata`.
-    fn keep_content(&self, path: &Path, metadata: &std::fs::Metadata, bytes: Arc<[u8]>) {
+    fn keep_content(&self, path: &Path, metadata: &std::fs::Metadata, body: Arc<CachedBody>) {
         let mut entries = self.lock();
         if let Some(entry) = entries.get_mut(path) {
             if same_inode(entry, metadata) {
                 entry.content = Some(Content {
                     version: Version::of(metadata),
-                    bytes,
+                    body,
                 });
             }
         }
@@ -277,15 +287,18 @@ pub(super) fn open(
     };
     match opened {
         Opened::File(file, info, None) if info.len <= CONTENT_MAX => {
-            let content = read_content(&file, &path, cache);
-            Opened::File(file, info, content)
+            match read_content(&file, &path, cache) {
+                // The metadata the bytes were read with, in case the file changed meanwhile.
+                Some(body) => Opened::File(file, body.info.clone(), Some(body)),
+                None => Opened::File(file, info, None),
+            }
         }
         other => other,
     }
 }
 
 /// Reads a small file whole and keeps the bytes in the cache when they match its metadata.
-fn read_content(file: &File, path: &Path, cache: &OpenCache) -> Option<Arc<[u8]>> {
+fn read_content(file: &File, path: &Path, cache: &OpenCache) -> Option<Arc<CachedBody>> {
     let metadata = file.metadata().ok()?;
     let len = metadata.len();
     if len > CONTENT_MAX {
@@ -296,15 +309,19 @@ fn read_content(file: &File, path: &Path, cache: &OpenCache) -> Option<Arc<[u8]>
     if got as u64 != len {
         return None;
     }
-    let bytes: Arc<[u8]> = bytes.into();
+    let body = Arc::new(CachedBody {
+        info: file_info(&metadata),
+        bytes: bytes.into(),
+        head: std::sync::OnceLock::new(),
+    });
     // Kept only if nothing changed while reading.
     if file
         .metadata()
         .is_ok_and(|after| Version::of(&after) == Version::of(&metadata))
     {
-        cache.keep_content(path, &metadata, bytes.clone());
+        cache.keep_content(path, &metadata, body.clone());
     }
-    Some(bytes)
+    Some(body)
 }
 
 fn open_path(
@@ -492,7 +509,7 @@ mod tests {
         buf.truncate(got);
         // Small files come with their contents, which must be the file's current bytes.
         assert_eq!(
-            content.as_deref(),
+            content.as_ref().map(|body| &body.bytes[..]),
             Some(&buf[..]),
             "cached contents are stale"
         );

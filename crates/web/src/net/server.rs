@@ -34,6 +34,8 @@ struct Shared {
     boundaries: AtomicU64,
     inside: fs::InsideCache,
     open_files: fs::OpenCache,
+    /// `Server: ...\r\n`, encoded once.
+    server_line: Vec<u8>,
 }
 
 fn invalid(message: String) -> std::io::Error {
@@ -82,6 +84,10 @@ pub async fn bind(mut config: WebServerConfig) -> std::io::Result<WebServer> {
             .map_err(|e| std::io::Error::new(e.kind(), format!("bind {addr}: {e}")))?;
         listeners.push(listener);
     }
+    let mut server_fields = http_proto::HeaderMap::new();
+    server_fields.append("Server", config.server_name.as_str());
+    let mut server_line = Vec::new();
+    server_fields.encode(&mut server_line);
     let conn_config = ConnConfig {
         limits: config.limits.clone(),
         timeouts: config.timeouts.clone(),
@@ -96,6 +102,7 @@ pub async fn bind(mut config: WebServerConfig) -> std::io::Result<WebServer> {
             boundaries: AtomicU64::new(0),
             inside: fs::InsideCache::new(),
             open_files: fs::OpenCache::new(),
+            server_line,
         }),
     })
 }
@@ -201,20 +208,29 @@ fn clf_time(now: SystemTime) -> String {
 }
 
 thread_local! {
-    /// The Date field's text for the current second, formatted once per second.
-    static DATE: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((0, String::new())) };
+    /// The Date field for the current second, formatted once per second: (unix second,
+    /// IMF-fixdate text, the whole `Date: ...\r\n` line).
+    static DATE: std::cell::RefCell<(u64, String, Vec<u8>)> = const { std::cell::RefCell::new((0, String::new(), Vec::new())) };
 }
 
-/// Today's IMF-fixdate for the Date field, from a per-thread cache renewed each second.
-fn cached_date() -> String {
+/// Runs `f` with today's IMF-fixdate and its encoded `Date` line, from a per-thread cache
+/// renewed each second.
+fn with_date<T>(f: impl FnOnce(&str, &[u8]) -> T) -> T {
     let now = HttpDate::from_system_time(SystemTime::now());
     DATE.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.0 != now.unix() || cache.1.is_empty() {
-            *cache = (now.unix(), now.to_string());
+            let text = now.to_string();
+            let line = format!("Date: {text}\r\n").into_bytes();
+            *cache = (now.unix(), text, line);
         }
-        cache.1.clone()
+        f(&cache.1, &cache.2)
     })
+}
+
+/// Today's IMF-fixdate for the Date field.
+fn cached_date() -> String {
+    with_date(|text, _| text.to_owned())
 }
 
 thread_local! {
@@ -830,11 +846,17 @@ impl Connection<'_> {
         &mut self,
         head: &RequestHead,
         log: &LogEntry,
-        (file, content): (Arc<std::fs::File>, Option<Arc<[u8]>>),
+        (file, content): (Arc<std::fs::File>, Option<Arc<fs::CachedBody>>),
         info: files::FileInfo,
         path: &Path,
     ) -> std::io::Result<()> {
         let content_type = media_type_for(&path.to_string_lossy());
+        if let Some(body) = &content {
+            if body.info == info && is_plain(head) && !wire::enabled() {
+                self.send_cached(head, log, body, content_type);
+                return Ok(());
+            }
+        }
         // Only a multi-range answer needs a boundary.
         let boundary = if head.headers.contains("range") {
             format!(
@@ -885,6 +907,7 @@ impl Connection<'_> {
             while let Some(part) = transfer.parts.pop_front() {
                 self.machine.send_body(&part.prefix);
                 let bytes = content
+                    .bytes
                     .get(part.range.start as usize..part.range.end as usize)
                     .unwrap_or_default();
                 self.machine.send_body(bytes);
@@ -898,6 +921,36 @@ impl Connection<'_> {
         self.machine.finish();
         self.log(&transfer.log, transfer.status, transfer.sent);
         Ok(())
+    }
+
+    /// The fast path for a plain GET or HEAD of a cached small file: the response's fields
+    /// were encoded by the first such response (from the same plan as every other answer),
+    /// so this one only adds the status line, Date and Server.
+    fn send_cached(
+        &mut self,
+        head: &RequestHead,
+        log: &LogEntry,
+        body: &fs::CachedBody,
+        content_type: &str,
+    ) {
+        let fields = body.head.get_or_init(|| {
+            let plan = plan_file(head, &body.info, content_type, "");
+            let mut fields = Vec::new();
+            plan.head.headers.encode(&mut fields);
+            fields.into()
+        });
+        let len = body.info.len;
+        with_date(|_, date| {
+            self.machine.send_encoded_head(
+                StatusCode::OK,
+                &[fields, date, &self.shared.server_line],
+                len,
+            )
+        });
+        self.machine.send_body(&body.bytes);
+        self.machine.finish();
+        let sent = if head.method == Method::Head { 0 } else { len };
+        self.log(log, StatusCode::OK, sent);
     }
 
     /// Reads a small body's parts from its file into the machine's output.
@@ -974,6 +1027,18 @@ impl Connection<'_> {
     }
 }
 
+/// Whether a GET or HEAD asks for the whole file unconditionally (no Range, If-Range or
+/// other `If-` precondition), so that the plain `200 OK` answers it.
+fn is_plain(head: &RequestHead) -> bool {
+    matches!(head.method, Method::Get | Method::Head)
+        && head.headers.iter().all(|(name, _)| {
+            !(name.eq_ignore_ascii_case("range")
+                || name
+                    .get(..3)
+                    .is_some_and(|prefix| prefix.eq_ignore_ascii_case("if-")))
+        })
+}
+
 /// Bodies up to this size are read whole and sent with the head in one write.
 const SMALL_BODY: u64 = 64 * 1024;
 
@@ -981,7 +1046,7 @@ const SMALL_BODY: u64 = 64 * 1024;
 struct Transfer {
     file: Arc<std::fs::File>,
     /// The whole file, when the open-file cache holds it.
-    content: Option<Arc<[u8]>>,
+    content: Option<Arc<fs::CachedBody>>,
     parts: std::collections::VecDeque<files::FilePart>,
     suffix: Vec<u8>,
     status: StatusCode,

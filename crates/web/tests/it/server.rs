@@ -578,3 +578,36 @@ fn idle_connections_park_and_resume() {
         "closed after {waited:?}"
     );
 }
+
+#[test]
+fn cached_fast_path_answers_exactly_like_the_full_path() {
+    let dir = TempDir::new("fastpath");
+    seed_site(&dir);
+    let server = Server::with(dir.path(), |_| {});
+    let without_date = |response: Vec<u8>| -> String {
+        text(&response)
+            .split("\r\n")
+            .filter(|line| !line.starts_with("Date: "))
+            .collect::<Vec<_>>()
+            .join("\r\n")
+    };
+    for (method, version, extra) in [
+        ("GET", "HTTP/1.1", ""),
+        ("HEAD", "HTTP/1.1", ""),
+        ("GET", "HTTP/1.1", "Connection: close\r\n"),
+        ("GET", "HTTP/1.0", ""),
+    ] {
+        // A plain request takes the cached fast path; one with a precondition that holds
+        // (no such entity tag) takes the full path to the same 200.
+        let plain = format!(
+            "{method} /somedir/page.html {version}\r\nHost: a\r\n{extra}Connection: close\r\n\r\n"
+        );
+        let conditional = format!(
+            "{method} /somedir/page.html {version}\r\nHost: a\r\nIf-None-Match: \"other\"\r\n{extra}Connection: close\r\n\r\n"
+        );
+        let fast = without_date(exchange(server.addr, plain.as_bytes()));
+        let full = without_date(exchange(server.addr, conditional.as_bytes()));
+        assert!(fast.starts_with("HTTP/1.1 200 OK"), "{fast}");
+        assert_eq!(fast, full, "{method} {version} {extra}");
+    }
+}
