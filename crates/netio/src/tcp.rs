@@ -213,6 +213,9 @@ where
             }
         });
     };
+    // One shutdown waiter for the loop's life rather than one per accepted connection.
+    let stopped = shutdown.triggered();
+    tokio::pin!(stopped);
     loop {
         let woken = async {
             match &mut watcher {
@@ -229,7 +232,7 @@ where
         };
         tokio::select! {
             biased;
-            _ = shutdown.triggered() => break,
+            _ = &mut stopped => break,
             woken = woken => match woken {
                 Ok(woken) => {
                     for parked in woken {
