@@ -26,8 +26,13 @@ pub struct ParkPolicy {
     /// An idle connection parks after waiting this long for its next message.
     pub after: Duration,
     /// While more than this many connections have running tasks, an idle connection parks
-    /// as soon as it has nothing to read, so the memory of many idle clients stays small.
+    /// at once the first time, so the memory of many idle clients stays small.
     pub live: usize,
+    /// While more than `live` connections are live, how long one that has come back from the
+    /// lot waits before it parks again: short, but long enough that clients sending request
+    /// after request (a busy keep-alive load of hundreds of connections) are not parked and
+    /// woken between every two requests.
+    pub busy_after: Duration,
 }
 
 impl Default for ParkPolicy {
@@ -35,6 +40,7 @@ impl Default for ParkPolicy {
         ParkPolicy {
             after: Duration::from_secs(1),
             live: 256,
+            busy_after: Duration::from_millis(50),
         }
     }
 }
@@ -113,12 +119,18 @@ impl Lot {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// How long an idle connection should wait for input before it parks.
-    pub(crate) fn park_after(&self) -> Duration {
-        if self.live.load(Ordering::Relaxed) > self.policy.live {
-            Duration::ZERO
-        } else {
+    /// How long an idle connection should wait for input before it parks. While many
+    /// connections are live, one that has not been parked yet parks at once (a crowd of idle
+    /// clients costs little memory however fast it arrives), and one that came back from the
+    /// lot waits `busy_after` (a crowd of busy clients is not parked and woken between every
+    /// two requests).
+    pub(crate) fn park_after(&self, resumed: bool) -> Duration {
+        if self.live.load(Ordering::Relaxed) <= self.policy.live {
             self.policy.after
+        } else if resumed {
+            self.policy.busy_after.min(self.policy.after)
+        } else {
+            Duration::ZERO
         }
     }
 
@@ -332,4 +344,35 @@ fn expire(lot: &Lot, now: Instant) {
     drop(table);
     // Closed outside the lock.
     drop(expired);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn crowds_park_new_connections_at_once_and_resumed_ones_after_a_moment() {
+        let policy = ParkPolicy {
+            after: Duration::from_secs(1),
+            live: 1,
+            busy_after: Duration::from_millis(50),
+        };
+        let (lot, _watcher) = Lot::new(policy).unwrap();
+        lot.task_started();
+        assert_eq!(lot.park_after(false), Duration::from_secs(1), "few live");
+        assert_eq!(lot.park_after(true), Duration::from_secs(1), "few live");
+        lot.task_started();
+        assert_eq!(
+            lot.park_after(false),
+            Duration::ZERO,
+            "a crowd: new ones at once"
+        );
+        assert_eq!(
+            lot.park_after(true),
+            Duration::from_millis(50),
+            "busy ones wait"
+        );
+        lot.task_ended();
+        assert_eq!(lot.park_after(false), Duration::from_secs(1));
+    }
 }

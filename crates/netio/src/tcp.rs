@@ -51,6 +51,8 @@ pub struct Conn {
     pub shutdown: Shutdown,
     /// The idle-connection lot of a [`serve_parking`] server.
     lot: Option<Arc<Lot>>,
+    /// Whether this connection came back from the lot (rather than from `accept`).
+    resumed: bool,
 }
 
 impl std::fmt::Debug for Conn {
@@ -72,14 +74,15 @@ impl Conn {
             limits: Arc::new(limits),
             shutdown,
             lot: None,
+            resumed: false,
         }
     }
 
     /// How long an idle connection should wait for its next message before its handler ends
-    /// the task and returns a [`Park`]: `None` unless served by [`serve_parking`]; zero when
-    /// many connections are live, so that idle ones leave the runtime at once.
+    /// the task and returns a [`Park`]: `None` unless served by [`serve_parking`]; shorter
+    /// while many connections are live (see [`ParkPolicy`]).
     pub fn park_after(&self) -> Option<Duration> {
-        self.lot.as_ref().map(|lot| lot.park_after())
+        self.lot.as_ref().map(|lot| lot.park_after(self.resumed))
     }
 
     /// How many connections of this server are parked now (0 without parking).
@@ -188,13 +191,14 @@ where
         }
         None => (None, None),
     };
-    let start = |stream: TcpStream, local: SocketAddr, peer: SocketAddr, permit| {
+    let start = |stream: TcpStream, local: SocketAddr, peer: SocketAddr, permit, resumed| {
         let conn = Conn {
             local,
             peer,
             limits: limits.clone(),
             shutdown: shutdown.clone(),
             lot: lot.clone(),
+            resumed,
         };
         let task = handler(stream, conn);
         let lot = lot.clone();
@@ -237,7 +241,7 @@ where
                 Ok(woken) => {
                     for parked in woken {
                         match TcpStream::from_std(parked.stream) {
-                            Ok(stream) => start(stream, parked.local, parked.peer, parked.permit),
+                            Ok(stream) => start(stream, parked.local, parked.peer, parked.permit, true),
                             Err(error) => {
                                 tracing::warn!(peer = %parked.peer, "cannot resume parked connection: {error}");
                             }
@@ -265,7 +269,7 @@ where
                     } else {
                         stream.local_addr().unwrap_or(local)
                     };
-                    start(stream, here, peer, permit);
+                    start(stream, here, peer, permit, false);
                 }
                 Some((Err(error), permit)) => {
                     tracing::warn!(%local, "accept failed: {error}; retrying in 100 ms");
@@ -425,6 +429,7 @@ mod tests {
         let policy = ParkPolicy {
             after: Duration::ZERO,
             live: 0,
+            busy_after: Duration::ZERO,
         };
         let (addr, shutdown, last) = parking_echo(policy, TcpLimits::default()).await;
         let mut clients = Vec::new();
@@ -462,6 +467,7 @@ mod tests {
         let policy = ParkPolicy {
             after: Duration::from_millis(20),
             live: 1000,
+            busy_after: Duration::ZERO,
         };
         let limits = TcpLimits {
             max_connections: 1,

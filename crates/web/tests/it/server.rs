@@ -527,6 +527,7 @@ fn idle_connections_park_and_resume() {
         config.park = netio::tcp::ParkPolicy {
             after: Duration::ZERO,
             live: 0,
+            busy_after: Duration::ZERO,
         };
         config.timeouts.idle = Duration::from_millis(800);
     });
