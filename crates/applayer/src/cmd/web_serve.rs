@@ -51,8 +51,8 @@ pub(crate) struct Args {
     idle_timeout: Option<f64>,
 
     /// Seconds an idle keep-alive connection keeps its task before it is parked (held as a
-    /// bare socket until its next request; default 1). Above 256 live connections idle ones
-    /// park at once.
+    /// bare socket until its next request; default 1). Above 256 live connections a new
+    /// connection parks as soon as it is idle, and one back from parking after 50 ms.
     #[arg(long = "park-after", value_name = "SECS")]
     park_after: Option<f64>,
 
