@@ -21,6 +21,8 @@ mod park;
 pub mod resolve;
 pub mod shaper;
 mod shutdown;
+mod sockopt;
+mod stream;
 pub mod tcp;
 pub mod udp;
 pub mod wire;

@@ -154,7 +154,7 @@ impl Lot {
     /// it cannot be watched, the connection is closed instead (it was idle: nothing is lost).
     pub(crate) fn park(
         &self,
-        stream: tokio::net::TcpStream,
+        stream: crate::tcp::Stream,
         local: SocketAddr,
         peer: SocketAddr,
         deadline: Instant,

@@ -2,13 +2,19 @@
 
 use crate::park::Lot;
 pub use crate::park::ParkPolicy;
+pub use crate::sockopt::{defers_accept, set_defer_accept};
+pub use crate::stream::Stream;
 use crate::Shutdown;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Limits applied by [`serve`] and handed to every connection handler in [`Conn`].
 #[derive(Clone, Debug)]
@@ -108,29 +114,24 @@ where
     H: Fn(TcpStream, Conn) -> F,
     F: Future<Output = ()> + Send + 'static,
 {
-    run(listener, limits, None, shutdown, move |stream, conn| {
-        let task = handler(stream, conn);
-        async move {
-            task.await;
-            None
-        }
-    })
+    run(
+        listener,
+        limits,
+        None,
+        shutdown,
+        move |stream: Stream, conn: Conn| {
+            let peer = conn.peer;
+            let task = stream.into_registered().map(|stream| handler(stream, conn));
+            async move {
+                match task {
+                    Ok(task) => task.await,
+                    Err(error) => tracing::warn!(%peer, "cannot serve connection: {error}"),
+                }
+                None
+            }
+        },
+    )
     .await
-}
-
-/// Tokio takes a freshly accepted socket to be readable, so that the first read tries the
-/// socket at once; a client whose first bytes have not arrived yet then costs a failed read
-/// and a second wake-up (every connection of a `wrk` run did). This forgets that assumption,
-/// without a syscall, so the first read waits for the kernel's word, as nginx's does.
-///
-/// Only right after `accept` and on a current-thread runtime: no reactor turn can have
-/// recorded a real readiness event for the socket yet, so none is lost. (On a multi-thread
-/// runtime another worker could record one in between, and clearing it would leave the
-/// connection waiting for bytes that already came.)
-fn forget_assumed_readiness(stream: &TcpStream) {
-    let _ = stream.try_io(tokio::io::Interest::READABLE, || {
-        Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
-    });
 }
 
 /// What a handler of [`serve_parking`] hands back when its connection went idle: the socket
@@ -138,7 +139,7 @@ fn forget_assumed_readiness(stream: &TcpStream) {
 #[derive(Debug)]
 pub struct Park {
     /// The idle connection's socket, with nothing read from it that was not answered.
-    pub stream: TcpStream,
+    pub stream: Stream,
     /// When to close it if no new message has come by then.
     pub idle_deadline: std::time::Instant,
 }
@@ -150,6 +151,12 @@ pub struct Park {
 /// readable; at its idle deadline it is closed. [`Conn::park_after`] tells the handler when
 /// to park. Parked connections still count against `limits.max_connections`, and are closed
 /// at once on shutdown.
+///
+/// Handlers get a [`Stream`], which stays out of the runtime's reactor until the handler has
+/// to wait. A connection accepted from a listener that defers accept until data comes
+/// ([`set_defer_accept`]), or woken in the lot, is taken to have bytes waiting; its handler
+/// is first run right in the accept loop, and only if it has to wait does it get a task.
+/// A request answered without waiting then costs no epoll registration, no task and no timer.
 pub async fn serve_parking<H, F>(
     listener: TcpListener,
     limits: TcpLimits,
@@ -158,10 +165,66 @@ pub async fn serve_parking<H, F>(
     handler: H,
 ) -> std::io::Result<()>
 where
-    H: Fn(TcpStream, Conn) -> F,
+    H: Fn(Stream, Conn) -> F,
     F: Future<Output = Option<Park>> + Send + 'static,
 {
     run(listener, limits, Some(policy), shutdown, handler).await
+}
+
+/// How many connections one readiness event of the listener may accept before the loop looks
+/// at shutdown and the lot again.
+const ACCEPT_BATCH: usize = 32;
+
+/// Accepts one connection: a non-blocking, close-on-exec socket and the peer's address.
+fn accept(
+    listener: &std::net::TcpListener,
+) -> std::io::Result<(std::net::TcpStream, Option<SocketAddr>)> {
+    use rustix::net::SocketFlags;
+    let (fd, peer) =
+        rustix::net::acceptfrom_with(listener, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC)?;
+    let peer = peer.and_then(|peer| SocketAddr::try_from(peer).ok());
+    Ok((std::net::TcpStream::from(fd), peer))
+}
+
+/// Whether an accept error is about one connection (the next accept may well work) rather
+/// than about the server (out of descriptors or memory: pause before trying again).
+fn passing(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::Interrupted
+    ) || error.raw_os_error() == Some(rustix::io::Errno::PROTO.raw_os_error())
+}
+
+/// Polls `future` once with the caller's context; `None` if it panicked (as a task's panic
+/// ends only that task, a handler's panic here must not end the accept loop).
+async fn poll_once<F: Future + ?Sized>(future: Pin<&mut F>) -> Option<Poll<F::Output>> {
+    let mut future = Some(future);
+    std::future::poll_fn(|cx| {
+        let Some(future) = future.take() else {
+            return Poll::Ready(None);
+        };
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.poll(cx)));
+        Poll::Ready(polled.ok())
+    })
+    .await
+}
+
+/// What happens when a handler is done: its connection is parked, or just counted gone.
+fn finish(
+    lot: Option<Arc<Lot>>,
+    parked: Option<Park>,
+    local: SocketAddr,
+    peer: SocketAddr,
+    permit: OwnedSemaphorePermit,
+) {
+    if let Some(lot) = lot {
+        lot.task_ended();
+        if let Some(park) = parked {
+            lot.park(park.stream, local, peer, park.idle_deadline, permit);
+        }
+    }
 }
 
 async fn run<H, F>(
@@ -172,12 +235,20 @@ async fn run<H, F>(
     handler: H,
 ) -> std::io::Result<()>
 where
-    H: Fn(TcpStream, Conn) -> F,
+    H: Fn(Stream, Conn) -> F,
     F: Future<Output = Option<Park>> + Send + 'static,
 {
     let local = listener.local_addr()?;
-    let current_thread = tokio::runtime::Handle::current().runtime_flavor()
-        == tokio::runtime::RuntimeFlavor::CurrentThread;
+    // The listener is watched through an AsyncFd so that accepted sockets stay out of the
+    // reactor until their handler has to wait (tokio's own accept registers each at once).
+    let listener = listener.into_std()?;
+    // The first read of an accepted socket is tried at once only if the kernel holds
+    // connections back until their first bytes come; otherwise it waits for the reactor.
+    let ready_on_accept = crate::sockopt::defers_accept(&listener).unwrap_or(false);
+    // `with_interest` is deprecated for lack of I/O safety with borrowed descriptors; a std
+    // listener owns its descriptor for its whole life, which is the case it is sound for.
+    #[allow(deprecated)]
+    let listener = AsyncFd::with_interest(listener, Interest::READABLE)?;
     // A listener on a specific address knows every connection's local address; only a
     // wildcard listener needs to ask the kernel per connection.
     let local_known = !local.ip().is_unspecified();
@@ -191,7 +262,9 @@ where
         }
         None => (None, None),
     };
-    let start = |stream: TcpStream, local: SocketAddr, peer: SocketAddr, permit, resumed| {
+    // Runs a handler as far as it goes without waiting, here in the accept loop, and gives
+    // it a task of its own only if it has to wait.
+    let start = |stream: Stream, local: SocketAddr, peer: SocketAddr, resumed: bool| {
         let conn = Conn {
             local,
             peer,
@@ -200,23 +273,13 @@ where
             lot: lot.clone(),
             resumed,
         };
-        let task = handler(stream, conn);
-        let lot = lot.clone();
         if let Some(lot) = &lot {
             lot.task_started();
         }
-        tokio::spawn(async move {
-            let parked = task.await;
-            match (lot, parked) {
-                (Some(lot), Some(park)) => {
-                    lot.task_ended();
-                    lot.park(park.stream, local, peer, park.idle_deadline, permit);
-                }
-                (Some(lot), None) => lot.task_ended(),
-                (None, _) => {}
-            }
-        });
+        Box::pin(handler(stream, conn))
     };
+    // Connections to run: (stream, local, peer, permit, resumed).
+    let mut ready = Vec::new();
     // One shutdown waiter for the loop's life rather than one per accepted connection.
     let stopped = shutdown.triggered();
     tokio::pin!(stopped);
@@ -227,12 +290,9 @@ where
                 None => std::future::pending().await,
             }
         };
-        let accepted = async {
-            let permit = match slots.clone().acquire_owned().await {
-                Ok(permit) => permit,
-                Err(_) => return None,
-            };
-            Some((listener.accept().await, permit))
+        let acceptable = async {
+            let permit = slots.clone().acquire_owned().await.ok()?;
+            Some((permit, listener.readable().await))
         };
         tokio::select! {
             biased;
@@ -240,12 +300,7 @@ where
             woken = woken => match woken {
                 Ok(woken) => {
                     for parked in woken {
-                        match TcpStream::from_std(parked.stream) {
-                            Ok(stream) => start(stream, parked.local, parked.peer, parked.permit, true),
-                            Err(error) => {
-                                tracing::warn!(peer = %parked.peer, "cannot resume parked connection: {error}");
-                            }
-                        }
+                        ready.push((Stream::loose(parked.stream, true, true), parked.local, parked.peer, parked.permit, true));
                     }
                 }
                 Err(error) => {
@@ -256,27 +311,62 @@ where
                     watcher = None;
                 }
             },
-            accepted = accepted => match accepted {
+            acceptable = acceptable => match acceptable {
                 None => break,
-                Some((Ok((stream, peer)), permit)) => {
-                    // Small request/response exchanges must not wait for Nagle.
-                    let _ = stream.set_nodelay(true);
-                    if current_thread {
-                        forget_assumed_readiness(&stream);
+                Some((_, Err(error))) => return Err(error),
+                Some((permit, Ok(mut guard))) => {
+                    let mut permit = Some(permit);
+                    let mut pause = false;
+                    for _ in 0..ACCEPT_BATCH {
+                        let Some(slot) = permit.take().or_else(|| slots.clone().try_acquire_owned().ok()) else {
+                            break;
+                        };
+                        match guard.try_io(|listener| accept(listener.get_ref())) {
+                            Ok(Ok((socket, peer))) => {
+                                let Some(peer) = peer.or_else(|| socket.peer_addr().ok()) else {
+                                    continue;
+                                };
+                                let here = if local_known {
+                                    local
+                                } else {
+                                    socket.local_addr().unwrap_or(local)
+                                };
+                                ready.push((Stream::loose(socket, ready_on_accept, false), here, peer, slot, false));
+                            }
+                            Ok(Err(error)) if passing(&error) => {}
+                            Ok(Err(error)) => {
+                                tracing::warn!(%local, "accept failed: {error}; retrying in 100 ms");
+                                pause = true;
+                                break;
+                            }
+                            // Nothing more to accept; readiness is cleared.
+                            Err(_would_block) => break,
+                        }
                     }
-                    let here = if local_known {
-                        local
-                    } else {
-                        stream.local_addr().unwrap_or(local)
-                    };
-                    start(stream, here, peer, permit, false);
-                }
-                Some((Err(error), permit)) => {
-                    tracing::warn!(%local, "accept failed: {error}; retrying in 100 ms");
-                    drop(permit);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    drop(guard);
+                    if pause {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
                 }
             },
+        }
+        for (stream, here, peer, permit, resumed) in ready.drain(..) {
+            let mut task = start(stream, here, peer, resumed);
+            match poll_once(task.as_mut()).await {
+                Some(Poll::Ready(parked)) => finish(lot.clone(), parked, here, peer, permit),
+                None => {
+                    tracing::error!(%peer, "connection handler panicked; connection closed");
+                    drop(task);
+                    finish(lot.clone(), None, here, peer, permit);
+                }
+                Some(Poll::Pending) => {
+                    let lot = lot.clone();
+                    tokio::spawn(async move {
+                        let parked = task.await;
+                        finish(lot, parked, here, peer, permit);
+                    });
+                }
+            }
         }
     }
     drop(listener);
@@ -382,9 +472,10 @@ mod tests {
                 *seen.lock().unwrap() = Some(conn.clone());
                 async move {
                     let mut line = [0u8; 6];
-                    match stream.read_exact(&mut line).await {
+                    let socket = stream.registered().ok()?;
+                    match socket.read_exact(&mut line).await {
                         Ok(_) => {
-                            stream.write_all(&line).await.ok()?;
+                            socket.write_all(&line).await.ok()?;
                             let after = conn.park_after()?;
                             tokio::time::sleep(after).await;
                             Some(Park {
@@ -497,5 +588,83 @@ mod tests {
             .expect("second client served after the first was closed")
             .unwrap();
         assert_eq!(&answer, b"secnd\n");
+    }
+
+    /// A one-shot echo server on `listener`: answers the first bytes, then closes; records
+    /// whether each answered connection had to join the reactor. A message starting with `!`
+    /// makes the handler panic.
+    async fn one_shot(listener: TcpListener) -> (SocketAddr, Arc<std::sync::Mutex<Vec<bool>>>) {
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        tokio::spawn(serve_parking(
+            listener,
+            TcpLimits::default(),
+            ParkPolicy::default(),
+            Shutdown::new(),
+            move |mut stream: Stream, _conn| {
+                let record = record.clone();
+                async move {
+                    let mut buf = [0u8; 64];
+                    let n = loop {
+                        stream.readable().await.ok()?;
+                        match stream.try_read(&mut buf) {
+                            Ok(n) => break n,
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                            Err(_) => return None,
+                        }
+                    };
+                    assert!(buf[..n].first() != Some(&b'!'), "asked to panic");
+                    stream.try_write(&buf[..n]).ok()?;
+                    record.lock().unwrap().push(stream.is_registered());
+                    None
+                }
+            },
+        ));
+        (addr, seen)
+    }
+
+    async fn exchange(addr: SocketAddr, message: &[u8]) -> Vec<u8> {
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client.write_all(message).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut answer))
+            .await
+            .expect("answer in time")
+            .unwrap();
+        answer
+    }
+
+    #[tokio::test]
+    async fn deferred_accept_answers_without_the_reactor_and_survives_a_panicking_handler() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        set_defer_accept(&listener, Duration::from_secs(5)).unwrap();
+        let (addr, seen) = one_shot(listener).await;
+        assert_eq!(exchange(addr, b"hello").await, b"hello");
+        // A client that waits before its first bytes is still held back until they come.
+        let mut slow = TcpStream::connect(addr).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        slow.write_all(b"later").await.unwrap();
+        let mut answer = [0u8; 5];
+        slow.read_exact(&mut answer).await.unwrap();
+        assert_eq!(&answer, b"later");
+        // A handler that panics loses its connection, not the server.
+        assert_eq!(exchange(addr, b"!boom").await, b"");
+        assert_eq!(exchange(addr, b"again").await, b"again");
+        assert_eq!(*seen.lock().unwrap(), vec![false, false, false]);
+    }
+
+    #[tokio::test]
+    async fn without_deferred_accept_a_connection_waits_in_the_reactor_for_its_bytes() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (addr, seen) = one_shot(listener).await;
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        client.write_all(b"hello").await.unwrap();
+        let mut answer = [0u8; 5];
+        client.read_exact(&mut answer).await.unwrap();
+        assert_eq!(&answer, b"hello");
+        until(|| !seen.lock().unwrap().is_empty()).await;
+        assert_eq!(*seen.lock().unwrap(), vec![true]);
     }
 }

@@ -39,6 +39,11 @@ pub struct WebServerConfig {
     /// When idle keep-alive connections leave the runtime for netio's idle lot (a few dozen
     /// bytes each instead of a task).
     pub park: netio::tcp::ParkPolicy,
+    /// Whether the listeners defer accept until a client's first bytes come
+    /// (`TCP_DEFER_ACCEPT`, for up to the header timeout; nginx's `listen ... deferred`): a
+    /// request that is there when its connection is accepted is answered without waiting in
+    /// the event loop. Clients that connect and send nothing wait in the kernel meanwhile.
+    pub defer_accept: bool,
     /// The Server header.
     pub server_name: String,
     /// Whether each request is logged (combined log format, tracing target `access`).
@@ -63,6 +68,7 @@ impl WebServerConfig {
             max_connections: 10_000,
             drain_timeout: Duration::from_secs(10),
             park: netio::tcp::ParkPolicy::default(),
+            defer_accept: true,
             server_name: concat!("applayer/", env!("CARGO_PKG_VERSION")).to_owned(),
             access_log: true,
         }
@@ -148,6 +154,9 @@ impl WebServerConfig {
                 .map(|h| h.to_ascii_lowercase())
                 .collect();
             self.cookie_site = Some(config);
+        }
+        if let Some(defer) = site.defer_accept {
+            self.defer_accept = defer;
         }
         if let Some(allow) = site.allow_write {
             self.allow_write = allow;
@@ -258,6 +267,7 @@ pub enum ConfigError {
 /// listen = ["127.0.0.1:8080"]
 /// root = "www"                       # default root
 /// allow_write = false
+/// defer_accept = true                # TCP_DEFER_ACCEPT on the listeners
 /// [[host]]
 /// name = "www.someschool.edu"
 /// root = "someschool"
@@ -279,6 +289,7 @@ pub struct SiteFile {
     listen: Option<Vec<String>>,
     root: Option<String>,
     allow_write: Option<bool>,
+    defer_accept: Option<bool>,
     autoindex: Option<bool>,
     #[serde(default)]
     host: Vec<HostEntry>,

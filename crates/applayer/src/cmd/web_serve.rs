@@ -56,6 +56,11 @@ pub(crate) struct Args {
     #[arg(long = "park-after", value_name = "SECS")]
     park_after: Option<f64>,
 
+    /// Accept connections as soon as they are made, rather than when their first bytes
+    /// come (TCP_DEFER_ACCEPT, on by default, as nginx's `listen ... deferred`).
+    #[arg(long = "no-defer-accept")]
+    no_defer_accept: bool,
+
     /// Do not log each request.
     #[arg(long = "no-access-log")]
     no_access_log: bool,
@@ -105,6 +110,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(secs) = args.park_after {
         config.park.after = super::seconds(secs, "--park-after")?;
     }
+    config.defer_accept &= !args.no_defer_accept;
     config.access_log = !args.no_access_log;
     let server = web::bind(config).await.context("starting the web server")?;
     for addr in server.local_addrs() {

@@ -10,7 +10,7 @@ use http_proto::{
     media_type_for, ConnConfig, HttpDate, Method, RequestHead, ResponseHead, ServerConn,
     ServerEvent, StatusCode,
 };
-use netio::tcp::{Conn, Park, TcpLimits};
+use netio::tcp::{Conn, Park, Stream, TcpLimits};
 use netio::wire::{self, Dir};
 use netio::Shutdown;
 use std::net::SocketAddr;
@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 /// A bound origin server; [`WebServer::run`] serves until shutdown.
 pub struct WebServer {
@@ -82,6 +82,14 @@ pub async fn bind(mut config: WebServerConfig) -> std::io::Result<WebServer> {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| std::io::Error::new(e.kind(), format!("bind {addr}: {e}")))?;
+        if config.defer_accept {
+            // As nginx's `deferred`: held back for up to the header timeout, after which the
+            // kernel hands the connection over anyway and the header timeout applies.
+            if let Err(error) = netio::tcp::set_defer_accept(&listener, config.timeouts.header_read)
+            {
+                tracing::warn!(%addr, "cannot defer accept: {error}");
+            }
+        }
         listeners.push(listener);
     }
     let mut server_fields = http_proto::HeaderMap::new();
@@ -269,7 +277,7 @@ thread_local! {
 }
 
 struct Connection<'a> {
-    stream: TcpStream,
+    stream: Stream,
     machine: ServerConn,
     conn: &'a Conn,
     shared: &'a Shared,
@@ -284,7 +292,7 @@ struct Connection<'a> {
 /// Serves one connection until it closes, or until it has waited idle long enough to be
 /// parked (then its socket goes back to netio's idle lot, and a new call serves it when the
 /// next request comes).
-async fn connection(stream: TcpStream, conn: Conn, shared: Arc<Shared>) -> Option<Park> {
+async fn connection(stream: Stream, conn: Conn, shared: Arc<Shared>) -> Option<Park> {
     let now = Instant::now();
     let mut connection = Connection {
         stream,
@@ -425,10 +433,7 @@ impl Connection<'_> {
                                     // A short read drained the socket: forget the readiness
                                     // now rather than learn it from a read that would block
                                     // (one syscall less per request; a new edge re-arms it).
-                                    let _ =
-                                        self.stream.try_io(tokio::io::Interest::READABLE, || {
-                                            Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
-                                        });
+                                    self.stream.forget_readable();
                                 }
                                 Ok(())
                             }
@@ -471,7 +476,8 @@ impl Connection<'_> {
         let output = self.machine.pending_output();
         let len = output.len();
         let timeout = self.shared.config.send_timeout;
-        match tokio::time::timeout(timeout, self.stream.write_all(output)).await {
+        let stream = self.stream.registered()?;
+        match tokio::time::timeout(timeout, stream.write_all(output)).await {
             Ok(result) => result?,
             Err(_) => {
                 return Err(std::io::Error::new(
@@ -487,13 +493,16 @@ impl Connection<'_> {
     /// Closes gently: half-close, then read and drop what the client still sends for a
     /// moment, so that our last response is not destroyed by a reset.
     async fn linger(&mut self) {
-        let _ = self.stream.shutdown().await;
+        let Ok(stream) = self.stream.registered() else {
+            return;
+        };
+        let _ = stream.shutdown().await;
         // On the heap: a buffer inside the future would make every connection's task larger.
         let mut sink = vec![0u8; 4096];
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
         let mut total = 0;
         while total < 64 * 1024 {
-            match tokio::time::timeout_at(deadline, self.stream.read(&mut sink)).await {
+            match tokio::time::timeout_at(deadline, stream.read(&mut sink)).await {
                 Ok(Ok(n)) if n > 0 => total += n,
                 _ => break,
             }
@@ -985,10 +994,13 @@ impl Connection<'_> {
     async fn drive_transfer(&mut self, mut transfer: Transfer) -> std::io::Result<()> {
         // Corked, the head and the file leave in full-sized segments (a head alone in its
         // own small segment, and short segments between sendfile calls, cost the receiver).
-        let corked = netio::io::set_cork(&self.stream, true).is_ok();
+        // The body will not fit the socket's buffer at once: wait in the reactor.
+        let corked = netio::io::set_cork(self.stream.registered()?, true).is_ok();
         let result = self.send_parts(&mut transfer).await;
         if corked {
-            let _ = netio::io::set_cork(&self.stream, false);
+            if let Ok(stream) = self.stream.registered() {
+                let _ = netio::io::set_cork(stream, false);
+            }
         }
         result?;
         self.machine.send_body(&transfer.suffix);
@@ -1009,7 +1021,7 @@ impl Connection<'_> {
             let want = part.range.end - part.range.start;
             let allowed = self.machine.body_remaining().unwrap_or(0).min(want);
             let got = netio::io::send_file(
-                &self.stream,
+                self.stream.registered()?,
                 &transfer.file,
                 part.range.start,
                 allowed,
