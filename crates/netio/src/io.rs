@@ -77,46 +77,6 @@ pub async fn read_line<R: AsyncBufRead + Unpin>(
     }
 }
 
-/// Sends `len` bytes of `file` from `offset` to `stream` with `sendfile(2)`: the bytes go from
-/// the page cache to the socket without being copied through user space (what nginx's
-/// `sendfile on` does). When the socket's buffer is full it waits for room, each wait bounded
-/// by `timeout` (then `TimedOut`). Returns the bytes sent: fewer than `len` only if the file
-/// is shorter than `offset + len` (it shrank under us).
-pub async fn send_file(
-    stream: &tokio::net::TcpStream,
-    file: &std::fs::File,
-    offset: u64,
-    len: u64,
-    timeout: Duration,
-) -> std::io::Result<u64> {
-    let end = offset.saturating_add(len);
-    let mut position = offset;
-    while position < end {
-        // Linux sends at most about 2 GiB per call.
-        let count = (end - position).min(1 << 30) as usize;
-        let sent = stream.try_io(tokio::io::Interest::WRITABLE, || {
-            rustix::fs::sendfile(stream, file, Some(&mut position), count).map_err(Into::into)
-        });
-        match sent {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
-                self::timeout(timeout, "send", stream.writable()).await?;
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(position - offset)
-}
-
-/// Corks (`true`) or uncorks a TCP socket (`TCP_CORK`): while corked, partial segments are
-/// held back, so a response head and the file body sent after it leave in full-sized
-/// segments (nginx's `tcp_nopush`). Uncorking sends what is held at once.
-pub fn set_cork(stream: &tokio::net::TcpStream, cork: bool) -> std::io::Result<()> {
-    rustix::net::sockopt::set_tcp_cork(stream, cork).map_err(Into::into)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,17 +132,24 @@ mod tests {
             .await
             .unwrap();
         let (server, _) = listener.accept().await.unwrap();
+        // Unregistered at first, as an accepted connection is: the first wait registers it.
+        let server = server.into_std().unwrap();
+        // Small buffers, so that the sender has to wait for room.
+        rustix::net::sockopt::set_socket_send_buffer_size(&server, 16 * 1024).unwrap();
+        let mut server = crate::tcp::Stream::loose(server, true, false);
         let sender = tokio::spawn(async move {
             let timeout = Duration::from_secs(5);
             // A range that fills the socket buffers many times over (the reader is slow).
-            let first = send_file(&server, &file, 1000, 2_500_000, timeout)
+            let first = server
+                .send_file(&file, 1000, 2_500_000, timeout)
                 .await
                 .unwrap();
             // A range past the end of the file: only what exists is sent.
-            let second = send_file(&server, &file, 2_999_990, 100, timeout)
+            let second = server
+                .send_file(&file, 2_999_990, 100, timeout)
                 .await
                 .unwrap();
-            (first, second)
+            ((first, second), server)
         });
         let mut received = Vec::new();
         let mut buffer = vec![0u8; 4096];
@@ -194,7 +161,12 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }
-        assert_eq!(sender.await.unwrap(), (2_500_000, 10));
+        let (sent, server) = sender.await.unwrap();
+        assert_eq!(sent, (2_500_000, 10));
+        assert!(
+            server.is_registered(),
+            "waiting for room registered the socket"
+        );
         assert_eq!(&received[..2_500_000], &content[1000..2_501_000]);
         assert_eq!(&received[2_500_000..], &content[2_999_990..]);
     }

@@ -9,6 +9,7 @@
 //! time the handler must wait.
 
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use tokio::net::TcpStream;
 
 /// A server-side TCP connection for [`crate::tcp::serve_parking`] handlers: the non-blocking
@@ -152,6 +153,59 @@ impl Stream {
             State::Registered(stream) => Ok(stream),
             _ => Err(failed()),
         }
+    }
+
+    /// Sends `len` bytes of `file` from `offset` with `sendfile(2)`: the bytes go from the
+    /// page cache to the socket without being copied through user space (what nginx's
+    /// `sendfile on` does). When the socket's buffer is full it registers and waits for room,
+    /// each wait bounded by `timeout` (then `TimedOut`). Returns the bytes sent: fewer than
+    /// `len` only if the file is shorter than `offset + len` (it shrank under us).
+    pub async fn send_file(
+        &mut self,
+        file: &std::fs::File,
+        offset: u64,
+        len: u64,
+        timeout: std::time::Duration,
+    ) -> std::io::Result<u64> {
+        let end = offset.saturating_add(len);
+        let mut position = offset;
+        while position < end {
+            // Linux sends at most about 2 GiB per call.
+            let count = (end - position).min(1 << 30) as usize;
+            let send = |socket: &dyn AsFd, position: &mut u64| {
+                rustix::fs::sendfile(socket, file, Some(position), count).map_err(Into::into)
+            };
+            let sent = match &mut self.state {
+                State::Loose { socket, .. } => send(socket, &mut position),
+                State::Registered(stream) => stream.try_io(tokio::io::Interest::WRITABLE, || {
+                    send(stream, &mut position)
+                }),
+                State::Failed => Err(failed()),
+            };
+            match sent {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                    let stream = self.registered()?;
+                    crate::io::timeout(timeout, "send", stream.writable()).await?;
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(position - offset)
+    }
+
+    /// Corks (`true`) or uncorks the socket (`TCP_CORK`): while corked, partial segments are
+    /// held back, so a response head and the file body sent after it leave in full-sized
+    /// segments (nginx's `tcp_nopush`). Uncorking sends what is held at once.
+    pub fn set_cork(&self, cork: bool) -> std::io::Result<()> {
+        let fd = match &self.state {
+            State::Loose { socket, .. } => socket.as_fd(),
+            State::Registered(stream) => stream.as_fd(),
+            State::Failed => return Err(failed()),
+        };
+        rustix::net::sockopt::set_tcp_cork(fd, cork).map_err(Into::into)
     }
 
     /// The tokio stream, registered (with `TCP_NODELAY`).

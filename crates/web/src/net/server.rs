@@ -994,13 +994,10 @@ impl Connection<'_> {
     async fn drive_transfer(&mut self, mut transfer: Transfer) -> std::io::Result<()> {
         // Corked, the head and the file leave in full-sized segments (a head alone in its
         // own small segment, and short segments between sendfile calls, cost the receiver).
-        // The body will not fit the socket's buffer at once: wait in the reactor.
-        let corked = netio::io::set_cork(self.stream.registered()?, true).is_ok();
+        let corked = self.stream.set_cork(true).is_ok();
         let result = self.send_parts(&mut transfer).await;
         if corked {
-            if let Ok(stream) = self.stream.registered() {
-                let _ = netio::io::set_cork(stream, false);
-            }
+            let _ = self.stream.set_cork(false);
         }
         result?;
         self.machine.send_body(&transfer.suffix);
@@ -1020,14 +1017,15 @@ impl Connection<'_> {
             // Never more than the response's framing still allows.
             let want = part.range.end - part.range.start;
             let allowed = self.machine.body_remaining().unwrap_or(0).min(want);
-            let got = netio::io::send_file(
-                self.stream.registered()?,
-                &transfer.file,
-                part.range.start,
-                allowed,
-                self.shared.config.send_timeout,
-            )
-            .await?;
+            let got = self
+                .stream
+                .send_file(
+                    &transfer.file,
+                    part.range.start,
+                    allowed,
+                    self.shared.config.send_timeout,
+                )
+                .await?;
             self.machine.body_sent_directly(got);
             transfer.sent += got;
             if got < want {
