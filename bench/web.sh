@@ -2,7 +2,9 @@
 # Web server benchmark: wrk against applayer and nginx serving the same files.
 #
 # Files: 1 KB and 1 MB. Modes: keep-alive (wrk's default) and a new connection per request
-# (`Connection: close`). Each server runs with one worker pinned to one core (taskset); wrk
+# (`Connection: close`). Our server defers accept until a request's first bytes come
+# (TCP_DEFER_ACCEPT, its default); nginx runs twice, as configured by default ("nginx") and
+# with `listen ... deferred` ("nginx-d"), so the comparison holds either way. Each server runs with one worker pinned to one core (taskset); wrk
 # runs with one thread on the other core. For each run we print requests per second and the
 # server's CPU time per request, from /proc/PID/stat (utime+stime) before and after the run.
 # Then 10,000 idle keep-alive connections are opened to each server and its resident memory
@@ -15,6 +17,7 @@
 #   SERVER_CPU=0 CLIENT_CPU=1   the cores to pin to
 #   CONNECTIONS=50              wrk connections
 #   IDLE=10000                  idle connections for the memory test (0 to skip)
+#   NODEFER=1                   also run our server with --no-defer-accept ("ours-nd")
 set -euo pipefail
 
 SECONDS_PER_RUN=${1:-10}
@@ -46,11 +49,15 @@ head -c 1048576 /dev/urandom > "$WORK/www/1m.bin"
 
 OURS_PORT=18081
 NGINX_PORT=18082
-cat > "$WORK/nginx/nginx.conf" <<EOF
+NGINXD_PORT=18083
+NODEFER_PORT=18084
+# nginx_conf NAME PORT LISTEN_OPTIONS
+nginx_conf() {
+cat > "$WORK/nginx/$1.conf" <<EOF
 daemon off;
 master_process off;
 worker_processes 1;
-pid $WORK/nginx/nginx.pid;
+pid $WORK/nginx/$1.pid;
 error_log $WORK/nginx/error.log;
 worker_rlimit_nofile 65536;
 events { worker_connections 20000; }
@@ -66,9 +73,12 @@ http {
     uwsgi_temp_path $WORK/nginx/uwsgi;
     scgi_temp_path $WORK/nginx/scgi;
     types { application/octet-stream bin; }
-    server { listen 127.0.0.1:$NGINX_PORT backlog=4096; root $WORK/www; }
+    server { listen 127.0.0.1:$2 backlog=4096$3; root $WORK/www; }
 }
 EOF
+}
+nginx_conf nginx "$NGINX_PORT" ""
+nginx_conf nginx-d "$NGINXD_PORT" " deferred"
 
 if [ -n "$SERVE" ]; then
     read -r -a SERVE_CMD <<<"$SERVE"
@@ -77,14 +87,29 @@ else
     SERVE_CMD=("$APPLAYER" web serve)
     EXTRA=(--no-access-log)
 fi
-RUST_LOG=warn taskset -c "$SERVER_CPU" "${SERVE_CMD[@]}" --root "$WORK/www" \
-    --listen "127.0.0.1:$OURS_PORT" --max-connections 20000 --idle-timeout 120 "${EXTRA[@]}" \
-    >"$WORK/ours.log" 2>&1 &
-OURS_PID=$!
-PIDS+=("$OURS_PID")
+# ours PORT [FLAGS...]: starts our server; its pid in $LAST_PID.
+ours() {
+    local port=$1
+    shift
+    RUST_LOG=warn taskset -c "$SERVER_CPU" "${SERVE_CMD[@]}" --root "$WORK/www" \
+        --listen "127.0.0.1:$port" --max-connections 20000 --idle-timeout 120 "${EXTRA[@]}" "$@" \
+        >"$WORK/ours-$port.log" 2>&1 &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+ours "$OURS_PORT"
+OURS_PID=$LAST_PID
 taskset -c "$SERVER_CPU" nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >"$WORK/nginx.log" 2>&1 &
 NGINX_PID=$!
 PIDS+=("$NGINX_PID")
+taskset -c "$SERVER_CPU" nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx-d.conf" >"$WORK/nginx-d.log" 2>&1 &
+NGINXD_PID=$!
+PIDS+=("$NGINXD_PID")
+NODEFER=${NODEFER:-0}
+if [ "$NODEFER" = 1 ]; then
+    ours "$NODEFER_PORT" --no-defer-accept
+    NODEFER_PID=$LAST_PID
+fi
 
 wait_port() {
     for _ in $(seq 100); do
@@ -96,6 +121,8 @@ wait_port() {
 }
 wait_port "$OURS_PORT"
 wait_port "$NGINX_PORT"
+wait_port "$NGINXD_PORT"
+if [ "$NODEFER" = 1 ]; then wait_port "$NODEFER_PORT"; fi
 
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 
@@ -123,7 +150,9 @@ printf "%-8s %-6s %-10s %12s %14s\n" server file mode "req/s" "CPU us/req"
 for path in /1k.bin /1m.bin; do
     for mode in keepalive close; do
         run applayer "$OURS_PID" "$OURS_PORT" "$path" "$mode"
+        if [ "$NODEFER" = 1 ]; then run ours-nd "$NODEFER_PID" "$NODEFER_PORT" "$path" "$mode"; fi
         run nginx "$NGINX_PID" "$NGINX_PORT" "$path" "$mode"
+        run nginx-d "$NGINXD_PID" "$NGINXD_PORT" "$path" "$mode"
     done
 done
 
