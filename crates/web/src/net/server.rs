@@ -1063,3 +1063,20 @@ struct Transfer {
     log: LogEntry,
     sent: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn listeners_defer_accept_unless_told_not_to() {
+        let root = std::env::temp_dir();
+        let mut config = WebServerConfig::new(&root);
+        config.listen = vec![SocketAddr::from(([127, 0, 0, 1], 0))];
+        let server = bind(config.clone()).await.unwrap();
+        assert!(netio::tcp::defers_accept(&server.listeners[0]).unwrap());
+        config.defer_accept = false;
+        let server = bind(config).await.unwrap();
+        assert!(!netio::tcp::defers_accept(&server.listeners[0]).unwrap());
+    }
+}
