@@ -26,7 +26,11 @@ impl CacheKey {
 
     /// The key of `method` on an absolute URI.
     pub fn from_uri(method: &str, uri: &Uri) -> Self {
-        Self(format!("{method} {}", uri_text(uri)))
+        let mut text = String::with_capacity(method.len() + 1 + uri_text_len(uri));
+        text.push_str(method);
+        text.push(' ');
+        write_uri_text(uri, &mut text);
+        Self(text)
     }
 
     /// Rebuilds a key from its text form (as stored on disk).
@@ -114,11 +118,55 @@ pub fn variant_matches(stored: &[(String, Option<Vec<u8>>)], request: &impl Fiel
 
 /// The normalised text of an absolute URI as it appears in cache keys.
 pub fn uri_text(uri: &Uri) -> String {
-    format!(
-        "{}{}",
-        origin(&uri.scheme, &uri.authority()),
-        uri.path_and_query()
-    )
+    let mut text = String::with_capacity(uri_text_len(uri));
+    write_uri_text(uri, &mut text);
+    text
+}
+
+/// About how long [`uri_text`] is (room to build it without regrowing).
+fn uri_text_len(uri: &Uri) -> usize {
+    uri.scheme.len()
+        + 3
+        + uri.host.len()
+        + 2
+        + 6
+        + uri.path.len()
+        + uri.query.as_ref().map_or(0, |query| 1 + query.len())
+}
+
+/// [`uri_text`] appended to `out`: `origin(scheme, authority)` then the path and query, built
+/// in place (a cache lookup makes one per request).
+fn write_uri_text(uri: &Uri, out: &mut String) {
+    let start = out.len();
+    out.push_str(&uri.scheme);
+    out[start..].make_ascii_lowercase();
+    let default = match &out[start..] {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    };
+    out.push_str("://");
+    let host = out.len();
+    let bracketed = uri.host.contains(':');
+    if bracketed {
+        out.push('[');
+    }
+    out.push_str(&uri.host);
+    if bracketed {
+        out.push(']');
+    }
+    out[host..].make_ascii_lowercase();
+    if let Some(port) = uri.port {
+        if Some(port) != default {
+            use std::fmt::Write;
+            let _ = write!(out, ":{port}");
+        }
+    }
+    out.push_str(&uri.path);
+    if let Some(query) = &uri.query {
+        out.push('?');
+        out.push_str(query);
+    }
 }
 
 /// RFC 9111 §4.4: the URIs whose stored responses an unsafe request invalidates: the target
@@ -153,6 +201,32 @@ pub fn invalidation_uris(target: &Uri, response: &impl Fields) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::fields::FieldList;
+
+    #[test]
+    fn uri_text_is_origin_then_path_and_query() {
+        for text in [
+            "http://WWW.Example.COM/a/B?x=Y",
+            "http://example.com:80/",
+            "http://example.com:8080/p",
+            "http://example.com:443/",
+            "https://example.com:443/s?q",
+            "HTTP://Example.com:80/upper-scheme",
+            "http://[::1]:8080/six",
+            "http://[::1]:80/six-default",
+        ] {
+            let uri = Uri::parse(text).unwrap();
+            let by_parts = format!(
+                "{}{}",
+                origin(&uri.scheme, &uri.authority()),
+                uri.path_and_query()
+            );
+            assert_eq!(uri_text(&uri), by_parts, "{text}");
+            assert_eq!(
+                CacheKey::from_uri("GET", &uri).as_str(),
+                format!("GET {by_parts}")
+            );
+        }
+    }
 
     fn list(pairs: &[(&str, &str)]) -> FieldList {
         pairs

@@ -176,12 +176,7 @@ impl fmt::Display for ResponseHead {
 
 /// `HTTP/1.1 200 OK\r\n`: a status line, with the status's own reason phrase in place of
 /// one that would break the line.
-pub(crate) fn encode_status_line(
-    version: Version,
-    status: StatusCode,
-    reason: &str,
-    out: &mut Vec<u8>,
-) {
+pub fn encode_status_line(version: Version, status: StatusCode, reason: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(version.as_str().as_bytes());
     out.push(b' ');
     let code = status.as_u16();

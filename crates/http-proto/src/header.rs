@@ -15,7 +15,57 @@ use std::fmt;
 /// [`list`]: HeaderMap::list
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct HeaderMap {
-    entries: Vec<(String, String)>,
+    entries: Vec<(Name, String)>,
+}
+
+/// A field name: the common ones, as they usually come, need no allocation of their own.
+type Name = std::borrow::Cow<'static, str>;
+
+/// `name` as a static string when it is one of the common field names, spelt exactly so.
+pub(crate) fn known_name(name: &[u8]) -> Option<&'static str> {
+    Some(match name {
+        b"Host" => "Host",
+        b"host" => "host",
+        b"User-Agent" => "User-Agent",
+        b"user-agent" => "user-agent",
+        b"Accept" => "Accept",
+        b"accept" => "accept",
+        b"Accept-Encoding" => "Accept-Encoding",
+        b"accept-encoding" => "accept-encoding",
+        b"Accept-Language" => "Accept-Language",
+        b"Accept-Ranges" => "Accept-Ranges",
+        b"Age" => "Age",
+        b"Cache-Control" => "Cache-Control",
+        b"cache-control" => "cache-control",
+        b"Connection" => "Connection",
+        b"connection" => "connection",
+        b"Content-Encoding" => "Content-Encoding",
+        b"Content-Length" => "Content-Length",
+        b"content-length" => "content-length",
+        b"Content-Range" => "Content-Range",
+        b"Content-Type" => "Content-Type",
+        b"content-type" => "content-type",
+        b"Cookie" => "Cookie",
+        b"Date" => "Date",
+        b"ETag" => "ETag",
+        b"Etag" => "Etag",
+        b"Expires" => "Expires",
+        b"If-Modified-Since" => "If-Modified-Since",
+        b"If-None-Match" => "If-None-Match",
+        b"Keep-Alive" => "Keep-Alive",
+        b"Last-Modified" => "Last-Modified",
+        b"Location" => "Location",
+        b"Pragma" => "Pragma",
+        b"Range" => "Range",
+        b"Referer" => "Referer",
+        b"Server" => "Server",
+        b"Set-Cookie" => "Set-Cookie",
+        b"Transfer-Encoding" => "Transfer-Encoding",
+        b"Vary" => "Vary",
+        b"Via" => "Via",
+        b"X-Cache" => "X-Cache",
+        _ => return None,
+    })
 }
 
 /// The `tchar` set (RFC 9110 §5.6.2) as a 256-entry table: one load per byte on the hot path.
@@ -86,11 +136,12 @@ impl HeaderMap {
         if !is_token(&name) {
             return;
         }
-        self.entries.push((name, sanitise_value(value.into())));
+        self.entries
+            .push((Name::Owned(name), sanitise_value(value.into())));
     }
 
     /// Adds a field line that the parser has already validated.
-    pub(crate) fn append_parsed(&mut self, name: String, value: String) {
+    pub(crate) fn append_parsed(&mut self, name: Name, value: String) {
         self.entries.push((name, value));
     }
 
@@ -116,7 +167,7 @@ impl HeaderMap {
                     }
                 });
             }
-            None => self.entries.push((name, value)),
+            None => self.entries.push((Name::Owned(name), value)),
         }
     }
 
@@ -177,7 +228,7 @@ impl HeaderMap {
 
     /// Every line as `(name, value)`, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.entries.iter().map(|(n, v)| (n.as_ref(), v.as_str()))
     }
 
     /// The number of lines.
@@ -279,6 +330,66 @@ pub fn split_list(value: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn known_names_are_themselves_and_only_exact_spellings_match() {
+        for name in [
+            "Host",
+            "host",
+            "User-Agent",
+            "user-agent",
+            "Accept",
+            "accept",
+            "Accept-Encoding",
+            "accept-encoding",
+            "Accept-Language",
+            "Accept-Ranges",
+            "Age",
+            "Cache-Control",
+            "cache-control",
+            "Connection",
+            "connection",
+            "Content-Encoding",
+            "Content-Length",
+            "content-length",
+            "Content-Range",
+            "Content-Type",
+            "content-type",
+            "Cookie",
+            "Date",
+            "ETag",
+            "Etag",
+            "Expires",
+            "If-Modified-Since",
+            "If-None-Match",
+            "Keep-Alive",
+            "Last-Modified",
+            "Location",
+            "Pragma",
+            "Range",
+            "Referer",
+            "Server",
+            "Set-Cookie",
+            "Transfer-Encoding",
+            "Vary",
+            "Via",
+            "X-Cache",
+        ] {
+            assert_eq!(known_name(name.as_bytes()), Some(name));
+        }
+        assert_eq!(known_name(b"HOST"), None);
+        assert_eq!(known_name(b"X-Custom"), None);
+        // Parsed names keep their spelling whether or not they are common.
+        let parsed = crate::parse_response(
+            b"HTTP/1.1 200 OK\r\nSERVER: x\r\nServer: y\r\nX-Custom: z\r\n\r\n",
+            &crate::Limits::default(),
+            &crate::Method::Get,
+        )
+        .unwrap()
+        .unwrap();
+        let names: Vec<&str> = parsed.head.headers.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["SERVER", "Server", "X-Custom"]);
+    }
 
     #[test]
     fn names_are_case_insensitive_and_order_is_kept() {

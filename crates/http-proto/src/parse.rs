@@ -212,7 +212,7 @@ fn parse_fields<'a>(
     folding: Folding,
 ) -> Result<HeaderMap, ParseError> {
     let mut headers = HeaderMap::with_capacity(12);
-    let mut unfolded: Vec<(String, String)> = Vec::new();
+    let mut unfolded: Vec<(std::borrow::Cow<'static, str>, String)> = Vec::new();
     for line in lines {
         let line = line?;
         if line.is_empty() {
@@ -237,8 +237,11 @@ fn parse_fields<'a>(
             return Err(ParseError::BadHeaderName);
         }
         let value = field_value(trim_ows(&line[colon + 1..]))?;
-        // The name is ASCII (all tchar).
-        let name = String::from_utf8_lossy(name).into_owned();
+        // The name is ASCII (all tchar); the common ones need no allocation.
+        let name = match crate::header::known_name(name) {
+            Some(known) => std::borrow::Cow::Borrowed(known),
+            None => std::borrow::Cow::Owned(String::from_utf8_lossy(name).into_owned()),
+        };
         if unfolded.len() + headers.len() >= limits.max_headers {
             return Err(ParseError::HeadersTooLarge);
         }

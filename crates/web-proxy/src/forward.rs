@@ -207,6 +207,86 @@ pub fn client_response(
     head
 }
 
+/// [`client_response`] encoded straight into `out`, followed by `extra` fields (which must not
+/// be among the fields it keeps: the framing fields and `Connection`): the same bytes as
+/// building that head, inserting `extra` and encoding it, without the intermediate map (a miss
+/// would otherwise copy every upstream field twice).
+pub fn encode_client_response(
+    upstream: &ResponseHead,
+    via: &str,
+    status: CacheStatus,
+    received: std::time::SystemTime,
+    extra: &[(&str, &str)],
+    out: &mut Vec<u8>,
+) {
+    // A via name that the map would sanitise (or refuse) takes the general path.
+    let via_clean = !via.is_empty()
+        && !via.starts_with([' ', '\t'])
+        && !via.ends_with([' ', '\t'])
+        && !via.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0));
+    if !via_clean {
+        let mut head = client_response(upstream, via, status, received);
+        for (name, value) in extra {
+            head.headers.insert(*name, *value);
+        }
+        head.encode(out);
+        return;
+    }
+    out.reserve(64 + upstream.reason.len() + upstream.headers.encoded_len() + 64);
+    http_proto::head::encode_status_line(Version::Http11, upstream.status, &upstream.reason, out);
+    let named: Vec<&str> = upstream.headers.list("connection").collect();
+    let kept = |name: &str| {
+        !HOP_BY_HOP.iter().any(|hop| hop.eq_ignore_ascii_case(name))
+            && !named.iter().any(|listed| listed.eq_ignore_ascii_case(name))
+            && !name.eq_ignore_ascii_case("content-length")
+            && !name.eq_ignore_ascii_case("x-cache")
+    };
+    let mut date = false;
+    let mut vias = 0;
+    for (name, value) in upstream.headers.iter() {
+        if !kept(name) {
+            continue;
+        }
+        if name.eq_ignore_ascii_case("via") {
+            vias += 1;
+            continue;
+        }
+        date |= name.eq_ignore_ascii_case("date");
+        field(out, name.as_bytes(), value.as_bytes());
+    }
+    if !date {
+        field(out, b"Date", http_proto::fmt_http_date(received).as_bytes());
+    }
+    out.extend_from_slice(b"Via: ");
+    if vias > 0 {
+        for (name, value) in upstream.headers.iter() {
+            if name.eq_ignore_ascii_case("via") && kept(name) {
+                out.extend_from_slice(value.as_bytes());
+                out.extend_from_slice(b", ");
+            }
+        }
+    }
+    out.extend_from_slice(if upstream.version == Version::Http10 {
+        b"1.0 "
+    } else {
+        b"1.1 "
+    });
+    out.extend_from_slice(via.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    field(out, b"X-Cache", status.as_str().as_bytes());
+    for (name, value) in extra {
+        field(out, name.as_bytes(), value.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
 /// The status line of a stored entry.
 pub fn stored_status_line(entry: &Entry, out: &mut Vec<u8>) {
     let status = entry.meta.status;
@@ -362,5 +442,49 @@ mod tests {
         let prefix = String::from_utf8(prefix).unwrap();
         assert!(prefix.starts_with("HTTP/1.1 200 OK\r\n"));
         assert!(prefix.contains("Via: 1.1 applayer\r\n"));
+    }
+
+    #[test]
+    fn encoded_client_response_is_the_built_head_byte_for_byte() {
+        let received = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let upstreams: Vec<&[u8]> = vec![
+            b"HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Mon, 30 Nov 2026 08:16:36 GMT\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: keep-alive\r\nETag: \"x\"\r\nCache-Control: no-store\r\n\r\n",
+            b"HTTP/1.0 404 Not Here\r\nVia: 1.0 a, 1.1 b\r\nX-Cache: HIT\r\nConnection: close, X-Secret\r\nX-Secret: 1\r\nvia: 1.1 c\r\nKeep-Alive: timeout=5\r\n\r\n",
+            b"HTTP/1.1 206 Partial Content\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\nContent-Range: bytes 0-1/10\r\nConnection: Date\r\nDate: Mon, 30 Nov 2026 08:16:36 GMT\r\n\r\n",
+        ];
+        let extras: [&[(&str, &str)]; 3] = [
+            &[],
+            &[("Content-Length", "5")],
+            &[("Transfer-Encoding", "chunked"), ("Connection", "close")],
+        ];
+        let limits = http_proto::Limits::default();
+        for bytes in upstreams {
+            let parsed = http_proto::parse_response(bytes, &limits, &Method::Get)
+                .unwrap()
+                .unwrap();
+            for extra in extras {
+                for via in ["applayer", " padded "] {
+                    let mut built = client_response(&parsed.head, via, CacheStatus::Miss, received);
+                    for (name, value) in extra {
+                        built.headers.insert(*name, *value);
+                    }
+                    let mut expected = Vec::new();
+                    built.encode(&mut expected);
+                    let mut encoded = Vec::new();
+                    encode_client_response(
+                        &parsed.head,
+                        via,
+                        CacheStatus::Miss,
+                        received,
+                        extra,
+                        &mut encoded,
+                    );
+                    assert_eq!(
+                        String::from_utf8_lossy(&encoded),
+                        String::from_utf8_lossy(&expected)
+                    );
+                }
+            }
+        }
     }
 }

@@ -4,8 +4,9 @@
 
 use crate::disk::{DiskStore, RecordWriter, SMALL_BODY};
 use crate::forward::{
-    client_response, error_response, not_modified_from_store, stored_fields_block,
-    stored_status_line, target_uri, upstream_request, CacheStatus, TargetError,
+    client_response, encode_client_response, error_response, not_modified_from_store,
+    stored_fields_block, stored_status_line, target_uri, upstream_request, CacheStatus,
+    TargetError,
 };
 use crate::store::{Object, Store, StoredBody};
 use crate::ProxyConfig;
@@ -36,6 +37,35 @@ use tokio::sync::watch;
 
 const KIND: CacheKind = CacheKind::Shared;
 const READ_CHUNK: usize = 64 * 1024;
+
+thread_local! {
+    /// Buffers for response heads and origin reads, reused from request to request: a miss
+    /// would otherwise allocate (and free) two buffers of a kilobyte or more each time.
+    static BUFFERS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An empty buffer with room for at least `capacity` bytes, from the thread's spares if any.
+fn take_buffer(capacity: usize) -> Vec<u8> {
+    let mut buffer = BUFFERS
+        .with(|buffers| buffers.borrow_mut().pop())
+        .unwrap_or_default();
+    buffer.reserve(capacity);
+    buffer
+}
+
+/// Returns a buffer to the thread's spares (a few, none very large).
+fn give_buffer(mut buffer: Vec<u8>) {
+    if buffer.capacity() == 0 || buffer.capacity() > 2 * READ_CHUNK {
+        return;
+    }
+    buffer.clear();
+    BUFFERS.with(|buffers| {
+        let mut buffers = buffers.borrow_mut();
+        if buffers.len() < 16 {
+            buffers.push(buffer);
+        }
+    });
+}
 
 /// Counters of what the proxy did, readable while it runs.
 #[derive(Debug, Default)]
@@ -1090,11 +1120,11 @@ async fn connect(
 /// Sends `request` (and `body`) upstream and reads the final response head.
 async fn exchange(
     shared: &Shared,
-    authority: &str,
+    authority: String,
     request: &RequestHead,
     body: &[u8],
 ) -> Result<Upstream, Failure> {
-    let mut encoded = Vec::with_capacity(512 + body.len());
+    let mut encoded = take_buffer(512 + body.len());
     request.encode(&mut encoded);
     encoded.extend_from_slice(body);
     // Idempotent requests may go on a pooled connection, and are retried once on a fresh one
@@ -1103,7 +1133,7 @@ async fn exchange(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let (mut stream, pooled) = connect(shared, authority, idempotent && attempt == 1).await?;
+        let (mut stream, pooled) = connect(shared, &authority, idempotent && attempt == 1).await?;
         shared.stats.origin_requests.fetch_add(1, Ordering::Relaxed);
         if wire::enabled() {
             if let (Ok(local), Ok(peer)) = (stream.local_addr(), stream.peer_addr()) {
@@ -1118,6 +1148,7 @@ async fn exchange(
         }
         match read_response_head(shared, &mut stream, &request.method).await {
             Ok((response, body_kind, buffer)) => {
+                give_buffer(encoded);
                 if wire::enabled() {
                     if let (Ok(local), Ok(peer)) = (stream.local_addr(), stream.peer_addr()) {
                         wire::emit("http", Dir::Recv, local, peer, &response.summary());
@@ -1125,7 +1156,7 @@ async fn exchange(
                 }
                 return Ok(Upstream {
                     stream,
-                    authority: authority.to_string(),
+                    authority,
                     buffer,
                     response,
                     body: body_kind,
@@ -1142,7 +1173,7 @@ async fn read_response_head(
     stream: &mut TcpStream,
     method: &Method,
 ) -> Result<(ResponseHead, BodyKind, Vec<u8>), Failure> {
-    let mut buffer = Vec::with_capacity(4096);
+    let mut buffer = take_buffer(4096);
     let deadline = tokio::time::Instant::now() + shared.config.origin_timeout;
     loop {
         match parse_response(&buffer, &shared.limits, method) {
@@ -1370,7 +1401,7 @@ async fn fetch_inner(
         upstream_request(head, target, shared.via(), None, validators.as_ref(), true);
     upstream_head.method = Method::Get;
     let request_time = SystemTime::now();
-    let upstream = match exchange(shared, &authority, &upstream_head, &[]).await {
+    let upstream = match exchange(shared, authority, &upstream_head, &[]).await {
         Ok(upstream) => upstream,
         Err(failure) => {
             // RFC 5861 §4 / RFC 9111 §4.2.4: stale content on error where allowed.
@@ -1507,20 +1538,19 @@ async fn fetch_inner(
             evaluate_client_conditions(&head.headers, &fields, received, parse)
                 == ClientCondition::NotModified
         };
-    let client_head = client_response(
-        &upstream.response,
-        shared.via(),
-        CacheStatus::Miss,
-        response_time,
-    );
     let written;
     let mut keep_alive = true;
     let sent_code;
     let result = match client {
         Some(client) => {
             let want_body = head.method != Method::Head && !client_not_modified;
-            let (framing, head_bytes, code_sent) =
-                client_framing(head, client_head, &upstream, client_not_modified);
+            let (framing, head_bytes, code_sent) = client_framing(
+                head,
+                &upstream,
+                client_not_modified,
+                shared.via(),
+                response_time,
+            );
             sent_code = code_sent;
             keep_alive = framing != Framing::Close;
             if let Some(conn) = conn {
@@ -1609,12 +1639,61 @@ enum Framing {
 /// The head bytes for the client and how the body will be framed.
 fn client_framing(
     request: &RequestHead,
-    client_head: ResponseHead,
     upstream: &Upstream,
     not_modified: bool,
+    via: &str,
+    received: SystemTime,
 ) -> (Framing, Vec<u8>, u16) {
-    let mut head = client_head;
+    let status = if not_modified {
+        304
+    } else {
+        upstream.response.status.as_u16()
+    };
+    let no_body = not_modified || status == 204 || status == 304 || (100..200).contains(&status);
+    let mut digits = [0u8; 20];
+    let (framing, framing_field) = if no_body {
+        (Framing::None, None)
+    } else {
+        match upstream.body {
+            BodyKind::Empty => (Framing::Length, Some(("Content-Length", "0"))),
+            BodyKind::Length(len) => (
+                Framing::Length,
+                Some(("Content-Length", decimal(len, &mut digits))),
+            ),
+            BodyKind::Chunked | BodyKind::CloseDelimited if request.method == Method::Head => {
+                (Framing::Length, None)
+            }
+            BodyKind::Chunked | BodyKind::CloseDelimited => {
+                if request.version == Version::Http11 {
+                    (Framing::Chunked, Some(("Transfer-Encoding", "chunked")))
+                } else {
+                    (Framing::Close, None)
+                }
+            }
+        }
+    };
+    let connection = if framing == Framing::Close || request.wants_close() {
+        Some(("Connection", "close"))
+    } else if request.version == Version::Http10 {
+        Some(("Connection", "keep-alive"))
+    } else {
+        None
+    };
+    let mut extra = [("", ""); 2];
+    let mut count = 0;
+    for field in [framing_field, connection].into_iter().flatten() {
+        extra[count] = field;
+        count += 1;
+    }
+    let extra = &extra[..count];
+    // Room for a small body too, which joins the head in the first write.
+    let body_room = match upstream.body {
+        BodyKind::Length(len) if len <= 16 * 1024 => len as usize,
+        _ => 0,
+    };
+    let mut bytes = take_buffer(512 + body_room);
     if not_modified {
+        let head = client_response(&upstream.response, via, CacheStatus::Miss, received);
         let mut reduced = ResponseHead::new(StatusCode::NOT_MODIFIED);
         for (name, value) in head.headers.iter() {
             if matches!(
@@ -1633,48 +1712,40 @@ fn client_framing(
                 reduced.headers.append(name, value);
             }
         }
-        head = reduced;
-    }
-    let status = head.status.as_u16();
-    let no_body = not_modified || status == 204 || status == 304 || (100..200).contains(&status);
-    let framing = if no_body {
-        Framing::None
-    } else {
-        match upstream.body {
-            BodyKind::Empty => {
-                head.headers.insert("Content-Length", "0");
-                Framing::Length
-            }
-            BodyKind::Length(len) => {
-                head.headers.insert("Content-Length", len.to_string());
-                Framing::Length
-            }
-            BodyKind::Chunked | BodyKind::CloseDelimited if request.method == Method::Head => {
-                Framing::Length
-            }
-            BodyKind::Chunked | BodyKind::CloseDelimited => {
-                if request.version == Version::Http11 {
-                    head.headers.insert("Transfer-Encoding", "chunked");
-                    Framing::Chunked
-                } else {
-                    Framing::Close
-                }
-            }
+        for (name, value) in extra {
+            reduced.headers.insert(*name, *value);
         }
-    };
-    if framing == Framing::Close || request.wants_close() {
-        head.headers.insert("Connection", "close");
-    } else if request.version == Version::Http10 {
-        head.headers.insert("Connection", "keep-alive");
+        reduced.encode(&mut bytes);
+    } else {
+        encode_client_response(
+            &upstream.response,
+            via,
+            CacheStatus::Miss,
+            received,
+            extra,
+            &mut bytes,
+        );
     }
-    let mut bytes = Vec::with_capacity(512);
-    head.encode(&mut bytes);
     let framing = if request.method == Method::Head {
         Framing::None
     } else {
         framing
     };
     (framing, bytes, status)
+}
+
+/// `n` in decimal, in `buffer`.
+fn decimal(mut n: u64, buffer: &mut [u8; 20]) -> &str {
+    let mut at = buffer.len();
+    loop {
+        at -= 1;
+        buffer[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buffer[at..]).unwrap_or("0")
 }
 
 /// Reads the rest of the upstream response body, writing it to the client (framed as
@@ -1789,8 +1860,9 @@ async fn finish_upstream(
             Ok(Ok(_)) => {}
         }
     }
-    if let Some(client) = client.as_mut() {
+    if let Some(mut client) = client {
         client.finish().await?;
+        give_buffer(client.pending);
     }
     // Reuse the upstream connection if the response ended cleanly on its own framing.
     let reusable = !eof
@@ -1804,11 +1876,18 @@ async fn finish_upstream(
             .pool
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let idle = pool.entry(upstream.authority.clone()).or_default();
-        if idle.len() < 32 {
-            idle.push(stream);
+        match pool.get_mut(&upstream.authority) {
+            Some(idle) => {
+                if idle.len() < 32 {
+                    idle.push(stream);
+                }
+            }
+            None => {
+                pool.insert(upstream.authority, vec![stream]);
+            }
         }
     }
+    give_buffer(input);
     Ok(total)
 }
 
@@ -1833,7 +1912,7 @@ async fn pass_through(
         None,
         false,
     );
-    let upstream = match exchange(shared, &authority, &upstream_head, &body).await {
+    let upstream = match exchange(shared, authority, &upstream_head, &body).await {
         Ok(upstream) => upstream,
         Err(failure) => {
             return reply_error(client, conn, shared, failure.status(), &failure.message()).await
@@ -1851,13 +1930,8 @@ async fn pass_through(
         }
         shared.forget(removed);
     }
-    let client_head = client_response(
-        &upstream.response,
-        shared.via(),
-        CacheStatus::Miss,
-        SystemTime::now(),
-    );
-    let (framing, head_bytes, sent_code) = client_framing(head, client_head, &upstream, false);
+    let (framing, head_bytes, sent_code) =
+        client_framing(head, &upstream, false, shared.via(), SystemTime::now());
     emit_sent(conn, sent_code, CacheStatus::Miss);
     let mut none = None;
     let out = ClientOut {
