@@ -163,6 +163,104 @@ pub fn upstream_request(
     head
 }
 
+/// [`upstream_request`] with `method` in place of the client's, encoded straight into `out`:
+/// the same bytes as building that head and encoding it, without copying the client's fields
+/// into a map first.
+#[allow(clippy::too_many_arguments)]
+pub fn encode_upstream_request(
+    client: &RequestHead,
+    target: &Uri,
+    via: &str,
+    body_len: Option<u64>,
+    validators: Option<&FieldList>,
+    strip_conditionals: bool,
+    method: &Method,
+    out: &mut Vec<u8>,
+) {
+    // Revalidations (validators from the store) and a via name the map would sanitise take
+    // the general path.
+    if validators.is_some() || !clean_via(via) {
+        let mut head = upstream_request(
+            client,
+            target,
+            via,
+            body_len,
+            validators,
+            strip_conditionals,
+        );
+        head.method = method.clone();
+        head.encode(out);
+        return;
+    }
+    out.reserve(128 + client.headers.encoded_len());
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    if target.path.starts_with('/') {
+        out.extend_from_slice(target.path.as_bytes());
+        if let Some(query) = &target.query {
+            out.push(b'?');
+            out.extend_from_slice(query.as_bytes());
+        }
+    } else {
+        out.push(b'/');
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let named: Vec<&str> = client.headers.list("connection").collect();
+    let replace_validators = strip_conditionals;
+    for (name, value) in client.headers.iter() {
+        let is = |list: &[&str]| list.iter().any(|other| other.eq_ignore_ascii_case(name));
+        let dropped = is(HOP_BY_HOP)
+            || is(UNKEYED_REQUEST_FIELDS)
+            || is(&["content-length", "expect", "host", "via"])
+            || (replace_validators && is(&["if-none-match", "if-modified-since"]))
+            || (strip_conditionals && is(&["if-range", "range"]))
+            || named.iter().any(|listed| listed.eq_ignore_ascii_case(name));
+        if !dropped {
+            field(out, name.as_bytes(), value.as_bytes());
+        }
+    }
+    out.extend_from_slice(b"Host: ");
+    let bracketed = target.host.contains(':');
+    if bracketed {
+        out.push(b'[');
+    }
+    out.extend_from_slice(target.host.as_bytes());
+    if bracketed {
+        out.push(b']');
+    }
+    if let Some(port) = target.port {
+        out.push(b':');
+        out.extend_from_slice(port.to_string().as_bytes());
+    }
+    out.extend_from_slice(b"\r\nVia: ");
+    for value in client.headers.get_all("via") {
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b", ");
+    }
+    out.extend_from_slice(if client.version == Version::Http10 {
+        b"1.0 "
+    } else {
+        b"1.1 "
+    });
+    out.extend_from_slice(via.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    match body_len {
+        Some(len) if len > 0 || !matches!(client.method, Method::Get | Method::Head) => {
+            field(out, b"Content-Length", len.to_string().as_bytes());
+        }
+        _ => {}
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Whether `via` goes into a field value unchanged (a map would trim or rewrite it).
+fn clean_via(via: &str) -> bool {
+    !via.is_empty()
+        && !via.starts_with([' ', '\t'])
+        && !via.ends_with([' ', '\t'])
+        && !via.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0))
+}
+
 fn append_via(headers: &mut HeaderMap, version: Version, via: &str) {
     let hop = format!(
         "{} {via}",
@@ -220,11 +318,7 @@ pub fn encode_client_response(
     out: &mut Vec<u8>,
 ) {
     // A via name that the map would sanitise (or refuse) takes the general path.
-    let via_clean = !via.is_empty()
-        && !via.starts_with([' ', '\t'])
-        && !via.ends_with([' ', '\t'])
-        && !via.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0));
-    if !via_clean {
+    if !clean_via(via) {
         let mut head = client_response(upstream, via, status, received);
         for (name, value) in extra {
             head.headers.insert(*name, *value);
@@ -483,6 +577,49 @@ mod tests {
                         String::from_utf8_lossy(&encoded),
                         String::from_utf8_lossy(&expected)
                     );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn encoded_upstream_request_is_the_built_head_byte_for_byte() {
+        let clients = [
+            "GET http://h/p?q=1 HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nProxy-Authorization: x\r\n\
+             X-Forwarded-Host: evil\r\nIf-None-Match: \"client\"\r\nRange: bytes=0-1\r\nAccept: */*\r\nVia: 1.0 other\r\nvia: 1.1 more\r\n\r\n",
+            "GET /plain HTTP/1.0\r\nHost: Example.COM:8080\r\nUser-Agent: t\r\n\r\n",
+            "POST /form HTTP/1.1\r\nHost: [::1]:81\r\nContent-Length: 3\r\nExpect: 100-continue\r\nTE: trailers\r\n\r\nabc",
+            "DELETE /x HTTP/1.1\r\nHost: h\r\nIf-Modified-Since: Mon, 30 Nov 2026 08:16:36 GMT\r\n\r\n",
+        ];
+        for text in clients {
+            let client = parse(text);
+            let target = target_uri(&client, None).unwrap();
+            for body_len in [None, Some(0), Some(3)] {
+                for strip in [false, true] {
+                    for via in ["applayer", "padded "] {
+                        for method in [Method::Get, client.method.clone()] {
+                            let mut head =
+                                upstream_request(&client, &target, via, body_len, None, strip);
+                            head.method = method.clone();
+                            let mut expected = Vec::new();
+                            head.encode(&mut expected);
+                            let mut encoded = Vec::new();
+                            encode_upstream_request(
+                                &client,
+                                &target,
+                                via,
+                                body_len,
+                                None,
+                                strip,
+                                &method,
+                                &mut encoded,
+                            );
+                            assert_eq!(
+                                String::from_utf8_lossy(&encoded),
+                                String::from_utf8_lossy(&expected)
+                            );
+                        }
+                    }
                 }
             }
         }

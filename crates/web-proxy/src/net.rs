@@ -4,9 +4,9 @@
 
 use crate::disk::{DiskStore, RecordWriter, SMALL_BODY};
 use crate::forward::{
-    client_response, encode_client_response, error_response, not_modified_from_store,
-    stored_fields_block, stored_status_line, target_uri, upstream_request, CacheStatus,
-    TargetError,
+    client_response, encode_client_response, encode_upstream_request, error_response,
+    not_modified_from_store, stored_fields_block, stored_status_line, target_uri, upstream_request,
+    CacheStatus, TargetError,
 };
 use crate::store::{Object, Store, StoredBody};
 use crate::ProxyConfig;
@@ -1118,18 +1118,18 @@ async fn connect(
 }
 
 /// Sends `request` (and `body`) upstream and reads the final response head.
+/// Sends `encoded` (a request for `method`, head and body) to the origin at `authority` and
+/// reads the response head; `summary` describes the request for the wire event.
 async fn exchange(
     shared: &Shared,
     authority: String,
-    request: &RequestHead,
-    body: &[u8],
+    method: &Method,
+    encoded: Vec<u8>,
+    summary: &(dyn Fn() -> String + Sync),
 ) -> Result<Upstream, Failure> {
-    let mut encoded = take_buffer(512 + body.len());
-    request.encode(&mut encoded);
-    encoded.extend_from_slice(body);
     // Idempotent requests may go on a pooled connection, and are retried once on a fresh one
     // if the pooled connection turns out to be closed.
-    let idempotent = matches!(request.method, Method::Get | Method::Head | Method::Options);
+    let idempotent = matches!(method, Method::Get | Method::Head | Method::Options);
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -1137,7 +1137,7 @@ async fn exchange(
         shared.stats.origin_requests.fetch_add(1, Ordering::Relaxed);
         if wire::enabled() {
             if let (Ok(local), Ok(peer)) = (stream.local_addr(), stream.peer_addr()) {
-                wire::emit("http", Dir::Send, local, peer, &request.summary());
+                wire::emit("http", Dir::Send, local, peer, &summary());
             }
         }
         if let Err(error) = stream.write_all(&encoded).await {
@@ -1146,7 +1146,7 @@ async fn exchange(
             }
             return Err(Failure::Connect(error));
         }
-        match read_response_head(shared, &mut stream, &request.method).await {
+        match read_response_head(shared, &mut stream, method).await {
             Ok((response, body_kind, buffer)) => {
                 give_buffer(encoded);
                 if wire::enabled() {
@@ -1397,11 +1397,25 @@ async fn fetch_inner(
         .map(|object| conditional_fields(&object.entry.meta.fields))
         .filter(|fields| !fields.is_empty());
     // HEAD is fetched as GET so that the response can be stored (as nginx does).
-    let mut upstream_head =
-        upstream_request(head, target, shared.via(), None, validators.as_ref(), true);
-    upstream_head.method = Method::Get;
+    let mut request = take_buffer(512);
+    encode_upstream_request(
+        head,
+        target,
+        shared.via(),
+        None,
+        validators.as_ref(),
+        true,
+        &Method::Get,
+        &mut request,
+    );
+    let summary = || {
+        let mut upstream_head =
+            upstream_request(head, target, shared.via(), None, validators.as_ref(), true);
+        upstream_head.method = Method::Get;
+        upstream_head.summary()
+    };
     let request_time = SystemTime::now();
-    let upstream = match exchange(shared, authority, &upstream_head, &[]).await {
+    let upstream = match exchange(shared, authority, &Method::Get, request, &summary).await {
         Ok(upstream) => upstream,
         Err(failure) => {
             // RFC 5861 §4 / RFC 9111 §4.2.4: stale content on error where allowed.
@@ -1912,7 +1926,12 @@ async fn pass_through(
         None,
         false,
     );
-    let upstream = match exchange(shared, authority, &upstream_head, &body).await {
+    let mut request = take_buffer(512 + body.len());
+    upstream_head.encode(&mut request);
+    request.extend_from_slice(&body);
+    let summary = || upstream_head.summary();
+    let upstream = match exchange(shared, authority, &upstream_head.method, request, &summary).await
+    {
         Ok(upstream) => upstream,
         Err(failure) => {
             return reply_error(client, conn, shared, failure.status(), &failure.message()).await
