@@ -53,7 +53,7 @@ impl RequestHead {
     }
 
     /// Adds a header line (builder style).
-    pub fn header(mut self, name: &str, value: impl Into<String>) -> RequestHead {
+    pub fn header(mut self, name: &str, value: impl AsRef<str>) -> RequestHead {
         self.headers.append(name, value);
         self
     }
@@ -129,7 +129,7 @@ impl ResponseHead {
     }
 
     /// Adds a header line (builder style).
-    pub fn header(mut self, name: &str, value: impl Into<String>) -> ResponseHead {
+    pub fn header(mut self, name: &str, value: impl AsRef<str>) -> ResponseHead {
         self.headers.append(name, value);
         self
     }

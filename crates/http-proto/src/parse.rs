@@ -169,7 +169,7 @@ fn parse_version(text: &[u8]) -> Result<Version, ParseError> {
     }
 }
 
-fn field_value(bytes: &[u8]) -> Result<String, ParseError> {
+fn field_value(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, ParseError> {
     // RFC 9110 §5.5: field-vchar, SP, HTAB and obs-text; anything else (CTLs, NUL, DEL) is
     // refused rather than stripped.
     for &byte in bytes {
@@ -182,9 +182,9 @@ fn field_value(bytes: &[u8]) -> Result<String, ParseError> {
         }
     }
     Ok(match std::str::from_utf8(bytes) {
-        Ok(text) => text.to_owned(),
+        Ok(text) => std::borrow::Cow::Borrowed(text),
         // obs-text that is not UTF-8: keep it readable rather than refuse the message.
-        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        Err(_) => String::from_utf8_lossy(bytes),
     })
 }
 
@@ -212,7 +212,6 @@ fn parse_fields<'a>(
     folding: Folding,
 ) -> Result<HeaderMap, ParseError> {
     let mut headers = HeaderMap::with_capacity(12);
-    let mut unfolded: Vec<(std::borrow::Cow<'static, str>, String)> = Vec::new();
     for line in lines {
         let line = line?;
         if line.is_empty() {
@@ -222,10 +221,10 @@ fn parse_fields<'a>(
             match folding {
                 Folding::Reject => return Err(ParseError::ObsFold),
                 Folding::Unfold => {
-                    let (_, value) = unfolded.last_mut().ok_or(ParseError::ObsFold)?;
                     let more = field_value(trim_ows(line))?;
-                    value.push(' ');
-                    value.push_str(&more);
+                    if !headers.continue_last_value(&more) {
+                        return Err(ParseError::ObsFold);
+                    }
                     continue;
                 }
             }
@@ -237,21 +236,12 @@ fn parse_fields<'a>(
             return Err(ParseError::BadHeaderName);
         }
         let value = field_value(trim_ows(&line[colon + 1..]))?;
-        // The name is ASCII (all tchar); the common ones need no allocation.
-        let name = match crate::header::known_name(name) {
-            Some(known) => std::borrow::Cow::Borrowed(known),
-            None => std::borrow::Cow::Owned(String::from_utf8_lossy(name).into_owned()),
-        };
-        if unfolded.len() + headers.len() >= limits.max_headers {
+        // The name is ASCII (all tchar).
+        let name = std::str::from_utf8(name).map_err(|_| ParseError::BadHeaderName)?;
+        if headers.len() >= limits.max_headers {
             return Err(ParseError::HeadersTooLarge);
         }
-        match folding {
-            Folding::Reject => headers.append_parsed(name, value),
-            Folding::Unfold => unfolded.push((name, value)),
-        }
-    }
-    for (name, value) in unfolded {
-        headers.append_parsed(name, value);
+        headers.append_parsed(name, &value);
     }
     Ok(headers)
 }
@@ -397,7 +387,7 @@ pub fn parse_response(
     let head = ResponseHead {
         version,
         status,
-        reason,
+        reason: reason.into_owned(),
         headers,
     };
     let body = response_body_kind(request_method, &head)?;
@@ -414,6 +404,25 @@ mod tests {
 
     fn request(text: &str) -> Result<Option<Parsed<RequestHead>>, ParseError> {
         parse_request(text.as_bytes(), &Limits::default())
+    }
+
+    #[test]
+    fn responses_unfold_obs_fold_and_requests_refuse_it() {
+        let text = b"HTTP/1.1 200 OK\r\nX-A: one\r\n two\r\n\tthree \r\nB: c\r\n\r\n";
+        let parsed = parse_response(text, &Limits::default(), &Method::Get)
+            .unwrap()
+            .unwrap();
+        let fields: Vec<_> = parsed.head.headers.iter().collect();
+        assert_eq!(fields, [("X-A", "one two three"), ("B", "c")]);
+        let leading = b"HTTP/1.1 200 OK\r\n folded: x\r\n\r\n";
+        assert_eq!(
+            parse_response(leading, &Limits::default(), &Method::Get),
+            Err(ParseError::ObsFold)
+        );
+        assert_eq!(
+            request("GET / HTTP/1.1\r\nHost: a\r\n b\r\n\r\n"),
+            Err(ParseError::ObsFold)
+        );
     }
 
     #[test]

@@ -144,7 +144,7 @@ pub fn upstream_request(
     let via_before: Vec<String> = client.headers.get_all("via").map(str::to_string).collect();
     if let Some(validators) = validators {
         for (name, value) in validators {
-            headers.append(name.as_str(), String::from_utf8_lossy(value).into_owned());
+            headers.append(name.as_str(), String::from_utf8_lossy(value));
         }
     }
     headers.append("Host", target.authority());
@@ -424,8 +424,7 @@ pub fn stored_fields_block(entry: &Entry, via: &str) -> Vec<u8> {
 pub fn not_modified_from_store(entry: &Entry, via: &str, age: u64, status: CacheStatus) -> Vec<u8> {
     let mut head = ResponseHead::new(StatusCode::NOT_MODIFIED);
     for (name, value) in http_cache::validation::not_modified_fields(&entry.meta.fields) {
-        head.headers
-            .append(name, String::from_utf8_lossy(&value).into_owned());
+        head.headers.append(name, String::from_utf8_lossy(&value));
     }
     head.headers.append("Age", age.to_string());
     head.headers.append("Via", format!("1.1 {via}"));
