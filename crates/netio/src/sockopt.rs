@@ -9,12 +9,13 @@ use std::time::Duration;
 /// (`TCP_DEFER_ACCEPT`, nginx's `listen ... deferred`, Apache's default on Linux): the kernel
 /// completes the handshake but wakes `accept` only once there is something to read, or after
 /// about `wait` (rounded up to whole seconds; then the connection is accepted without data).
+/// A zero `wait` turns deferral off.
 /// For protocols where the client speaks first (HTTP); never for SMTP, POP3 or IMAP.
 pub fn set_defer_accept(listener: &impl AsFd, wait: Duration) -> std::io::Result<()> {
     let seconds = wait
         .as_secs()
         .saturating_add(u64::from(wait.subsec_nanos() > 0))
-        .clamp(1, i32::MAX as u64) as libc::c_int;
+        .min(i32::MAX as u64) as libc::c_int;
     let fd = listener.as_fd().as_raw_fd();
     #[allow(unsafe_code)]
     // SAFETY: `fd` is borrowed from a live socket for the call, and the kernel reads exactly
@@ -69,5 +70,7 @@ mod tests {
         assert!(!defers_accept(&listener).unwrap());
         set_defer_accept(&listener, Duration::from_millis(200)).unwrap();
         assert!(defers_accept(&listener).unwrap());
+        set_defer_accept(&listener, Duration::ZERO).unwrap();
+        assert!(!defers_accept(&listener).unwrap());
     }
 }

@@ -62,7 +62,8 @@ impl Stream {
         }
     }
 
-    /// A stream that is registered already (tests, or a handler run by hand).
+    /// A stream that is registered already (tests, or a handler run by hand). Set
+    /// `TCP_NODELAY` on it first if it may be parked: a parked socket is taken to have it.
     pub fn from_tokio(stream: TcpStream) -> Stream {
         Stream {
             state: State::Registered(stream),
@@ -113,13 +114,22 @@ impl Stream {
 
     /// Notes that the socket was just read empty (a short read), so that the next
     /// [`Stream::readable`] waits for new bytes instead of trying a read that would block.
+    ///
+    /// For a registered socket this clears the runtime's readiness, which is only safe on a
+    /// current-thread runtime: there no reactor turn can record new bytes between the read
+    /// and the clearing. On a multi-thread runtime it does nothing (the next read finds out).
     pub fn forget_readable(&mut self) {
         match &mut self.state {
             State::Loose { ready, .. } => *ready = false,
             State::Registered(stream) => {
-                let _ = stream.try_io(tokio::io::Interest::READABLE, || {
-                    Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+                let current_thread = tokio::runtime::Handle::try_current().is_ok_and(|handle| {
+                    handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
                 });
+                if current_thread {
+                    let _ = stream.try_io(tokio::io::Interest::READABLE, || {
+                        Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+                    });
+                }
             }
             State::Failed => {}
         }
@@ -143,9 +153,10 @@ impl Stream {
             else {
                 unreachable!("matched just above");
             };
-            // Small request/response exchanges must not wait for Nagle.
+            // Small request/response exchanges must not wait for Nagle (a socket that refuses
+            // the option still works).
             if !nodelay {
-                socket.set_nodelay(true)?;
+                let _ = socket.set_nodelay(true);
             }
             self.state = State::Registered(TcpStream::from_std(socket)?);
         }

@@ -187,15 +187,56 @@ fn accept(
 }
 
 /// Whether an accept error is about one connection (the next accept may well work) rather
-/// than about the server (out of descriptors or memory: pause before trying again).
+/// than about the server (out of descriptors or memory: pause before trying again). Linux
+/// passes network errors pending on the new connection up through accept(2), whose manual
+/// asks to retry them like EAGAIN.
 fn passing(error: &std::io::Error) -> bool {
+    use rustix::io::Errno;
     matches!(
         error.kind(),
         std::io::ErrorKind::ConnectionAborted
             | std::io::ErrorKind::ConnectionReset
             | std::io::ErrorKind::Interrupted
-    ) || error.raw_os_error() == Some(rustix::io::Errno::PROTO.raw_os_error())
+    ) || [
+        Errno::PROTO,
+        Errno::NETDOWN,
+        Errno::NOPROTOOPT,
+        Errno::HOSTDOWN,
+        Errno::NONET,
+        Errno::HOSTUNREACH,
+        Errno::OPNOTSUPP,
+        Errno::NETUNREACH,
+    ]
+    .iter()
+    .any(|errno| error.raw_os_error() == Some(errno.raw_os_error()))
 }
+
+/// Counts a handler as live (for [`ParkPolicy::live`]) until dropped, however it ends: done,
+/// parked, or unwound by a panic.
+struct Live(Option<Arc<Lot>>);
+
+impl Live {
+    fn new(lot: &Option<Arc<Lot>>) -> Live {
+        if let Some(lot) = lot {
+            lot.task_started();
+        }
+        Live(lot.clone())
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if let Some(lot) = &self.0 {
+            lot.task_ended();
+        }
+    }
+}
+
+/// How many handlers the accept loop runs in place before it lets other tasks run.
+const INLINE_BATCH: usize = 64;
+
+/// How long accepting pauses after an error about the server itself (out of descriptors).
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// Polls `future` once with the caller's context; `None` if it panicked (as a task's panic
 /// ends only that task, a handler's panic here must not end the accept loop).
@@ -211,19 +252,19 @@ async fn poll_once<F: Future + ?Sized>(future: Pin<&mut F>) -> Option<Poll<F::Ou
     .await
 }
 
-/// What happens when a handler is done: its connection is parked, or just counted gone.
+/// What happens when a handler is done: its connection is parked (the handler no longer
+/// counts as live), or closed.
 fn finish(
-    lot: Option<Arc<Lot>>,
+    live: Live,
     parked: Option<Park>,
     local: SocketAddr,
     peer: SocketAddr,
     permit: OwnedSemaphorePermit,
 ) {
-    if let Some(lot) = lot {
-        lot.task_ended();
-        if let Some(park) = parked {
-            lot.park(park.stream, local, peer, park.idle_deadline, permit);
-        }
+    let lot = live.0.clone();
+    drop(live);
+    if let (Some(lot), Some(park)) = (lot, parked) {
+        lot.park(park.stream, local, peer, park.idle_deadline, permit);
     }
 }
 
@@ -273,13 +314,15 @@ where
             lot: lot.clone(),
             resumed,
         };
-        if let Some(lot) = &lot {
-            lot.task_started();
-        }
-        Box::pin(handler(stream, conn))
+        let live = Live::new(&lot);
+        (Box::pin(handler(stream, conn)), live)
     };
     // Connections to run: (stream, local, peer, permit, resumed).
     let mut ready = Vec::new();
+    // Until when accepting pauses after an error about the server (out of descriptors).
+    let mut accept_paused: Option<tokio::time::Instant> = None;
+    // What ends the loop with an error (the reactor itself failed).
+    let mut failure = None;
     // One shutdown waiter for the loop's life rather than one per accepted connection.
     let stopped = shutdown.triggered();
     tokio::pin!(stopped);
@@ -291,6 +334,9 @@ where
             }
         };
         let acceptable = async {
+            if let Some(until) = accept_paused {
+                tokio::time::sleep_until(until).await;
+            }
             let permit = slots.clone().acquire_owned().await.ok()?;
             Some((permit, listener.readable().await))
         };
@@ -313,10 +359,13 @@ where
             },
             acceptable = acceptable => match acceptable {
                 None => break,
-                Some((_, Err(error))) => return Err(error),
+                Some((_, Err(error))) => {
+                    failure = Some(error);
+                    break;
+                }
                 Some((permit, Ok(mut guard))) => {
+                    accept_paused = None;
                     let mut permit = Some(permit);
-                    let mut pause = false;
                     for _ in 0..ACCEPT_BATCH {
                         let Some(slot) = permit.take().or_else(|| slots.clone().try_acquire_owned().ok()) else {
                             break;
@@ -336,7 +385,8 @@ where
                             Ok(Err(error)) if passing(&error) => {}
                             Ok(Err(error)) => {
                                 tracing::warn!(%local, "accept failed: {error}; retrying in 100 ms");
-                                pause = true;
+                                // Only accepting pauses: what was accepted runs now.
+                                accept_paused = Some(tokio::time::Instant::now() + ACCEPT_PAUSE);
                                 break;
                             }
                             // Nothing more to accept; readiness is cleared.
@@ -344,26 +394,28 @@ where
                         }
                     }
                     drop(guard);
-                    if pause {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
                 }
             },
         }
-        for (stream, here, peer, permit, resumed) in ready.drain(..) {
-            let mut task = start(stream, here, peer, resumed);
+        for (index, (stream, here, peer, permit, resumed)) in ready.drain(..).enumerate() {
+            if index > 0 && index % INLINE_BATCH == 0 {
+                // Many connections at once (a crowd woken in the lot): let the rest of the
+                // runtime, the reactor included, have a turn between batches.
+                tokio::task::yield_now().await;
+            }
+            let (mut task, live) = start(stream, here, peer, resumed);
             match poll_once(task.as_mut()).await {
-                Some(Poll::Ready(parked)) => finish(lot.clone(), parked, here, peer, permit),
+                Some(Poll::Ready(parked)) => finish(live, parked, here, peer, permit),
                 None => {
                     tracing::error!(%peer, "connection handler panicked; connection closed");
                     drop(task);
-                    finish(lot.clone(), None, here, peer, permit);
+                    drop(live);
                 }
                 Some(Poll::Pending) => {
-                    let lot = lot.clone();
+                    // `live` moves into the task, so it is dropped even if the handler panics.
                     tokio::spawn(async move {
                         let parked = task.await;
-                        finish(lot, parked, here, peer, permit);
+                        finish(live, parked, here, peer, permit);
                     });
                 }
             }
@@ -381,7 +433,10 @@ where
     {
         tracing::warn!(%local, "connections still open after the drain timeout; closing them");
     }
-    Ok(())
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -666,5 +721,58 @@ mod tests {
         assert_eq!(&answer, b"hello");
         until(|| !seen.lock().unwrap().is_empty()).await;
         assert_eq!(*seen.lock().unwrap(), vec![true]);
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_panics_in_its_own_task_stops_counting_as_live() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        // With `live: 1`, a leaked count would make the next connection park at once.
+        let policy = ParkPolicy {
+            after: Duration::from_secs(1),
+            live: 1,
+            busy_after: Duration::from_millis(50),
+        };
+        tokio::spawn(serve_parking(
+            listener,
+            TcpLimits::default(),
+            policy,
+            Shutdown::new(),
+            move |mut stream: Stream, conn: Conn| {
+                let record = record.clone();
+                async move {
+                    let mut buf = [0u8; 64];
+                    let n = loop {
+                        stream.readable().await.ok()?;
+                        match stream.try_read(&mut buf) {
+                            Ok(n) => break n,
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                            Err(_) => return None,
+                        }
+                    };
+                    if buf[0] == b'!' {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        panic!("handler panics after it has its own task");
+                    }
+                    record.lock().unwrap().push(conn.park_after());
+                    stream.try_write(&buf[..n]).ok()?;
+                    None
+                }
+            },
+        ));
+        for message in [&b"hello"[..], b"!boom", b"hello"] {
+            let mut client = TcpStream::connect(addr).await.unwrap();
+            client.write_all(message).await.unwrap();
+            let mut answer = Vec::new();
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut answer)).await;
+        }
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![Some(Duration::from_secs(1)); 2],
+            "the panic left the handler counted as live"
+        );
     }
 }

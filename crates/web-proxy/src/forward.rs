@@ -233,16 +233,7 @@ pub fn encode_upstream_request(
         out.extend_from_slice(port.to_string().as_bytes());
     }
     out.extend_from_slice(b"\r\nVia: ");
-    for value in client.headers.get_all("via") {
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b", ");
-    }
-    out.extend_from_slice(if client.version == Version::Http10 {
-        b"1.0 "
-    } else {
-        b"1.1 "
-    });
-    out.extend_from_slice(via.as_bytes());
+    push_via(out, client.headers.get_all("via"), client.version, via);
     out.extend_from_slice(b"\r\n");
     match body_len {
         Some(len) if len > 0 || !matches!(client.method, Method::Get | Method::Head) => {
@@ -251,6 +242,38 @@ pub fn encode_upstream_request(
         _ => {}
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// The value [`append_via`] makes, appended to `out`: the existing values joined by ", ", then
+/// (after ", " if anything came before) our hop, with leading blanks trimmed as a map trims
+/// them (`via` is clean, see [`clean_via`]).
+fn push_via<'a>(
+    out: &mut Vec<u8>,
+    existing: impl Iterator<Item = &'a str>,
+    version: Version,
+    via: &str,
+) {
+    let start = out.len();
+    for (index, value) in existing.enumerate() {
+        if index > 0 {
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(value.as_bytes());
+    }
+    if out.len() > start {
+        out.extend_from_slice(b", ");
+    }
+    out.extend_from_slice(if version == Version::Http10 {
+        b"1.0 "
+    } else {
+        b"1.1 "
+    });
+    out.extend_from_slice(via.as_bytes());
+    let blanks = out[start..]
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    out.drain(start..start + blanks);
 }
 
 /// Whether `via` goes into a field value unchanged (a map would trim or rewrite it).
@@ -352,20 +375,12 @@ pub fn encode_client_response(
         field(out, b"Date", http_proto::fmt_http_date(received).as_bytes());
     }
     out.extend_from_slice(b"Via: ");
-    if vias > 0 {
-        for (name, value) in upstream.headers.iter() {
-            if name.eq_ignore_ascii_case("via") && kept(name) {
-                out.extend_from_slice(value.as_bytes());
-                out.extend_from_slice(b", ");
-            }
-        }
-    }
-    out.extend_from_slice(if upstream.version == Version::Http10 {
-        b"1.0 "
-    } else {
-        b"1.1 "
-    });
-    out.extend_from_slice(via.as_bytes());
+    let existing = upstream
+        .headers
+        .iter()
+        .filter(|(name, _)| vias > 0 && name.eq_ignore_ascii_case("via") && kept(name))
+        .map(|(_, value)| value);
+    push_via(out, existing, upstream.version, via);
     out.extend_from_slice(b"\r\n");
     field(out, b"X-Cache", status.as_str().as_bytes());
     for (name, value) in extra {
@@ -544,6 +559,9 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Mon, 30 Nov 2026 08:16:36 GMT\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: keep-alive\r\nETag: \"x\"\r\nCache-Control: no-store\r\n\r\n",
             b"HTTP/1.0 404 Not Here\r\nVia: 1.0 a, 1.1 b\r\nX-Cache: HIT\r\nConnection: close, X-Secret\r\nX-Secret: 1\r\nvia: 1.1 c\r\nKeep-Alive: timeout=5\r\n\r\n",
             b"HTTP/1.1 206 Partial Content\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\nContent-Range: bytes 0-1/10\r\nConnection: Date\r\nDate: Mon, 30 Nov 2026 08:16:36 GMT\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nVia:\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nVia:\r\n 1.0 a\r\nvia: \r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nVia:\r\nVia: 1.0 b\r\n\r\n",
         ];
         let extras: [&[(&str, &str)]; 3] = [
             &[],
@@ -589,6 +607,8 @@ mod tests {
             "GET /plain HTTP/1.0\r\nHost: Example.COM:8080\r\nUser-Agent: t\r\n\r\n",
             "POST /form HTTP/1.1\r\nHost: [::1]:81\r\nContent-Length: 3\r\nExpect: 100-continue\r\nTE: trailers\r\n\r\nabc",
             "DELETE /x HTTP/1.1\r\nHost: h\r\nIf-Modified-Since: Mon, 30 Nov 2026 08:16:36 GMT\r\n\r\n",
+            "GET /p HTTP/1.1\r\nHost: h\r\nVia:\r\n\r\n",
+            "GET /p HTTP/1.1\r\nHost: h\r\nVia:\r\nVia: 1.0 b\r\n\r\n",
         ];
         for text in clients {
             let client = parse(text);
