@@ -60,6 +60,8 @@ pub struct ProxyConfig {
     pub allow_connect: bool,
     /// Client connection limits and timeouts.
     pub tcp: netio::tcp::TcpLimits,
+    /// When idle keep-alive clients leave the runtime for netio's idle lot.
+    pub park: netio::tcp::ParkPolicy,
     /// How origin host names are resolved (the system's resolver, or a world's local DNS).
     pub resolver: std::sync::Arc<dyn netio::resolve::Resolve>,
     /// The local address of connections to origins (`None`: the kernel's choice), so that in
@@ -81,6 +83,7 @@ impl Default for ProxyConfig {
             via: "applayer".to_string(),
             allow_connect: true,
             tcp: netio::tcp::TcpLimits::default(),
+            park: netio::tcp::ParkPolicy::default(),
             resolver: std::sync::Arc::new(netio::resolve::SystemResolver),
             upstream_source: None,
         }

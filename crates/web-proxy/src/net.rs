@@ -22,7 +22,7 @@ use http_proto::{
     parse_http_date, parse_request, parse_response, BodyDecoder, BodyKind, Limits, Method, Parsed,
     RequestHead, RequestTarget, ResponseHead, StatusCode, Uri, Version,
 };
-use netio::tcp::{Conn, TcpLimits};
+use netio::tcp::{Conn, Park, Stream, TcpLimits};
 use netio::wire::{self, Dir};
 use netio::Shutdown;
 use std::collections::HashMap;
@@ -228,9 +228,14 @@ impl ProxyServer {
     pub async fn run(self, shutdown: Shutdown) -> io::Result<()> {
         let shared = self.shared;
         let limits = shared.config.tcp.clone();
-        netio::tcp::serve(self.listener, limits, shutdown, move |stream, conn| {
-            serve_connection(shared.clone(), stream, conn)
-        })
+        // Idle keep-alive clients leave the runtime for netio's lot, as the origin server's do.
+        netio::tcp::serve_parking(
+            self.listener,
+            limits,
+            shared.config.park,
+            shutdown,
+            move |stream, conn| serve_connection(shared.clone(), stream, conn),
+        )
         .await
     }
 }
@@ -239,6 +244,8 @@ enum HeadRead {
     Request(Parsed<RequestHead>),
     Closed,
     Refused(Vec<u8>),
+    /// Idle long enough to park, until this idle deadline.
+    Park(std::time::Instant),
 }
 
 async fn read_with_timeout(
@@ -281,9 +288,19 @@ async fn read_request_head(
         // An idle keep-alive connection closes at once on shutdown; one inside a request
         // gets to finish it.
         let read = if buffer.is_empty() {
+            // After `park_after` idle, the connection parks: its task ends and the socket
+            // waits in netio's lot until the next request or the idle deadline.
+            let idle_deadline = std::time::Instant::now() + timeout;
+            let park_after = conn.park_after().filter(|after| *after < timeout);
+            let wait = park_after.unwrap_or(timeout);
             tokio::select! {
                 biased;
-                read = read_with_timeout(stream, buffer, timeout) => read,
+                read = read_with_timeout(stream, buffer, wait) => match read {
+                    Err(error) if error.kind() == io::ErrorKind::TimedOut && park_after.is_some() => {
+                        return HeadRead::Park(idle_deadline)
+                    }
+                    read => read,
+                },
                 _ = conn.shutdown.triggered() => return HeadRead::Closed,
             }
         } else {
@@ -296,18 +313,42 @@ async fn read_request_head(
     }
 }
 
-async fn serve_connection(shared: Arc<Shared>, mut stream: TcpStream, conn: Conn) {
+/// Serves one client connection until it closes (`None`) or has been idle long enough to
+/// park (then its socket goes back to netio's lot, and a new call serves its next request).
+async fn serve_connection(shared: Arc<Shared>, mut stream: Stream, conn: Conn) -> Option<Park> {
+    let client = match stream.registered() {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::warn!(peer = %conn.peer, "cannot serve client: {error}");
+            return None;
+        }
+    };
+    let idle_deadline = serve_requests(shared, client, &conn).await?;
+    Some(Park {
+        stream,
+        idle_deadline,
+    })
+}
+
+/// Serves requests on one client connection: `None` when it is done, or the idle deadline
+/// when it should park.
+async fn serve_requests(
+    shared: Arc<Shared>,
+    stream: &mut TcpStream,
+    conn: &Conn,
+) -> Option<std::time::Instant> {
     let mut buffer: Vec<u8> = Vec::with_capacity(8 * 1024);
     loop {
         if conn.shutdown.is_triggered() && buffer.is_empty() {
-            return;
+            return None;
         }
-        let parsed = match read_request_head(&mut stream, &mut buffer, &shared, &conn).await {
+        let parsed = match read_request_head(stream, &mut buffer, &shared, conn).await {
             HeadRead::Request(parsed) => parsed,
-            HeadRead::Closed => return,
+            HeadRead::Closed => return None,
+            HeadRead::Park(idle_deadline) => return Some(idle_deadline),
             HeadRead::Refused(reply) => {
                 let _ = stream.write_all(&reply).await;
-                return;
+                return None;
             }
         };
         buffer.drain(..parsed.len);
@@ -316,8 +357,8 @@ async fn serve_connection(shared: Arc<Shared>, mut stream: TcpStream, conn: Conn
             wire::emit("http", Dir::Recv, conn.local, conn.peer, &head.summary());
         }
         if head.method == Method::Connect {
-            tunnel(&shared, stream, &conn, &head, buffer).await;
-            return;
+            tunnel(&shared, stream, conn, &head, buffer).await;
+            return None;
         }
         // The request body, read whole (bounded by the parser's body limit).
         if head.expects_continue()
@@ -327,25 +368,24 @@ async fn serve_connection(shared: Arc<Shared>, mut stream: TcpStream, conn: Conn
                 .await
                 .is_err()
         {
-            return;
+            return None;
         }
-        let body =
-            match read_request_body(&mut stream, &mut buffer, parsed.body, &conn.limits).await {
-                Ok(body) => body,
-                Err(_) => {
-                    let reply = error_response(
-                        StatusCode::BAD_REQUEST,
-                        "incomplete request body",
-                        shared.via(),
-                        true,
-                    );
-                    let _ = stream.write_all(&reply).await;
-                    return;
-                }
-            };
+        let body = match read_request_body(stream, &mut buffer, parsed.body, &conn.limits).await {
+            Ok(body) => body,
+            Err(_) => {
+                let reply = error_response(
+                    StatusCode::BAD_REQUEST,
+                    "incomplete request body",
+                    shared.via(),
+                    true,
+                );
+                let _ = stream.write_all(&reply).await;
+                return None;
+            }
+        };
         let close = head.wants_close() || conn.shutdown.is_triggered();
         let started = Instant::now();
-        let outcome = handle_request(&shared, &mut stream, &conn, &head, body).await;
+        let outcome = handle_request(&shared, stream, conn, &head, body).await;
         match outcome {
             Ok(done) => {
                 shared.stats.count(done.cache);
@@ -363,7 +403,7 @@ async fn serve_connection(shared: Arc<Shared>, mut stream: TcpStream, conn: Conn
                 );
                 if close || !done.keep_alive {
                     let _ = stream.shutdown().await;
-                    return;
+                    return None;
                 }
             }
             Err(error) => {
@@ -375,7 +415,7 @@ async fn serve_connection(shared: Arc<Shared>, mut stream: TcpStream, conn: Conn
                     head.target,
                     head.version
                 );
-                return;
+                return None;
             }
         }
     }
@@ -1970,7 +2010,7 @@ async fn pass_through(
 /// CONNECT: a blind tunnel to `host:port` (forward mode only).
 async fn tunnel(
     shared: &Shared,
-    mut client: TcpStream,
+    client: &mut TcpStream,
     conn: &Conn,
     head: &RequestHead,
     buffered: Vec<u8>,
@@ -2015,7 +2055,7 @@ async fn tunnel(
     }
     let started = Instant::now();
     let copied = tokio::select! {
-        copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => copied,
+        copied = tokio::io::copy_bidirectional(client, &mut upstream) => copied,
         _ = conn.shutdown.triggered() => Ok((0, 0)),
     };
     let (up, down) = copied.unwrap_or((0, 0));

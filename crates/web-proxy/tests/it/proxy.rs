@@ -837,3 +837,59 @@ async fn date_is_added_when_the_origin_sends_none() {
     }
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn idle_clients_park_and_come_back_then_close_at_their_idle_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let origin = Origin::start(static_page("parked", "max-age=60")).await;
+    let proxy = Proxy::start(ProxyConfig {
+        origin: Some(http_proto::Uri::parse(&origin.url("/")).unwrap()),
+        park: netio::tcp::ParkPolicy {
+            after: Duration::from_millis(50),
+            live: 1000,
+            busy_after: Duration::from_millis(50),
+        },
+        tcp: netio::tcp::TcpLimits {
+            idle_timeout: Duration::from_millis(800),
+            ..netio::tcp::TcpLimits::default()
+        },
+        ..ProxyConfig::default()
+    })
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let mut buffer = Vec::new();
+    let request = b"GET /p HTTP/1.1\r\nHost: t\r\n\r\n";
+    stream.write_all(request).await.unwrap();
+    let first = read_reply_buffered(&mut stream, &mut buffer, &http_proto::Method::Get).await;
+    // Idle past `park_after`: the connection waits in the lot, and its next request is
+    // served on the same connection.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stream.write_all(request).await.unwrap();
+        let again = read_reply_buffered(&mut stream, &mut buffer, &http_proto::Method::Get).await;
+        assert_eq!(
+            (again.cache(), again.body.as_slice()),
+            ("HIT", &b"parked"[..])
+        );
+    }
+    assert_eq!(first.cache(), "MISS");
+    // Idle past the idle timeout: closed, from the lot.
+    let mut byte = [0u8; 1];
+    let closed = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "idle deadline not kept"
+    );
+    // A parked client is closed at once on shutdown.
+    let mut idle = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    idle.write_all(request).await.unwrap();
+    let mut buffer = Vec::new();
+    read_reply_buffered(&mut idle, &mut buffer, &http_proto::Method::Get).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    proxy.stop().await;
+    let closed = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut byte)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "parked client left open on shutdown"
+    );
+}
