@@ -260,11 +260,14 @@ async fn read_with_timeout(
     }
 }
 
+/// Reads the next request head. `stopped` is the connection's one shutdown waiter (it ends
+/// the connection, so it is never polled again once it has fired).
 async fn read_request_head(
     stream: &mut TcpStream,
     buffer: &mut Vec<u8>,
     shared: &Shared,
     conn: &Conn,
+    mut stopped: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
 ) -> HeadRead {
     let limits = &conn.limits;
     loop {
@@ -290,18 +293,18 @@ async fn read_request_head(
         let read = if buffer.is_empty() {
             // After `park_after` idle, the connection parks: its task ends and the socket
             // waits in netio's lot until the next request or the idle deadline.
-            let idle_deadline = std::time::Instant::now() + timeout;
             let park_after = conn.park_after().filter(|after| *after < timeout);
             let wait = park_after.unwrap_or(timeout);
             tokio::select! {
                 biased;
                 read = read_with_timeout(stream, buffer, wait) => match read {
                     Err(error) if error.kind() == io::ErrorKind::TimedOut && park_after.is_some() => {
-                        return HeadRead::Park(idle_deadline)
+                        // What is left of the idle timeout after `wait`.
+                        return HeadRead::Park(std::time::Instant::now() + (timeout - wait));
                     }
                     read => read,
                 },
-                _ = conn.shutdown.triggered() => return HeadRead::Closed,
+                _ = stopped.as_mut() => return HeadRead::Closed,
             }
         } else {
             read_with_timeout(stream, buffer, timeout).await
@@ -338,19 +341,23 @@ async fn serve_requests(
     conn: &Conn,
 ) -> Option<std::time::Instant> {
     let mut buffer: Vec<u8> = Vec::with_capacity(8 * 1024);
+    // One shutdown waiter for the connection's life rather than one per request.
+    let stopped = conn.shutdown.triggered();
+    tokio::pin!(stopped);
     loop {
         if conn.shutdown.is_triggered() && buffer.is_empty() {
             return None;
         }
-        let parsed = match read_request_head(stream, &mut buffer, &shared, conn).await {
-            HeadRead::Request(parsed) => parsed,
-            HeadRead::Closed => return None,
-            HeadRead::Park(idle_deadline) => return Some(idle_deadline),
-            HeadRead::Refused(reply) => {
-                let _ = stream.write_all(&reply).await;
-                return None;
-            }
-        };
+        let parsed =
+            match read_request_head(stream, &mut buffer, &shared, conn, stopped.as_mut()).await {
+                HeadRead::Request(parsed) => parsed,
+                HeadRead::Closed => return None,
+                HeadRead::Park(idle_deadline) => return Some(idle_deadline),
+                HeadRead::Refused(reply) => {
+                    let _ = stream.write_all(&reply).await;
+                    return None;
+                }
+            };
         buffer.drain(..parsed.len);
         let head = parsed.head;
         if wire::enabled() {
