@@ -645,6 +645,18 @@ mod tests {
         assert_eq!(&answer, b"secnd\n");
     }
 
+    /// Waits for bytes and reads them (`None` at an error).
+    async fn read_some(stream: &mut Stream, buf: &mut [u8]) -> Option<usize> {
+        loop {
+            stream.readable().await.ok()?;
+            match stream.try_read(buf) {
+                Ok(n) => return Some(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
     /// A one-shot echo server on `listener`: answers the first bytes, then closes; records
     /// whether each answered connection had to join the reactor. A message starting with `!`
     /// makes the handler panic.
@@ -661,14 +673,7 @@ mod tests {
                 let record = record.clone();
                 async move {
                     let mut buf = [0u8; 64];
-                    let n = loop {
-                        stream.readable().await.ok()?;
-                        match stream.try_read(&mut buf) {
-                            Ok(n) => break n,
-                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                            Err(_) => return None,
-                        }
-                    };
+                    let n = read_some(&mut stream, &mut buf).await?;
                     assert!(buf[..n].first() != Some(&b'!'), "asked to panic");
                     stream.try_write(&buf[..n]).ok()?;
                     record.lock().unwrap().push(stream.is_registered());
@@ -744,14 +749,7 @@ mod tests {
                 let record = record.clone();
                 async move {
                     let mut buf = [0u8; 64];
-                    let n = loop {
-                        stream.readable().await.ok()?;
-                        match stream.try_read(&mut buf) {
-                            Ok(n) => break n,
-                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                            Err(_) => return None,
-                        }
-                    };
+                    let n = read_some(&mut stream, &mut buf).await?;
                     if buf[0] == b'!' {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                         panic!("handler panics after it has its own task");

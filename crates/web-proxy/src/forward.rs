@@ -130,17 +130,7 @@ pub fn upstream_request(
     let mut headers = client.headers.clone();
     let named: Vec<String> = headers.list("connection").map(str::to_string).collect();
     let replace_validators = strip_conditionals || validators.is_some();
-    // One pass: hop-by-hop, unkeyed, framing, and (when the cache validates or wants a full
-    // response) the client's own preconditions.
-    headers.retain(|name, _| {
-        let is = |list: &[&str]| list.iter().any(|other| other.eq_ignore_ascii_case(name));
-        !(is(HOP_BY_HOP)
-            || is(UNKEYED_REQUEST_FIELDS)
-            || is(&["content-length", "expect", "host", "via"])
-            || (replace_validators && is(&["if-none-match", "if-modified-since"]))
-            || (strip_conditionals && is(&["if-range", "range"]))
-            || named.iter().any(|listed| listed.eq_ignore_ascii_case(name)))
-    });
+    headers.retain(|name, _| forwarded(name, &named, replace_validators, strip_conditionals));
     let via_before: Vec<String> = client.headers.get_all("via").map(str::to_string).collect();
     if let Some(validators) = validators {
         for (name, value) in validators {
@@ -206,16 +196,9 @@ pub fn encode_upstream_request(
     }
     out.extend_from_slice(b" HTTP/1.1\r\n");
     let named: Vec<&str> = client.headers.list("connection").collect();
-    let replace_validators = strip_conditionals;
     for (name, value) in client.headers.iter() {
-        let is = |list: &[&str]| list.iter().any(|other| other.eq_ignore_ascii_case(name));
-        let dropped = is(HOP_BY_HOP)
-            || is(UNKEYED_REQUEST_FIELDS)
-            || is(&["content-length", "expect", "host", "via"])
-            || (replace_validators && is(&["if-none-match", "if-modified-since"]))
-            || (strip_conditionals && is(&["if-range", "range"]))
-            || named.iter().any(|listed| listed.eq_ignore_ascii_case(name));
-        if !dropped {
+        // Without validators, only `strip_conditionals` replaces the client's own.
+        if forwarded(name, &named, strip_conditionals, strip_conditionals) {
             field(out, name.as_bytes(), value.as_bytes());
         }
     }
@@ -274,6 +257,27 @@ fn push_via<'a>(
         .take_while(|&&b| b == b' ' || b == b'\t')
         .count();
     out.drain(start..start + blanks);
+}
+
+/// Whether a client request field goes on to the origin. Dropped in one pass: hop-by-hop
+/// fields and those `Connection` names (`named`), unkeyed fields, framing, `Host` and `Via`
+/// (rebuilt), and (when the cache validates or wants a full response) the client's own
+/// preconditions.
+fn forwarded(
+    name: &str,
+    named: &[impl AsRef<str>],
+    replace_validators: bool,
+    strip_conditionals: bool,
+) -> bool {
+    let is = |list: &[&str]| list.iter().any(|other| other.eq_ignore_ascii_case(name));
+    !(is(HOP_BY_HOP)
+        || is(UNKEYED_REQUEST_FIELDS)
+        || is(&["content-length", "expect", "host", "via"])
+        || (replace_validators && is(&["if-none-match", "if-modified-since"]))
+        || (strip_conditionals && is(&["if-range", "range"]))
+        || named
+            .iter()
+            .any(|listed| listed.as_ref().eq_ignore_ascii_case(name)))
 }
 
 /// Whether `via` goes into a field value unchanged (a map would trim or rewrite it).
