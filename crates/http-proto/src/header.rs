@@ -369,6 +369,81 @@ pub fn split_list(value: &str) -> impl Iterator<Item = &str> {
 mod tests {
     use super::*;
 
+    /// Random edits against a plain list of pairs (the old representation) as the model:
+    /// the ranges, the compaction and the sanitising must agree with it at every step.
+    #[test]
+    fn random_edits_match_a_list_of_pairs() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let names = ["A", "b", "Via", "via", "X-Long-Name"];
+        let values = [
+            "1",
+            " padded ",
+            "two\r\nlines",
+            "",
+            "a much longer value than the others",
+        ];
+        let sanitise = |value: &str| {
+            value
+                .replace(['\r', '\n', '\0'], " ")
+                .trim_matches([' ', '\t'])
+                .to_owned()
+        };
+        let mut map = HeaderMap::new();
+        let mut model: Vec<(String, String)> = Vec::new();
+        for _ in 0..20_000 {
+            let name = names[(next() % names.len() as u64) as usize];
+            let value = values[(next() % values.len() as u64) as usize];
+            match next() % 5 {
+                0 | 1 => {
+                    map.append(name, value);
+                    model.push((name.to_owned(), sanitise(value)));
+                }
+                2 => {
+                    map.insert(name, value);
+                    match model.iter().position(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                        Some(first) => {
+                            model[first].1 = sanitise(value);
+                            let mut seen = false;
+                            model.retain(|(n, _)| {
+                                if n.eq_ignore_ascii_case(name) {
+                                    let keep = !seen;
+                                    seen = true;
+                                    keep
+                                } else {
+                                    true
+                                }
+                            });
+                        }
+                        None => model.push((name.to_owned(), sanitise(value))),
+                    }
+                }
+                3 => {
+                    let removed = map.remove(name);
+                    let before = model.len();
+                    model.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+                    assert_eq!(removed, before - model.len());
+                }
+                _ => {
+                    map.retain(|_, v| v.len() % 2 == 0);
+                    model.retain(|(_, v)| v.len() % 2 == 0);
+                }
+            }
+            let got: Vec<(&str, &str)> = map.iter().collect();
+            let want: Vec<(&str, &str)> = model
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            assert_eq!(got, want);
+            assert!(map.text.len() <= 2 * map.encoded_len() + 1024 + 64);
+        }
+    }
+
     #[test]
     fn edits_keep_order_equality_and_a_bounded_text() {
         let mut map = HeaderMap::new();
