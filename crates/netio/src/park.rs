@@ -54,6 +54,8 @@ struct Entry {
     /// still open, so it still counts.
     permit: OwnedSemaphorePermit,
     generation: u32,
+    /// Accepted and parked before its first byte (no handler has run yet).
+    fresh: bool,
 }
 
 #[derive(Default)]
@@ -86,6 +88,9 @@ pub(crate) struct Woken {
     pub(crate) local: SocketAddr,
     pub(crate) peer: SocketAddr,
     pub(crate) permit: OwnedSemaphorePermit,
+    /// Parked straight from accept: its first bytes have just come (and `TCP_NODELAY` is
+    /// not set yet).
+    pub(crate) fresh: bool,
 }
 
 impl Lot {
@@ -163,6 +168,32 @@ impl Lot {
         let Ok(stream) = stream.into_std() else {
             return;
         };
+        self.park_socket(stream, false, local, peer, deadline, permit);
+    }
+
+    /// Parks a connection just accepted, until its first bytes come or `deadline` passes:
+    /// a client that connects and says nothing (or a scanner that connects and leaves) then
+    /// costs a table entry, and no task, no timer and no registration with the runtime.
+    pub(crate) fn park_fresh(
+        &self,
+        socket: std::net::TcpStream,
+        local: SocketAddr,
+        peer: SocketAddr,
+        deadline: Instant,
+        permit: OwnedSemaphorePermit,
+    ) {
+        self.park_socket(socket, true, local, peer, deadline, permit);
+    }
+
+    fn park_socket(
+        &self,
+        stream: std::net::TcpStream,
+        fresh: bool,
+        local: SocketAddr,
+        peer: SocketAddr,
+        deadline: Instant,
+        permit: OwnedSemaphorePermit,
+    ) {
         let mut table = self.table();
         if table.closed {
             return;
@@ -211,6 +242,7 @@ impl Lot {
             peer,
             permit,
             generation,
+            fresh,
         });
     }
 
@@ -296,6 +328,7 @@ impl Watcher {
                                     local: entry.local,
                                     peer: entry.peer,
                                     permit: entry.permit,
+                                    fresh: entry.fresh,
                                 });
                             }
                         }

@@ -157,6 +157,8 @@ pub struct Park {
 /// ([`set_defer_accept`]), or woken in the lot, is taken to have bytes waiting; its handler
 /// is first run right in the accept loop, and only if it has to wait does it get a task.
 /// A request answered without waiting then costs no epoll registration, no task and no timer.
+/// From a listener that does not defer accept, a new connection waits for its first bytes in
+/// the lot (for up to `limits.read_timeout`), and is then run the same way.
 pub async fn serve_parking<H, F>(
     listener: TcpListener,
     limits: TcpLimits,
@@ -346,7 +348,8 @@ where
             woken = woken => match woken {
                 Ok(woken) => {
                     for parked in woken {
-                        ready.push((Stream::loose(parked.stream, true, true), parked.local, parked.peer, parked.permit, true));
+                        let fresh = parked.fresh;
+                        ready.push((Stream::loose(parked.stream, true, !fresh), parked.local, parked.peer, parked.permit, !fresh));
                     }
                 }
                 Err(error) => {
@@ -380,7 +383,15 @@ where
                                 } else {
                                     socket.local_addr().unwrap_or(local)
                                 };
-                                ready.push((Stream::loose(socket, ready_on_accept, false), here, peer, slot, false));
+                                match &lot {
+                                    // Its bytes are not there yet: it waits in the lot for them
+                                    // (for up to the read timeout) rather than as a task.
+                                    Some(lot) if !ready_on_accept => {
+                                        let deadline = std::time::Instant::now() + limits.read_timeout;
+                                        lot.park_fresh(socket, here, peer, deadline, slot);
+                                    }
+                                    _ => ready.push((Stream::loose(socket, ready_on_accept, false), here, peer, slot, false)),
+                                }
                             }
                             Ok(Err(error)) if passing(&error) => {}
                             Ok(Err(error)) => {
@@ -661,12 +672,19 @@ mod tests {
     /// whether each answered connection had to join the reactor. A message starting with `!`
     /// makes the handler panic.
     async fn one_shot(listener: TcpListener) -> (SocketAddr, Arc<std::sync::Mutex<Vec<bool>>>) {
+        one_shot_with(listener, TcpLimits::default()).await
+    }
+
+    async fn one_shot_with(
+        listener: TcpListener,
+        limits: TcpLimits,
+    ) -> (SocketAddr, Arc<std::sync::Mutex<Vec<bool>>>) {
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let record = seen.clone();
         tokio::spawn(serve_parking(
             listener,
-            TcpLimits::default(),
+            limits,
             ParkPolicy::default(),
             Shutdown::new(),
             move |mut stream: Stream, _conn| {
@@ -715,9 +733,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn without_deferred_accept_a_connection_waits_in_the_reactor_for_its_bytes() {
+    async fn without_deferred_accept_a_connection_waits_in_the_lot_for_its_first_bytes() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (addr, seen) = one_shot(listener).await;
+        let limits = TcpLimits {
+            read_timeout: Duration::from_millis(300),
+            ..TcpLimits::default()
+        };
+        let (addr, seen) = one_shot_with(listener, limits).await;
+        // Bytes that come later: the connection waited in the lot, and is answered without
+        // joining the reactor.
         let mut client = TcpStream::connect(addr).await.unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         client.write_all(b"hello").await.unwrap();
@@ -725,7 +749,16 @@ mod tests {
         client.read_exact(&mut answer).await.unwrap();
         assert_eq!(&answer, b"hello");
         until(|| !seen.lock().unwrap().is_empty()).await;
-        assert_eq!(*seen.lock().unwrap(), vec![true]);
+        assert_eq!(*seen.lock().unwrap(), vec![false]);
+        // A client that says nothing is closed at the read timeout, with no handler run.
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        let mut byte = [0u8; 1];
+        let closed = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut byte)).await;
+        assert!(
+            matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+            "silent client kept"
+        );
+        assert_eq!(seen.lock().unwrap().len(), 1);
     }
 
     #[tokio::test]
