@@ -82,6 +82,14 @@ pub(crate) struct Lot {
     earlier: tokio::sync::Notify,
 }
 
+/// A connection the lot did not take, given back.
+pub(crate) struct Refused {
+    pub(crate) stream: std::net::TcpStream,
+    pub(crate) permit: OwnedSemaphorePermit,
+    /// Why, when the kernel refused to watch it (`None`: the lot is closed).
+    pub(crate) error: Option<std::io::Error>,
+}
+
 /// A connection that left the lot because it turned readable.
 pub(crate) struct Woken {
     pub(crate) stream: std::net::TcpStream,
@@ -168,12 +176,19 @@ impl Lot {
         let Ok(stream) = stream.into_std() else {
             return;
         };
-        self.park_socket(stream, false, local, peer, deadline, permit);
+        if let Err(refused) = self.park_socket(stream, false, local, peer, deadline, permit) {
+            // Idle: closing it loses nothing.
+            if let Some(error) = refused.error {
+                tracing::warn!(%peer, "cannot park idle connection: {error}; closing it");
+            }
+        }
     }
 
     /// Parks a connection just accepted, until its first bytes come or `deadline` passes:
     /// a client that connects and says nothing (or a scanner that connects and leaves) then
     /// costs a table entry, and no task, no timer and no registration with the runtime.
+    /// A connection the lot cannot take (closed, or the kernel refused to watch it) is given
+    /// back, to be served as a task.
     pub(crate) fn park_fresh(
         &self,
         socket: std::net::TcpStream,
@@ -181,8 +196,8 @@ impl Lot {
         peer: SocketAddr,
         deadline: Instant,
         permit: OwnedSemaphorePermit,
-    ) {
-        self.park_socket(socket, true, local, peer, deadline, permit);
+    ) -> Result<(), Refused> {
+        self.park_socket(socket, true, local, peer, deadline, permit)
     }
 
     fn park_socket(
@@ -193,10 +208,14 @@ impl Lot {
         peer: SocketAddr,
         deadline: Instant,
         permit: OwnedSemaphorePermit,
-    ) {
+    ) -> Result<(), Refused> {
         let mut table = self.table();
         if table.closed {
-            return;
+            return Err(Refused {
+                stream,
+                permit,
+                error: None,
+            });
         }
         let slot = match table.free.pop() {
             Some(slot) => slot,
@@ -212,9 +231,12 @@ impl Lot {
             self.registry
                 .register(&mut SourceFd(&fd), Token(slot), Interest::READABLE)
         {
-            tracing::warn!(%peer, "cannot park idle connection: {error}; closing it");
             table.free.push(slot);
-            return;
+            return Err(Refused {
+                stream,
+                permit,
+                error: Some(error),
+            });
         }
         let generation = table.next_generation;
         table.next_generation = generation.wrapping_add(1);
@@ -222,6 +244,14 @@ impl Lot {
         if table.deadlines.peek().map(|first| first.0 .1) == Some(slot) {
             self.earlier.notify_one();
         }
+        table.slots[slot] = Some(Entry {
+            stream,
+            local,
+            peer,
+            permit,
+            generation,
+            fresh,
+        });
         // Deadlines of connections that woke stay in the heap until they come up; rebuild it
         // when they outnumber the parked connections, so churn cannot grow it without bound.
         let parked = table.slots.len() - table.free.len();
@@ -236,14 +266,7 @@ impl Lot {
                     .is_some_and(|entry| entry.generation == *generation)
             });
         }
-        table.slots[slot] = Some(Entry {
-            stream,
-            local,
-            peer,
-            permit,
-            generation,
-            fresh,
-        });
+        Ok(())
     }
 
     /// Takes slot `slot` out of the lot.
@@ -407,5 +430,49 @@ mod tests {
         );
         lot.task_ended();
         assert_eq!(lot.park_after(false), Duration::from_secs(1));
+    }
+
+    /// The heap rebuild (when woken connections' deadlines outnumber the parked ones) keeps
+    /// the deadline of the connection being parked, so it still expires.
+    #[tokio::test]
+    async fn heap_rebuild_keeps_the_deadline_of_the_connection_being_parked() {
+        let (lot, mut watcher) = Lot::new(ParkPolicy::default()).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, peer) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        let local = server.local_addr().unwrap();
+        let permits = Arc::new(tokio::sync::Semaphore::new(10));
+        let far = Instant::now() + Duration::from_secs(3600);
+        // 1026 connections that came and woke (their deadlines stay in the heap).
+        for _ in 0..1026 {
+            let parked = lot.park_fresh(
+                server.try_clone().unwrap(),
+                local,
+                peer,
+                far,
+                permits.clone().try_acquire_owned().unwrap(),
+            );
+            assert!(parked.is_ok());
+            let mut table = lot.table();
+            lot.take(&mut table, 0);
+        }
+        assert_eq!(lot.table().deadlines.len(), 1026);
+        // A silent client: due in 100 ms.
+        let parked = lot.park_fresh(
+            server.try_clone().unwrap(),
+            local,
+            peer,
+            Instant::now() + Duration::from_millis(100),
+            permits.clone().try_acquire_owned().unwrap(),
+        );
+        assert!(parked.is_ok());
+        let in_heap = lot.table().deadlines.len();
+        let _ = tokio::time::timeout(Duration::from_millis(500), watcher.next()).await;
+        assert_eq!(
+            lot.parked(),
+            0,
+            "silent connection kept past its deadline (heap had {in_heap} entries)"
+        );
     }
 }

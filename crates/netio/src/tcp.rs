@@ -386,9 +386,14 @@ where
                                 match &lot {
                                     // Its bytes are not there yet: it waits in the lot for them
                                     // (for up to the read timeout) rather than as a task.
-                                    Some(lot) if !ready_on_accept => {
+                                    Some(lot) if !ready_on_accept && watcher.is_some() => {
                                         let deadline = std::time::Instant::now() + limits.read_timeout;
-                                        lot.park_fresh(socket, here, peer, deadline, slot);
+                                        if let Err(refused) = lot.park_fresh(socket, here, peer, deadline, slot) {
+                                            if let Some(error) = &refused.error {
+                                                tracing::warn!(%peer, "cannot watch new connection in the lot: {error}; serving it as a task");
+                                            }
+                                            ready.push((Stream::loose(refused.stream, false, false), here, peer, refused.permit, false));
+                                        }
                                     }
                                     _ => ready.push((Stream::loose(socket, ready_on_accept, false), here, peer, slot, false)),
                                 }

@@ -58,7 +58,8 @@ pub struct ProxyConfig {
     pub via: String,
     /// Whether CONNECT tunnels are allowed (forward mode only).
     pub allow_connect: bool,
-    /// Client connection limits and timeouts.
+    /// Client connection limits and timeouts. A new client's first request must begin within
+    /// `read_timeout` (it waits for it in netio's idle lot); later ones within `idle_timeout`.
     pub tcp: netio::tcp::TcpLimits,
     /// When idle keep-alive clients leave the runtime for netio's idle lot.
     pub park: netio::tcp::ParkPolicy,
