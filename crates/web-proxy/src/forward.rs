@@ -70,10 +70,16 @@ pub const HOP_BY_HOP: &[&str] = &[
 /// Removes the hop-by-hop fields: `Connection` and every field it names, plus [`HOP_BY_HOP`].
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<String> = headers.list("connection").map(str::to_string).collect();
-    headers.retain(|name, _| {
-        !HOP_BY_HOP.iter().any(|hop| hop.eq_ignore_ascii_case(name))
-            && !named.iter().any(|listed| listed.eq_ignore_ascii_case(name))
-    });
+    headers.retain(|name, _| !hop_by_hop(name, &named));
+}
+
+/// Whether `name` is a hop-by-hop field: one of [`HOP_BY_HOP`] or named by the message's
+/// `Connection` (`named`).
+fn hop_by_hop(name: &str, named: &[impl AsRef<str>]) -> bool {
+    HOP_BY_HOP.iter().any(|hop| hop.eq_ignore_ascii_case(name))
+        || named
+            .iter()
+            .any(|listed| listed.as_ref().eq_ignore_ascii_case(name))
 }
 
 /// Why a request cannot be proxied.
@@ -270,14 +276,11 @@ fn forwarded(
     strip_conditionals: bool,
 ) -> bool {
     let is = |list: &[&str]| list.iter().any(|other| other.eq_ignore_ascii_case(name));
-    !(is(HOP_BY_HOP)
+    !(hop_by_hop(name, named)
         || is(UNKEYED_REQUEST_FIELDS)
         || is(&["content-length", "expect", "host", "via"])
         || (replace_validators && is(&["if-none-match", "if-modified-since"]))
-        || (strip_conditionals && is(&["if-range", "range"]))
-        || named
-            .iter()
-            .any(|listed| listed.as_ref().eq_ignore_ascii_case(name)))
+        || (strip_conditionals && is(&["if-range", "range"])))
 }
 
 /// Whether `via` goes into a field value unchanged (a map would trim or rewrite it).
@@ -357,19 +360,14 @@ pub fn encode_client_response(
     http_proto::head::encode_status_line(Version::Http11, upstream.status, &upstream.reason, out);
     let named: Vec<&str> = upstream.headers.list("connection").collect();
     let kept = |name: &str| {
-        !HOP_BY_HOP.iter().any(|hop| hop.eq_ignore_ascii_case(name))
-            && !named.iter().any(|listed| listed.eq_ignore_ascii_case(name))
+        !hop_by_hop(name, &named)
             && !name.eq_ignore_ascii_case("content-length")
             && !name.eq_ignore_ascii_case("x-cache")
     };
     let mut date = false;
-    let mut vias = 0;
     for (name, value) in upstream.headers.iter() {
-        if !kept(name) {
-            continue;
-        }
-        if name.eq_ignore_ascii_case("via") {
-            vias += 1;
+        // Via goes last, with our hop.
+        if !kept(name) || name.eq_ignore_ascii_case("via") {
             continue;
         }
         date |= name.eq_ignore_ascii_case("date");
@@ -382,7 +380,7 @@ pub fn encode_client_response(
     let existing = upstream
         .headers
         .iter()
-        .filter(|(name, _)| vias > 0 && name.eq_ignore_ascii_case("via") && kept(name))
+        .filter(|(name, _)| name.eq_ignore_ascii_case("via") && kept(name))
         .map(|(_, value)| value);
     push_via(out, existing, upstream.version, via);
     out.extend_from_slice(b"\r\n");
