@@ -4,6 +4,8 @@
 #
 #   hit  : wrk on an object the cache holds (Cache-Control: max-age=3600), 1 KB and 64 KB;
 #   miss : wrk on an object marked no-store, so every request is one origin fetch (ours vs nginx).
+#   idle : memory per idle keep-alive client (each after one hit): RSS growth of every server
+#          process over IDLE clients opened after 500 warm-up ones.
 #
 # Each cache runs with one worker pinned to SERVER_CPU (ours: the current-thread runtime; nginx:
 # worker_processes 1; Varnish: one thread pool, which still has several threads: its numbers
@@ -15,11 +17,13 @@
 #   APPLAYER=path/to/applayer   use that binary (default: $CARGO_TARGET_DIR/release/applayer,
 #                               built with --release if missing)
 #   CONNECTIONS=32              wrk connections
+#   IDLE=8000                   idle clients for the memory test (0 to skip)
 #   SERVER_CPU=0 CLIENT_CPU=1   the cores to pin to
 set -euo pipefail
 
 SECONDS_PER_RUN=${1:-10}
 CONNECTIONS=${CONNECTIONS:-32}
+IDLE=${IDLE:-8000}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -87,7 +91,8 @@ worker_processes 1;
 daemon off;
 error_log $WORK/nginx-cache/logs/error.log;
 pid $WORK/nginx-cache/logs/nginx.pid;
-events { worker_connections 1024; }
+worker_rlimit_nofile 65536;
+events { worker_connections 20000; }
 http {
     access_log off;
     $(temp_paths "$WORK/nginx-cache")
@@ -161,3 +166,45 @@ done
 echo "--- miss path (no-store: one origin fetch per request) ---"
 run applayer "$OURS_PID" "$OURS_PORT" /nostore/1k.txt
 run nginx "$NGINX_PID" "$NGINX_PORT" /nostore/1k.txt
+
+if [ "$IDLE" -gt 0 ]; then
+    ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+    echo "--- memory per idle keep-alive client (RSS growth over $IDLE clients after 500) ---"
+    for entry in "applayer $OURS_PID $OURS_PORT" "nginx $NGINX_PID $NGINX_PORT" "varnish $VARNISH_PID $VARNISH_PORT"; do
+        set -- $entry
+        python3 - "$1" "$(descendants "$2" | tr '\n' ' ')" "$3" "$IDLE" "$CLIENT_CPU" <<'EOF'
+import os, socket, sys, time
+name, pids, port, count, cpu = sys.argv[1], [int(p) for p in sys.argv[2].split()], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+os.sched_setaffinity(0, {cpu})
+def rss():
+    total = 0
+    for pid in pids:
+        try:
+            for line in open(f"/proc/{pid}/status"):
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+request = b"GET /static/1k.txt HTTP/1.1\r\nHost: bench\r\n\r\n"
+socks = []
+def open_clients(n):
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(request)
+        socks.append(s)
+        if len(socks) % 50 == 0:
+            for t in socks[-50:]:
+                t.recv(65536)
+open_clients(500)
+time.sleep(2)
+before = rss()
+open_clients(count)
+time.sleep(2)
+after = rss()
+print(f"{name:<8} RSS {before} kB -> {after} kB: {(after - before) * 1024 / count:.0f} bytes per idle client")
+for s in socks:
+    s.close()
+EOF
+    done
+fi
