@@ -169,23 +169,74 @@ fn parse_version(text: &[u8]) -> Result<Version, ParseError> {
     }
 }
 
+/// The bytes a field value may hold (RFC 9110 §5.5): field-vchar, SP, HTAB and obs-text; as a
+/// table, so the check is one load per byte without branches.
+static FIELD_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = byte == 0x09 || (byte >= 0x20 && byte != 0x7f);
+        byte += 1;
+    }
+    table
+};
+
+/// Refuses (rather than strips) anything but field-value bytes: CTLs, NUL, DEL, a bare CR.
+fn check_field_value(bytes: &[u8]) -> Result<(), ParseError> {
+    if bytes
+        .iter()
+        .fold(true, |ok, &b| ok & FIELD_BYTE[b as usize])
+    {
+        return Ok(());
+    }
+    Err(match bytes.iter().find(|&&b| !FIELD_BYTE[b as usize]) {
+        Some(b'\r') => ParseError::BareCr,
+        _ => ParseError::BadHeaderValue,
+    })
+}
+
+/// A checked field value as text: obs-text that is not UTF-8 is kept readable rather than
+/// refused.
+fn value_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
 fn field_value(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, ParseError> {
-    // RFC 9110 §5.5: field-vchar, SP, HTAB and obs-text; anything else (CTLs, NUL, DEL) is
-    // refused rather than stripped.
-    for &byte in bytes {
-        if !(byte == b'\t' || (b' '..=b'~').contains(&byte) || byte >= 0x80) {
-            return Err(if byte == b'\r' {
-                ParseError::BareCr
-            } else {
-                ParseError::BadHeaderValue
-            });
+    check_field_value(bytes)?;
+    Ok(value_text(bytes))
+}
+
+/// A head's bytes with, when the whole head is UTF-8 (nearly always), the same as text: a
+/// part of it is then text by slicing, without checking its bytes again.
+#[derive(Clone, Copy)]
+struct HeadText<'a> {
+    bytes: &'a [u8],
+    text: Option<&'a str>,
+}
+
+impl<'a> HeadText<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        HeadText {
+            bytes,
+            text: std::str::from_utf8(bytes).ok(),
         }
     }
-    Ok(match std::str::from_utf8(bytes) {
-        Ok(text) => std::borrow::Cow::Borrowed(text),
-        // obs-text that is not UTF-8: keep it readable rather than refuse the message.
-        Err(_) => String::from_utf8_lossy(bytes),
-    })
+
+    /// `part` (a slice of the head) as text, if it can be had by slicing.
+    fn slice(&self, part: &'a [u8]) -> Option<&'a str> {
+        let start = (part.as_ptr() as usize).checked_sub(self.bytes.as_ptr() as usize)?;
+        self.text?.get(start..start + part.len())
+    }
+
+    fn value(&self, part: &'a [u8]) -> std::borrow::Cow<'a, str> {
+        match self.slice(part) {
+            Some(text) => std::borrow::Cow::Borrowed(text),
+            None => value_text(part),
+        }
+    }
 }
 
 fn trim_ows(mut bytes: &[u8]) -> &[u8] {
@@ -207,6 +258,7 @@ enum Folding {
 }
 
 fn parse_fields<'a>(
+    head: HeadText<'a>,
     lines: impl Iterator<Item = Result<&'a [u8], ParseError>>,
     limits: &Limits,
     folding: Folding,
@@ -221,8 +273,9 @@ fn parse_fields<'a>(
             match folding {
                 Folding::Reject => return Err(ParseError::ObsFold),
                 Folding::Unfold => {
-                    let more = field_value(trim_ows(line))?;
-                    if !headers.continue_last_value(&more) {
+                    let more = trim_ows(line);
+                    check_field_value(more)?;
+                    if !headers.continue_last_value(&head.value(more)) {
                         return Err(ParseError::ObsFold);
                     }
                     continue;
@@ -235,9 +288,14 @@ fn parse_fields<'a>(
         if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
             return Err(ParseError::BadHeaderName);
         }
-        let value = field_value(trim_ows(&line[colon + 1..]))?;
+        let value = trim_ows(&line[colon + 1..]);
+        check_field_value(value)?;
+        let value = head.value(value);
         // The name is ASCII (all tchar).
-        let name = std::str::from_utf8(name).map_err(|_| ParseError::BadHeaderName)?;
+        let name = match head.slice(name) {
+            Some(name) => name,
+            None => std::str::from_utf8(name).map_err(|_| ParseError::BadHeaderName)?,
+        };
         if headers.len() >= limits.max_headers {
             return Err(ParseError::HeadersTooLarge);
         }
@@ -249,7 +307,12 @@ fn parse_fields<'a>(
 /// Parses a chunked body's trailer section (field lines and the final empty line).
 pub(crate) fn parse_trailer_section(section: &[u8]) -> Result<HeaderMap, ParseError> {
     let limits = Limits::default();
-    parse_fields(lines(section), &limits, Folding::Reject)
+    parse_fields(
+        HeadText::new(section),
+        lines(section),
+        &limits,
+        Folding::Reject,
+    )
 }
 
 fn skip_empty_lines(buf: &[u8]) -> usize {
@@ -291,6 +354,7 @@ pub fn parse_request(
         return Ok(None);
     };
     let head_bytes = &buf[start..end];
+    let head_text = HeadText::new(head_bytes);
     let mut lines = lines(head_bytes);
     let request_line = lines.next().ok_or(ParseError::BadRequestLine)??;
     if request_line.len() > limits.max_request_line {
@@ -316,7 +380,7 @@ pub fn parse_request(
         .ok()
         .and_then(|text| RequestTarget::parse(&method, text).ok())
         .ok_or(ParseError::BadTarget)?;
-    let headers = parse_fields(lines, limits, Folding::Reject)?;
+    let headers = parse_fields(head_text, lines, limits, Folding::Reject)?;
     // RFC 9112 §3.2: a server MUST respond 400 to an HTTP/1.1 request without Host, and to any
     // request with more than one Host line or an invalid Host value.
     {
@@ -363,6 +427,7 @@ pub fn parse_response(
     if end > limits.max_head_bytes {
         return Err(ParseError::HeadersTooLarge);
     }
+    let head_text = HeadText::new(&buf[..end]);
     let mut lines = lines(&buf[..end]);
     let status_line = lines.next().ok_or(ParseError::BadStatusLine)??;
     let (version, rest) = match find_byte(status_line, b' ') {
@@ -383,7 +448,7 @@ pub fn parse_response(
         .fold(0u16, |acc, digit| acc * 10 + u16::from(digit - b'0'));
     let status = StatusCode::from_u16(code).ok_or(ParseError::BadStatusLine)?;
     let reason = field_value(reason).map_err(|_| ParseError::BadStatusLine)?;
-    let headers = parse_fields(lines, limits, Folding::Unfold)?;
+    let headers = parse_fields(head_text, lines, limits, Folding::Unfold)?;
     let head = ResponseHead {
         version,
         status,
@@ -404,6 +469,36 @@ mod tests {
 
     fn request(text: &str) -> Result<Option<Parsed<RequestHead>>, ParseError> {
         parse_request(text.as_bytes(), &Limits::default())
+    }
+
+    #[test]
+    fn obs_text_values_are_kept_whether_or_not_the_head_is_utf8() {
+        let limits = Limits::default();
+        // UTF-8 obs-text: taken as is, and the other fields with it.
+        let utf8 = "HTTP/1.1 200 OK\r\nX-Name: caf\u{e9}\r\nB: c\r\n\r\n";
+        let parsed = parse_response(utf8.as_bytes(), &limits, &Method::Get)
+            .unwrap()
+            .unwrap();
+        let fields: Vec<_> = parsed.head.headers.iter().collect();
+        assert_eq!(fields, [("X-Name", "caf\u{e9}"), ("B", "c")]);
+        // Latin-1 obs-text (not UTF-8): kept readable, and the other fields unharmed.
+        let latin1 = b"HTTP/1.1 200 OK\r\nX-Name: caf\xe9\r\nB: c\r\n\r\n";
+        let parsed = parse_response(latin1, &limits, &Method::Get)
+            .unwrap()
+            .unwrap();
+        let fields: Vec<_> = parsed.head.headers.iter().collect();
+        assert_eq!(fields, [("X-Name", "caf\u{fffd}"), ("B", "c")]);
+        // Control bytes are refused, a bare CR as such.
+        for (bad, error) in [
+            (&b"X: a\x01b"[..], ParseError::BadHeaderValue),
+            (b"X: a\x7fb", ParseError::BadHeaderValue),
+            (b"X: a\rb", ParseError::BareCr),
+        ] {
+            let mut text = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+            text.extend_from_slice(bad);
+            text.extend_from_slice(b"\r\n\r\n");
+            assert_eq!(parse_request(&text, &limits), Err(error));
+        }
     }
 
     #[test]
