@@ -197,6 +197,14 @@ connection = http.client.HTTPConnection("{host}", {port})
 connection.request("GET", "{url}")
 answer = connection.getresponse()
 print(answer.status, answer.getheader("X-Cache"), answer.read().decode().strip())
+# Idle past the proxy's park_after (1 s): the same connection is served again from the lot.
+first = connection.sock.getsockname()
+import time
+time.sleep(1.3)
+connection.request("GET", "{url}")
+answer = connection.getresponse()
+print(answer.status, answer.getheader("X-Cache"), connection.sock.getsockname() == first)
+answer.read()
 try:
     import requests
     r = requests.get("{url}", proxies={{"http": "http://{proxy}"}}, timeout=10)
@@ -215,8 +223,9 @@ except ImportError:
     assert_eq!(lines[0], "MISS page /py");
     assert_eq!(lines[1], "HIT page /py");
     assert_eq!(lines[2], "200 HIT page /py");
+    assert_eq!(lines[3], "200 HIT True", "{out}");
     assert!(
-        lines[3] == "requests 200 HIT" || lines[3] == "requests missing",
+        lines[4] == "requests 200 HIT" || lines[4] == "requests missing",
         "{out}"
     );
     assert_eq!(origin.count(), 1);
