@@ -21,6 +21,9 @@ pub(super) enum Opened {
     Missing,
     /// It exists but resolves outside the root (a symlink out) or cannot be read.
     Forbidden,
+    /// It could not be opened for a reason of the server's own (out of file descriptors or
+    /// memory, an I/O error): a 500, never a 404 a cache would keep.
+    Failed(std::io::Error),
 }
 
 /// The real path of an open file, from `/proc/self/fd` (one syscall instead of one per
@@ -341,12 +344,11 @@ fn open_path(
     }
     let file = match File::open(path) {
         Ok(file) => file,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Opened::Missing,
-        Err(error) if error.raw_os_error() == Some(20) => return Opened::Missing, // ENOTDIR
-        Err(_) => return Opened::Forbidden,
+        Err(error) => return open_failure(error),
     };
-    let Ok(metadata) = file.metadata() else {
-        return Opened::Forbidden;
+    let metadata = match file.metadata() {
+        Ok(metadata) => metadata,
+        Err(error) => return Opened::Failed(error),
     };
     let key = (metadata.dev(), metadata.ino());
     if !inside.holds(key, root, now) {
@@ -364,6 +366,21 @@ fn open_path(
     let file = Arc::new(file);
     cache.insert(path.to_path_buf(), &file, &metadata, now);
     Opened::File(file, file_info(&metadata), None)
+}
+
+/// What a failed `open` means for the client: no such file (404), not to be read (404, as
+/// for a path outside the root), or a failure of the server's own (500).
+fn open_failure(error: std::io::Error) -> Opened {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::InvalidFilename => {
+            Opened::Missing
+        }
+        ErrorKind::PermissionDenied => Opened::Forbidden,
+        // ELOOP: a symlink loop (its ErrorKind is not stable yet).
+        _ if error.raw_os_error() == Some(40) => Opened::Forbidden,
+        _ => Opened::Failed(error),
+    }
 }
 
 /// Reads up to `buf.len()` bytes at `offset`.
@@ -499,6 +516,22 @@ pub(super) fn delete(root: &Path, relative: &Path) -> http_proto::StatusCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_failures_map_to_missing_forbidden_or_the_servers_own() {
+        let kind = |errno: i32| match open_failure(std::io::Error::from_raw_os_error(errno)) {
+            Opened::Missing => "missing",
+            Opened::Forbidden => "forbidden",
+            Opened::Failed(_) => "failed",
+            _ => "other",
+        };
+        // ENOENT, ENOTDIR, ENAMETOOLONG: no such file.
+        assert_eq!([kind(2), kind(20), kind(36)], ["missing"; 3]);
+        // EACCES, ELOOP: not to be read.
+        assert_eq!([kind(13), kind(40)], ["forbidden"; 2]);
+        // EMFILE, ENFILE, ENOMEM, EIO: the server's own failure, never a 404.
+        assert_eq!([kind(24), kind(23), kind(12), kind(5)], ["failed"; 4]);
+    }
 
     fn read_all(opened: Opened) -> (Vec<u8>, u64) {
         let Opened::File(file, info, content) = opened else {

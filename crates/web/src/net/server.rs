@@ -746,6 +746,11 @@ impl Connection<'_> {
                         &self.shared.open_files,
                     ) {
                         Opened::File(_, info, _) => Some(info),
+                        // Unknown whether it exists: no precondition can be decided.
+                        Opened::Failed(error) => {
+                            self.open_failed(&log, &relative, &error);
+                            return Ok(());
+                        }
                         _ => None,
                     };
                     let etag = current.as_ref().map(|i| (i.etag(), i.last_modified()));
@@ -806,6 +811,7 @@ impl Connection<'_> {
         match fs::open(root, relative, &self.shared.inside, &self.shared.open_files) {
             Opened::Missing => self.respond_error(log, StatusCode::NOT_FOUND),
             Opened::Forbidden => self.respond_error(log, StatusCode::NOT_FOUND),
+            Opened::Failed(error) => self.open_failed(log, relative, &error),
             Opened::Dir(dir) => {
                 if !trailing_slash {
                     let mut location = format!("{}/", head.target.path());
@@ -820,13 +826,20 @@ impl Connection<'_> {
                 }
                 for index in &self.shared.config.index_files {
                     let candidate = relative.join(index);
-                    if let Opened::File(file, info, content) = fs::open(
+                    match fs::open(
                         root,
                         &candidate,
                         &self.shared.inside,
                         &self.shared.open_files,
                     ) {
-                        return self.send_file(head, log, (file, content), info, &candidate);
+                        Opened::File(file, info, content) => {
+                            return self.send_file(head, log, (file, content), info, &candidate);
+                        }
+                        Opened::Failed(error) => {
+                            self.open_failed(log, &candidate, &error);
+                            return Ok(());
+                        }
+                        _ => {}
                     }
                 }
                 if !self.shared.config.autoindex {
@@ -849,6 +862,12 @@ impl Connection<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A file that could not be opened for a reason of the server's own: one log line and a 500.
+    fn open_failed(&mut self, log: &LogEntry, path: &Path, error: &std::io::Error) {
+        tracing::warn!(peer = %self.conn.peer, path = %path.display(), "cannot open: {error}");
+        self.respond_error(log, StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     fn send_file(
