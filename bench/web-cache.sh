@@ -172,39 +172,7 @@ if [ "$IDLE" -gt 0 ]; then
     echo "--- memory per idle keep-alive client (RSS growth over $IDLE clients after 500) ---"
     for entry in "applayer $OURS_PID $OURS_PORT" "nginx $NGINX_PID $NGINX_PORT" "varnish $VARNISH_PID $VARNISH_PORT"; do
         set -- $entry
-        python3 - "$1" "$(descendants "$2" | tr '\n' ' ')" "$3" "$IDLE" "$CLIENT_CPU" <<'EOF'
-import os, socket, sys, time
-name, pids, port, count, cpu = sys.argv[1], [int(p) for p in sys.argv[2].split()], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-os.sched_setaffinity(0, {cpu})
-def rss():
-    total = 0
-    for pid in pids:
-        try:
-            for line in open(f"/proc/{pid}/status"):
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
-request = b"GET /static/1k.txt HTTP/1.1\r\nHost: bench\r\n\r\n"
-socks = []
-def open_clients(n):
-    for _ in range(n):
-        s = socket.create_connection(("127.0.0.1", port))
-        s.sendall(request)
-        socks.append(s)
-        if len(socks) % 50 == 0:
-            for t in socks[-50:]:
-                t.recv(65536)
-open_clients(500)
-time.sleep(2)
-before = rss()
-open_clients(count)
-time.sleep(2)
-after = rss()
-print(f"{name:<8} RSS {before} kB -> {after} kB: {(after - before) * 1024 / count:.0f} bytes per idle client")
-for s in socks:
-    s.close()
-EOF
+        python3 "$(dirname "$0")/idle_rss.py" "$1" "$(descendants "$2" | tr '\n' ' ')" "$3" \
+            /static/1k.txt "$IDLE" "$CLIENT_CPU" 500 50
     done
 fi

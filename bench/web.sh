@@ -161,31 +161,6 @@ if [ "$IDLE" -gt 0 ]; then
     echo "memory for $IDLE idle keep-alive connections (each after one request):"
     for entry in "applayer $OURS_PID $OURS_PORT" "nginx $NGINX_PID $NGINX_PORT"; do
         set -- $entry
-        python3 - "$1" "$2" "$3" "$IDLE" "$CLIENT_CPU" <<'EOF'
-import os, socket, sys, time
-name, pid, port, count, cpu = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-os.sched_setaffinity(0, {cpu})
-def rss():
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-before = rss()
-socks = []
-request = b"GET /1k.bin HTTP/1.1\r\nHost: bench\r\n\r\n"
-for i in range(count):
-    s = socket.create_connection(("127.0.0.1", port))
-    s.sendall(request)
-    socks.append(s)
-    if len(socks) % 500 == 0:
-        for t in socks[-500:]:
-            t.recv(4096)
-for t in socks[len(socks) - len(socks) % 500:]:
-    t.recv(4096)
-time.sleep(1)
-after = rss()
-print(f"{name:<8} RSS {before} kB -> {after} kB: {(after - before) * 1024 / count:.0f} bytes per idle connection")
-for s in socks:
-    s.close()
-EOF
+        python3 "$(dirname "$0")/idle_rss.py" "$1" "$2" "$3" /1k.bin "$IDLE" "$CLIENT_CPU" 0 500
     done
 fi
