@@ -725,17 +725,22 @@ impl Lookup<'_> {
     }
 
     /// RFC 1035 §3.3.9, §3.3.11, RFC 2782: addresses of MX, NS and SRV targets we know.
+    ///
+    /// For NS targets this includes glue below a cut of the zone (occluded data), as NSD and
+    /// BIND give it: the root zone's `. NS` answer carries the addresses of
+    /// `a.root-servers.net` although they sit below the `net.` delegation, and without them a
+    /// client asking for the root servers (`dig +trace`) has no address to start from.
     fn add_additional(&mut self) {
-        let targets: Vec<Name> = self
+        let targets: Vec<(Name, bool)> = self
             .response
             .answers
             .iter()
             .filter(|r| matches!(r.rtype(), RecordType::MX | RecordType::NS | RecordType::SRV))
-            .filter_map(|r| r.rdata.target().cloned())
+            .filter_map(|r| Some((r.rdata.target()?.clone(), r.rtype() == RecordType::NS)))
             .collect();
-        for target in targets {
+        for (target, glue) in targets {
             if let Some(served) = self.authority.find_zone(&target) {
-                self.push_addresses(served, &target, false);
+                self.push_addresses(served, &target, glue);
             }
         }
     }

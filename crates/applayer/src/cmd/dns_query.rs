@@ -35,6 +35,8 @@ struct Plan {
     name: Option<Name>,
     rtype: Option<RecordType>,
     server: Option<IpAddr>,
+    /// A port given with the server (`@IP:PORT`, `@[V6]:PORT`, or kdig's `@IP#PORT`).
+    server_port: Option<u16>,
     tcp: bool,
     norecurse: bool,
     trace: bool,
@@ -45,11 +47,10 @@ fn plan(words: &[String]) -> anyhow::Result<Plan> {
     let mut plan = Plan::default();
     for word in words {
         if let Some(server) = word.strip_prefix('@') {
-            plan.server = Some(
-                server
-                    .parse()
-                    .with_context(|| format!("bad server address {server:?}"))?,
-            );
+            let (ip, port) = server_words(server)
+                .map_err(|error| anyhow::anyhow!("bad server address {server:?}: {error}"))?;
+            plan.server = Some(ip);
+            plan.server_port = port;
         } else if let Some(option) = word.strip_prefix('+') {
             match option {
                 "tcp" | "vc" => plan.tcp = true,
@@ -84,6 +85,26 @@ fn plan(words: &[String]) -> anyhow::Result<Plan> {
     Ok(plan)
 }
 
+/// `@`'s address: `IP`, `[V6]` (no port: `-p` or 53), `IP:PORT`, `[V6]:PORT` or `IP#PORT`.
+fn server_words(text: &str) -> Result<(IpAddr, Option<u16>), String> {
+    let bare = text
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .unwrap_or(text);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok((ip, None));
+    }
+    let text = match text.rsplit_once('#') {
+        Some((ip, port)) if !ip.contains(':') || ip.starts_with('[') => {
+            format!("{ip}:{port}")
+        }
+        Some((ip, port)) => format!("[{ip}]:{port}"),
+        None => text.to_string(),
+    };
+    let addr = super::socket_addr(&text, 53)?;
+    Ok((addr.ip(), Some(addr.port())))
+}
+
 /// The first `nameserver` of /etc/resolv.conf, else 127.0.0.1 (as dig does).
 fn default_server() -> IpAddr {
     std::fs::read_to_string("/etc/resolv.conf")
@@ -115,7 +136,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         RecordType::NS
     });
-    let port = args.port.unwrap_or(53);
+    // `-p` wins over a port given with `@`, as the later word would in dig.
+    let port = args.port.or(plan.server_port).unwrap_or(53);
     let server = SocketAddr::new(plan.server.unwrap_or_else(default_server), port);
     let options = QueryOptions {
         recursion_desired: !plan.norecurse,
@@ -154,7 +176,7 @@ async fn run_trace(
     server: SocketAddr,
     options: &QueryOptions,
 ) -> anyhow::Result<ExitCode> {
-    let upstream_port = args.port.unwrap_or(53);
+    let upstream_port = server.port();
     let hints = match &args.root_hints {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -192,39 +214,20 @@ async fn run_trace(
                 let dns_proto::Rdata::Ns(root) = &record.rdata else {
                     continue;
                 };
-                let glue: Vec<IpAddr> = roots
-                    .message
-                    .additional
-                    .iter()
-                    .filter(|extra| &extra.name == root)
-                    .filter_map(|extra| match &extra.rdata {
-                        dns_proto::Rdata::A(ip) => Some(IpAddr::V4(*ip)),
-                        _ => None,
-                    })
-                    .collect();
-                let addresses = if glue.is_empty() {
-                    match query_full(server, root, RecordType::A, options).await {
-                        Ok(reply) => reply
-                            .message
-                            .answers
-                            .iter()
-                            .filter_map(|answer| match &answer.rdata {
-                                dns_proto::Rdata::A(ip) => Some(IpAddr::V4(*ip)),
-                                _ => None,
-                            })
-                            .collect(),
-                        Err(_) => Vec::new(),
-                    }
-                } else {
-                    glue
-                };
+                let mut addresses = addresses_of(&roots.message, root);
+                if addresses.is_empty() {
+                    addresses = root_server_addresses(server, root, options).await;
+                }
                 hints.extend(
                     addresses
                         .into_iter()
                         .map(|ip| (root.clone(), SocketAddr::new(ip, upstream_port))),
                 );
             }
-            anyhow::ensure!(!hints.is_empty(), "{server} gave no root server addresses");
+            anyhow::ensure!(
+                !hints.is_empty(),
+                "{server} named no root server that could be resolved"
+            );
             hints
         }
     };
@@ -271,6 +274,49 @@ async fn run_trace(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The A and AAAA records for `owner` in a message's answer and additional sections.
+fn addresses_of(message: &dns_proto::Message, owner: &Name) -> Vec<IpAddr> {
+    message
+        .answers
+        .iter()
+        .chain(&message.additional)
+        .filter(|record| &record.name == owner)
+        .filter_map(|record| match &record.rdata {
+            dns_proto::Rdata::A(ip) => Some(IpAddr::V4(*ip)),
+            dns_proto::Rdata::Aaaa(ip) => Some(IpAddr::V6(*ip)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The addresses of a root server whose glue did not come with the root NS answer: first
+/// asked of the server (a recursive server answers), then, as `dig +trace` does, resolved
+/// iteratively starting at the server itself (an authoritative root server refers the
+/// question down to the zone that holds the name).
+async fn root_server_addresses(
+    server: SocketAddr,
+    root: &Name,
+    options: &QueryOptions,
+) -> Vec<IpAddr> {
+    if let Ok(reply) = query_full(server, root, RecordType::A, options).await {
+        let addresses = addresses_of(&reply.message, root);
+        if !addresses.is_empty() {
+            return addresses;
+        }
+    }
+    let iterate = Options {
+        root_hints: vec![(root.clone(), server)],
+        upstream_port: server.port(),
+        upstream_timeout: options.timeout,
+        question_timeout: options.timeout * 10,
+        ..Options::default()
+    };
+    match trace(root, RecordType::A, iterate).await {
+        Ok((_, answer)) => addresses_of(&answer, root),
+        Err(_) => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,5 +346,27 @@ mod tests {
             (Some(RecordType::NS), Some(Name::root()))
         );
         assert!(plan(&["a".to_string(), "A".to_string(), "extra".to_string()]).is_err());
+    }
+
+    #[test]
+    fn server_words_take_a_port() {
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        assert_eq!(server_words("127.0.1.1"), Ok((ip("127.0.1.1"), None)));
+        assert_eq!(server_words("::1"), Ok((ip("::1"), None)));
+        assert_eq!(server_words("[::1]"), Ok((ip("::1"), None)));
+        assert_eq!(
+            server_words("127.0.1.1:10053"),
+            Ok((ip("127.0.1.1"), Some(10053)))
+        );
+        assert_eq!(
+            server_words("127.0.1.1#10053"),
+            Ok((ip("127.0.1.1"), Some(10053)))
+        );
+        assert_eq!(server_words("[::1]:5353"), Ok((ip("::1"), Some(5353))));
+        assert_eq!(server_words("::1#5353"), Ok((ip("::1"), Some(5353))));
+        assert!(server_words("127.0.1.1:port").is_err());
+        assert!(server_words("ns.example").is_err());
+        let parsed = plan(&["a.example".to_string(), "@127.0.0.2:5300".to_string()]).unwrap();
+        assert_eq!(parsed.server_port, Some(5300));
     }
 }

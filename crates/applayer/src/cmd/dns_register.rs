@@ -18,7 +18,7 @@ pub(crate) struct Args {
     #[arg(long = "ns", value_name = "NAME[=IP]", required = true)]
     name_servers: Vec<String>,
     /// The TLD's primary server, which accepts the UPDATE.
-    #[arg(long, default_value = "127.0.0.1:53", value_name = "ADDR")]
+    #[arg(long, default_value = "127.0.0.1:53", value_name = "ADDR", value_parser = super::addr_parser(53))]
     tld_server: SocketAddr,
     /// The TSIG key the TLD gave the registrar: `NAME:BASE64SECRET` (HMAC-SHA256).
     #[arg(long, value_name = "NAME:BASE64SECRET")]

@@ -15,7 +15,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "FILE")]
     root_hints: PathBuf,
     /// Address and port to serve clients on (UDP and TCP).
-    #[arg(long, default_value = "127.0.0.1:53", value_name = "ADDR")]
+    #[arg(long, default_value = "127.0.0.1:53", value_name = "ADDR", value_parser = super::addr_parser(53))]
     listen: SocketAddr,
     /// Port of name servers learnt from referrals (53 on the real Internet).
     #[arg(long, default_value_t = 53, value_name = "PORT")]

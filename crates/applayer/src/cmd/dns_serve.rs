@@ -26,7 +26,7 @@ pub(crate) struct Args {
 
     /// Address to serve on, UDP and TCP (repeatable). Default 127.0.0.1:5300, so no root is
     /// needed; use 127.0.0.1:53 as root for a real port-53 server.
-    #[arg(long = "listen", value_name = "ADDR")]
+    #[arg(long = "listen", value_name = "ADDR", value_parser = super::addr_parser(5300))]
     listen: Vec<SocketAddr>,
 
     /// A TSIG key (HMAC-SHA256): NAME=BASE64SECRET (repeatable).
@@ -97,9 +97,8 @@ fn config(args: Args) -> anyhow::Result<DnsServerConfig> {
     }
     for secondary in &args.secondaries {
         let (origin, primary) = split_pair(secondary, "--secondary")?;
-        let primary: SocketAddr = primary
-            .parse()
-            .with_context(|| format!("--secondary {secondary}: bad address"))?;
+        let primary = super::socket_addr(primary, 53)
+            .map_err(|error| anyhow::anyhow!("--secondary {secondary}: {error}"))?;
         config
             .zones
             .push(ZoneConfig::secondary(parse_name(origin)?, primary));
@@ -164,9 +163,8 @@ fn config(args: Args) -> anyhow::Result<DnsServerConfig> {
     for entry in &args.notify {
         let (zone, target) = split_pair(entry, "--notify")?;
         let index = zone_index(zone)?;
-        let target: SocketAddr = target
-            .parse()
-            .with_context(|| format!("--notify {entry}: bad address"))?;
+        let target = super::socket_addr(target, 53)
+            .map_err(|error| anyhow::anyhow!("--notify {entry}: {error}"))?;
         config.zones[index].notify.push(target);
     }
     for zone in &args.no_round_robin {

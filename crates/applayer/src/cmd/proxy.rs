@@ -16,7 +16,7 @@ use web_proxy::ProxyConfig;
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
     /// Address to listen on.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3128")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3128", value_parser = super::addr_parser(3128))]
     listen: SocketAddr,
 
     /// Reverse mode: send every request to this origin (`http://host:port`). Without it the

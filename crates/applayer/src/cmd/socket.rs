@@ -32,7 +32,7 @@ enum SocketCommand {
 #[derive(clap::Args, Debug)]
 struct ServerArgs {
     /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:12000")]
+    #[arg(long, default_value = "127.0.0.1:12000", value_parser = super::addr_parser(12000))]
     listen: SocketAddr,
     /// Longest line accepted, in bytes; longer lines get an error and the connection closes.
     #[arg(long, default_value_t = 64 * 1024)]
@@ -48,7 +48,7 @@ struct ServerArgs {
 #[derive(clap::Args, Debug)]
 struct UdpServerArgs {
     /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:12000")]
+    #[arg(long, default_value = "127.0.0.1:12000", value_parser = super::addr_parser(12000))]
     listen: SocketAddr,
     /// Fraction of datagrams to drop on purpose (0 to 1), so that loss can be seen.
     #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
@@ -60,7 +60,8 @@ struct UdpServerArgs {
 
 #[derive(clap::Args, Debug)]
 struct ClientArgs {
-    /// The server's address, e.g. 127.0.0.1:12000.
+    /// The server's address, e.g. 127.0.0.1:12000 (the port defaults to 12000).
+    #[arg(value_parser = super::addr_parser(12000))]
     server: SocketAddr,
     /// Send this instead of reading lines from stdin (may be repeated).
     #[arg(short, long)]
@@ -75,7 +76,8 @@ struct ClientArgs {
 
 #[derive(clap::Args, Debug)]
 struct PingArgs {
-    /// The server's address, e.g. 127.0.0.1:12000.
+    /// The server's address, e.g. 127.0.0.1:12000 (the port defaults to 12000).
+    #[arg(value_parser = super::addr_parser(12000))]
     server: SocketAddr,
     /// Number of pings.
     #[arg(short = 'c', long, default_value_t = 10)]

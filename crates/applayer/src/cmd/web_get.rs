@@ -55,11 +55,11 @@ pub(crate) struct Args {
     cookie_jar: Option<PathBuf>,
 
     /// Go through this proxy (web cache).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = super::addr_parser(3128))]
     proxy: Option<SocketAddr>,
 
     /// Resolve names with this DNS server (e.g. our local DNS server) instead of the system's.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = super::addr_parser(53))]
     dns: Option<SocketAddr>,
 
     /// A local cache directory: stored objects are revalidated with conditional GET.

@@ -15,7 +15,7 @@ pub(crate) struct Args {
     root: Option<PathBuf>,
 
     /// Address to listen on (repeatable; default 127.0.0.1:8080).
-    #[arg(long = "listen", value_name = "ADDR")]
+    #[arg(long = "listen", value_name = "ADDR", value_parser = super::addr_parser(8080))]
     listen: Vec<SocketAddr>,
 
     /// A TOML site file: roots per host name, redirects, limits, the cookie site.

@@ -1,6 +1,7 @@
 //! The command line end to end: version, argument errors, the world and the sockets scenario.
 
 use crate::{applayer, scratch};
+use std::path::Path;
 
 #[test]
 fn version_and_help() {
@@ -291,4 +292,79 @@ fn registrar_scenario_makes_a_new_domain_resolve() {
     let after = out.split("\n3. ").nth(1).unwrap_or_default();
     assert!(after.contains("NOERROR 127.208.8.10"), "{out}");
     assert!(after.contains("dns1.networkutopia.com"), "{out}");
+}
+
+/// Kills a child process when dropped, so a failing test leaves no server behind.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `applayer dns serve` with one zone file on `listen`.
+fn dns_serve(dir: &Path, zone_file: &str, origin: &str, text: &str, listen: &str) -> Killed {
+    std::fs::write(dir.join(zone_file), text).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_applayer"))
+        .args(["dns", "serve", "--zone"])
+        .arg(format!("{origin}={}", dir.join(zone_file).display()))
+        .args(["--listen", listen])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    Killed(child)
+}
+
+/// `+trace` from a root server that gives no address for its own name (the name is in a zone
+/// below the root, with no glue in the root zone): the trace resolves the name iteratively from
+/// that server, as `dig +trace` does, and goes on.
+#[test]
+fn trace_resolves_root_server_names_that_come_without_glue() {
+    let dir = scratch("trace-noglue");
+    let port = 24_053;
+    let root = dns_serve(
+        &dir,
+        "root.zone",
+        ".",
+        "$TTL 3600\n@ SOA a.root.test. admin.test. 1 3600 600 604800 60\n\
+         @ NS a.root.test.\ntest. NS ns1.test.\nns1.test. A 127.0.24.2\n",
+        &format!("127.0.24.1:{port}"),
+    );
+    let tld = dns_serve(
+        &dir,
+        "test.zone",
+        "test",
+        "$TTL 3600\n@ SOA ns1.test. admin.test. 1 3600 600 604800 60\n\
+         @ NS ns1.test.\nns1 A 127.0.24.2\na.root A 127.0.24.1\nwww A 127.0.24.80\n",
+        &format!("127.0.24.2:{port}"),
+    );
+    let server = format!("@127.0.24.1:{port}");
+    let mut out = applayer(&dir, &["dns", "query", "www.test", "+trace", &server]);
+    // The servers may still be loading their zones.
+    for _ in 0..50 {
+        if out.status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        out = applayer(&dir, &["dns", "query", "www.test", "+trace", &server]);
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("from 127.0.24.1#24053(a.root.test.)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("www.test.\t3600\tIN\tA\t127.0.24.80"),
+        "{stdout}"
+    );
+    drop((root, tld));
 }

@@ -146,6 +146,36 @@ fn additional_addresses_for_mx_ns_srv() {
     assert_eq!(response.additional.len(), 1);
 }
 
+/// A root-like zone whose own name servers sit below one of its cuts (`a.root-servers.net`
+/// under `net.`): the apex NS answer carries their glue, as NSD and BIND give it, while a
+/// direct question for the name is still a referral and an MX target below the cut gets none.
+#[test]
+fn apex_ns_answers_carry_glue_below_a_cut() {
+    let text = "$TTL 3600\n\
+        @ IN SOA a.root-servers.net. admin.root. 1 3600 600 604800 86400\n\
+        @ NS a.root-servers.net.\n\
+        @ MX 10 mx.net.\n\
+        net. NS a.root-servers.net.\n\
+        a.root-servers.net. A 127.0.1.1\n\
+        mx.net. A 127.0.1.25\n";
+    let zone = dns_server::Zone::parse_str(text, &name("."), "root.zone").unwrap();
+    let mut authority = dns_server::Authority::new();
+    authority.insert_zone(zone, ZonePolicy::default());
+    let ask = |qname: &str, qtype| exchange(&authority, &query(qname, qtype).encode(), &udp_info());
+    let roots = ask(".", RecordType::NS);
+    assert!(roots.flags.aa);
+    assert_eq!(
+        texts(&roots.additional),
+        ["a.root-servers.net.\t3600\tIN\tA\t127.0.1.1"]
+    );
+    let direct = ask("a.root-servers.net", RecordType::A);
+    assert!(!direct.flags.aa && direct.answers.is_empty());
+    assert_eq!(direct.authority[0].rtype(), RecordType::NS);
+    let mx = ask(".", RecordType::MX);
+    assert_eq!(mx.answers.len(), 1);
+    assert!(mx.additional.is_empty(), "{:?}", texts(&mx.additional));
+}
+
 /// RFC 1034 §4.3.2 step 3.b: below a cut, a referral: AA=0, the NS set in authority, glue.
 #[test]
 fn referrals_with_glue_and_no_aa() {
