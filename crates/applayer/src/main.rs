@@ -1,8 +1,10 @@
 //! The `applayer` binary: command-line parsing and wiring of the library crates, nothing more.
 
 mod cmd;
+mod logging;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+use logging::LogFormat;
 use std::process::ExitCode;
 
 /// The Internet's application layer, built for real: DNS, the web, a web cache, sockets and a
@@ -16,14 +18,6 @@ struct Cli {
 
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Copy, Clone, Debug, ValueEnum)]
-enum LogFormat {
-    /// Human-readable lines.
-    Pretty,
-    /// One JSON object per line.
-    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -45,7 +39,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => return usage_error(error),
     };
-    init_logging(cli.log_format);
+    logging::init(cli.log_format);
     // One worker thread: every server is event-driven on a single core, which is also how the
     // benchmarks compare us with nginx, Knot and Unbound.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -76,9 +70,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// Console logging from `RUST_LOG` (default: `info` with the per-message `wire` events off; set
-/// `RUST_LOG=info,wire=info` to see every message), plus the world's recorder, which sees
-/// `wire` events whatever the console shows.
 /// Prints help and version as clap does; any other argument error as one line, exit code 2.
 fn usage_error(error: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
@@ -99,20 +90,4 @@ fn usage_error(error: clap::Error) -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-fn init_logging(format: LogFormat) {
-    use tracing_subscriber::prelude::*;
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,wire=off"));
-    let console = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    let console = match format {
-        LogFormat::Pretty => console.boxed(),
-        LogFormat::Json => console.json().boxed(),
-    };
-    tracing_subscriber::registry()
-        .with(console.with_filter(filter))
-        .with(world::trace::layer())
-        .init();
 }

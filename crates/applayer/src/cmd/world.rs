@@ -44,6 +44,10 @@ pub(crate) struct WorldArgs {
     /// Move every host from 127.0.N.H to 127.B.N.H, to run a second world beside another.
     #[arg(long, value_name = "B", value_parser = clap::value_parser!(u8).range(1..=254))]
     pub(crate) block: Option<u8>,
+    /// Show the servers' log lines on the terminal instead of writing them to the data dir
+    /// (`world.log` for `up`, `check.log`, `scenario-NAME.log`); `RUST_LOG` does the same.
+    #[arg(short = 'v', long = "verbose")]
+    pub(crate) verbose: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -126,6 +130,12 @@ pub(crate) async fn start(
     }
     let guard = trace::start_recording(&path)
         .with_context(|| format!("cannot record to {}", path.display()))?;
+    let log = match recording {
+        "trace.jsonl" => args.data_dir.join("world.log"),
+        other => args.data_dir.join(other).with_extension("log"),
+    };
+    crate::logging::redirect_to(&log, args.verbose)
+        .with_context(|| format!("cannot write the log {}", log.display()))?;
     let options = UpOptions {
         port_offset: args.port_offset,
         data_dir: Some(state_dir(args, recording)?),
@@ -176,9 +186,17 @@ async fn up(args: WorldArgs) -> anyhow::Result<ExitCode> {
     }
     println!("\n{table}");
     println!(
-        "recording every message to {}; `applayer world trace` draws it; Ctrl-C stops",
+        "recording every message to {}; `applayer world trace` draws it",
         args.data_dir.join("trace.jsonl").display()
     );
+    if crate::logging::is_redirected() {
+        println!(
+            "server logs go to {} (-v shows them here); Ctrl-C stops",
+            args.data_dir.join("world.log").display()
+        );
+    } else {
+        println!("Ctrl-C stops");
+    }
     shutdown.triggered().await;
     let failures = running.stop().await;
     let _ = std::fs::remove_file(&pid_file);
@@ -195,6 +213,12 @@ async fn up(args: WorldArgs) -> anyhow::Result<ExitCode> {
 
 async fn check(args: WorldArgs) -> anyhow::Result<ExitCode> {
     let (world, running, _recording) = start(&args, "check.jsonl").await?;
+    println!(
+        "checking world `{}`: {} hosts, {} services",
+        world.name,
+        world.hosts.len(),
+        running.endpoints.len()
+    );
     // The checks run from the loopback address every machine has.
     let client: IpAddr = IpAddr::from([127, 0, 0, 1]);
     let results = run::check(&running, client).await;
@@ -212,10 +236,9 @@ async fn check(args: WorldArgs) -> anyhow::Result<ExitCode> {
         println!("FAIL  {failure}");
     }
     println!(
-        "{} passed, {} failed (world `{}`)",
+        "{} passed, {} failed",
         results.len() - failed,
-        failed + failures.len(),
-        world.name
+        failed + failures.len()
     );
     Ok(if failed == 0 && failures.is_empty() {
         ExitCode::SUCCESS

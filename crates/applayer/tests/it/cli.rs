@@ -73,6 +73,24 @@ fn world_check_passes_and_sockets_scenario_draws_its_exchanges() {
     );
     assert!(stdout.contains("PASS  gaia.cs.umass.edu"), "{stdout}");
     assert!(!stdout.contains("FAIL"), "{stdout}");
+    // The terminal shows the PASS lines and a summary; the servers' log lines go to a file.
+    let passes = stdout
+        .lines()
+        .filter(|line| line.starts_with("PASS"))
+        .count();
+    assert_eq!(
+        stdout.lines().last(),
+        Some(format!("{passes} passed, 0 failed").as_str()),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("INFO"),
+        "log lines on the terminal:\n{stderr}"
+    );
+    let log = std::fs::read_to_string(dir.join("applayer-data/check.log")).unwrap();
+    assert!(log.contains("INFO") && log.contains("zone loaded"), "{log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in the log file");
 
     let out = applayer(
         &dir,
