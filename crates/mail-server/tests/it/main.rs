@@ -1,0 +1,13 @@
+//! Integration tests of the mail server: the queue's durability and recovery.
+
+mod queue;
+
+use std::path::PathBuf;
+
+/// A fresh empty folder under the system temp dir.
+pub(crate) fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mail-server-it-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
