@@ -89,12 +89,12 @@ impl Command {
         }
     }
 
-    /// Appends the command line with its CRLF. Control characters in free text (a HELO name,
-    /// a VRFY string) are sent as spaces, so no command can carry a second one.
+    /// Appends the command line with its CRLF. Control characters other than tab in free text
+    /// (a HELO name, a VRFY string) are sent as spaces, so no command can carry a second one.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let text = self.to_string();
         for c in text.chars() {
-            if c.is_control() {
+            if c.is_control() && c != '\t' {
                 out.push(b' ');
             } else {
                 let mut buffer = [0; 4];
