@@ -86,7 +86,49 @@
 //! assert!(server.is_closed());
 //! ```
 //!
-//! A [`ClientSession`] runs the same way, with its result as [`ClientEvent::Done`].
+//! # Run loop of a client session
+//!
+//! The same shape; its result is [`ClientEvent::Done`], one [`Delivery`] per recipient with
+//! the text a queue logs. Here the server's replies are scripted:
+//!
+//! ```
+//! use smtp_proto::{
+//!     ClientConfig, ClientEvent, ClientSession, Delivery, ForwardPath, MailParams, Message,
+//!     Recipient, ReversePath,
+//! };
+//! use std::time::Instant;
+//!
+//! let now = Instant::now();
+//! let message = Message {
+//!     from: ReversePath::parse("<alice@crepes.fr>").unwrap(),
+//!     params: MailParams::default(),
+//!     recipients: vec![Recipient::new(ForwardPath::parse("<bob@hamburger.edu>").unwrap())],
+//!     data: b"Subject: Hi\r\n\r\n.\r\n".to_vec(),
+//! };
+//! let mut client = ClientSession::new(ClientConfig::new("mail.crepes.fr"), message, now);
+//! let mut sent = Vec::new();
+//! for reply in [
+//!     "220 mail.hamburger.edu ESMTP\r\n",
+//!     "250-mail.hamburger.edu\r\n250 PIPELINING\r\n",
+//!     "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n",
+//!     "250 2.0.0 Ok: queued as 4711\r\n",
+//!     "221 2.0.0 Bye\r\n",
+//! ] {
+//!     client.handle_input(now, reply.as_bytes());
+//!     while let Some(bytes) = client.poll_transmit() {
+//!         sent.extend(bytes); // the driver writes these
+//!     }
+//! }
+//! let Some(ClientEvent::Done(outcome)) = client.poll_event() else {
+//!     panic!("no result")
+//! };
+//! assert!(matches!(outcome.recipients[0].delivery, Delivery::Accepted(_)));
+//! assert_eq!(outcome.recipients[0].text, "250 2.0.0 Ok: queued as 4711");
+//! let sent = String::from_utf8(sent).unwrap();
+//! assert!(sent.starts_with("EHLO mail.crepes.fr\r\nMAIL FROM:<alice@crepes.fr>\r\n"));
+//! assert!(sent.ends_with("DATA\r\nSubject: Hi\r\n\r\n..\r\n.\r\nQUIT\r\n"));
+//! assert!(client.is_closed());
+//! ```
 
 pub mod address;
 pub mod client;

@@ -12,7 +12,9 @@
 //!
 //! Commands are handled one at a time in the order they came: while a decision is pending
 //! the rest of the input stays buffered, so pipelined commands (RFC 2920) get their replies
-//! in order.
+//! in order. There is no deadline while the service decides; after its answer the command
+//! deadline restarts from the latest time the machine was given (the last `handle_*` call's
+//! `now`), since the answering methods take none.
 
 use crate::address::{ForwardPath, ReversePath};
 use crate::command::{self, BodyType, Command, CommandError, MailParams, RcptParams, Recipient};
