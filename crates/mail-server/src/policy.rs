@@ -186,8 +186,8 @@ impl Policy {
         self.networks.push(network);
     }
 
-    /// `bob` → `bob@first-domain`; `bob@x` as is (lower case).
-    fn qualify(&self, name: &str) -> Result<String, String> {
+    /// `bob` → `bob@first-domain`; `bob@x` as is (lower case): the user's canonical name.
+    pub fn qualify(&self, name: &str) -> Result<String, String> {
         if name.contains('@') {
             let (local, domain) = split(name).ok_or_else(|| format!("bad address {name:?}"))?;
             return Ok(format!("{local}@{domain}"));

@@ -307,16 +307,35 @@ impl Queue {
         message: &[u8],
         now: SystemTime,
     ) -> Result<String, QueueError> {
-        let body = encode_entry(envelope, message);
+        let id = self.next_id(now);
+        self.enqueue_as(&id, envelope, message)?;
+        Ok(id)
+    }
+
+    /// A fresh queue id, for a message whose `Received` header names its id before it is
+    /// stored with [`enqueue_as`](Self::enqueue_as).
+    pub fn next_id(&self, now: SystemTime) -> String {
         loop {
             let id = new_id(now);
-            let target = self.dir.join("active").join(&id);
-            if target.exists() {
-                continue;
+            if !self.dir.join("active").join(&id).exists() {
+                return id;
             }
-            write_durably(&self.dir.join("tmp").join(&id), &target, &body)?;
-            return Ok(id);
         }
+    }
+
+    /// Stores a message durably under `id` (from [`next_id`](Self::next_id)).
+    pub fn enqueue_as(
+        &self,
+        id: &str,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<(), QueueError> {
+        if !is_queue_id(id) {
+            return Err(QueueError::NotFound(id.to_string()));
+        }
+        let body = encode_entry(envelope, message);
+        let target = self.dir.join("active").join(id);
+        write_durably(&self.dir.join("tmp").join(id), &target, &body)
     }
 
     /// Reads an entry back: its envelope and the message.
@@ -612,7 +631,7 @@ fn decode_state(text: &str, recipients: usize) -> Result<DeliveryState, String> 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn envelope() -> Envelope {

@@ -1,6 +1,7 @@
 //! Integration tests of the mail server: the queue's durability and recovery.
 
 mod queue;
+mod smtp;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,497 @@
+//! The SMTP listeners: each connection runs a `smtp_proto::ServerSession`, answers its
+//! decisions from the policy, stores accepted messages in the queue (the `250` comes after the
+//! fsync) and wakes the delivery loop. The only module with server sockets.
+
+use crate::config::{Listener, ListenerKind, MailConfig};
+use crate::delivery::Deliverer;
+use crate::policy::Policy;
+use crate::queue::{Envelope, Queue, QueuedRecipient};
+use netio::tcp::{Conn, TcpLimits};
+use netio::wire::{self, Dir};
+use netio::Shutdown;
+use smtp_proto::{
+    AuthPolicy, EnhancedCode, Reply, ServerConfig, ServerEvent, ServerSession, VrfyPolicy,
+};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What every connection shares.
+struct Shared {
+    config: MailConfig,
+    policy: Policy,
+    queue: Arc<Queue>,
+    deliverer: Deliverer,
+    /// TLS for STARTTLS and port 465 (not yet: the world CA comes with the TLS issue).
+    tls: Option<()>,
+}
+
+/// A bound mail server: listeners and the delivery loop, not yet running.
+pub struct MailServer {
+    shared: Arc<Shared>,
+    listeners: Vec<(TcpListener, Listener)>,
+}
+
+impl std::fmt::Debug for MailServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailServer")
+            .field("hostname", &self.shared.config.hostname)
+            .field("listeners", &self.local_addrs())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Binds every listener, opens (and recovers) the queue and the mail store.
+pub async fn bind(config: MailConfig) -> Result<MailServer, crate::MailError> {
+    let policy = config.policy()?;
+    let (queue, recovery) = Queue::open(&config.data_dir.join("queue"))?;
+    if recovery.torn > 0 || !recovery.corrupt.is_empty() || !recovery.entries.is_empty() {
+        tracing::info!(
+            waiting = recovery.entries.len(),
+            torn = recovery.torn,
+            corrupt = recovery.corrupt.len(),
+            "mail queue recovered"
+        );
+    }
+    let queue = Arc::new(queue);
+    let store = crate::maildir::Store::open(&config.data_dir.join("mail"))?;
+    for mailbox in policy.mailboxes() {
+        store.mailbox(&mailbox.domain, &mailbox.local)?;
+    }
+    let tls = None;
+    let mut listeners = Vec::new();
+    for listener in &config.listeners {
+        let socket =
+            TcpListener::bind(listener.addr)
+                .await
+                .map_err(|source| crate::MailError::Bind {
+                    addr: listener.addr,
+                    source,
+                })?;
+        if listener.kind != ListenerKind::Smtp && tls.is_none() {
+            tracing::warn!(addr = %listener.addr, "no TLS certificate: {} without TLS", listener.kind.name());
+        }
+        listeners.push((socket, *listener));
+    }
+    let deliverer = Deliverer::new(
+        &config,
+        policy.clone(),
+        queue.clone(),
+        store,
+        recovery.entries,
+    );
+    Ok(MailServer {
+        shared: Arc::new(Shared {
+            config,
+            policy,
+            queue,
+            deliverer,
+            tls,
+        }),
+        listeners,
+    })
+}
+
+impl MailServer {
+    /// The addresses bound, with what each serves.
+    pub fn local_addrs(&self) -> Vec<(SocketAddr, ListenerKind)> {
+        self.listeners
+            .iter()
+            .filter_map(|(socket, listener)| Some((socket.local_addr().ok()?, listener.kind)))
+            .collect()
+    }
+
+    /// Serves until `shutdown`: the listeners and the delivery loop.
+    pub async fn run(self, shutdown: Shutdown) -> std::io::Result<()> {
+        let limits = TcpLimits {
+            max_connections: 1_000,
+            drain_timeout: std::time::Duration::from_secs(10),
+            ..TcpLimits::default()
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for (socket, listener) in self.listeners {
+            if let Ok(addr) = socket.local_addr() {
+                tracing::info!(%addr, host = %self.shared.config.hostname, "{} listening", listener.kind.name());
+            }
+            let shared = self.shared.clone();
+            let shutdown = shutdown.clone();
+            let limits = limits.clone();
+            tasks.spawn(async move {
+                netio::tcp::serve(socket, limits, shutdown, move |stream, conn| {
+                    let shared = shared.clone();
+                    async move { serve_connection(shared, stream, conn, listener.kind).await }
+                })
+                .await
+            });
+        }
+        let deliverer = self.shared.deliverer.clone();
+        let delivery_shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            deliverer.run(delivery_shutdown).await;
+            Ok(())
+        });
+        let mut result = Ok(());
+        while let Some(done) = tasks.join_next().await {
+            if let Ok(Err(error)) = done {
+                result = Err(error);
+            }
+        }
+        result
+    }
+}
+
+fn session_config(shared: &Shared, kind: ListenerKind) -> ServerConfig {
+    let mut config = ServerConfig::new(shared.config.hostname.clone());
+    config.greeting = "ESMTP applayer".into();
+    config.max_message_size = shared.config.max_message_size;
+    config.max_recipients = shared.config.max_recipients;
+    config.tls_available = shared.tls.is_some() && kind != ListenerKind::Submissions;
+    config.auth = match kind {
+        // A public MX offers no AUTH (Postfix's default on port 25).
+        ListenerKind::Smtp => AuthPolicy::Disabled,
+        // Submission: only once the connection is private (RFC 8314 §3.3, RFC 4954 §4).
+        ListenerKind::Submission if shared.tls.is_some() => AuthPolicy::AfterTls,
+        ListenerKind::Submission => AuthPolicy::Always,
+        ListenerKind::Submissions => AuthPolicy::Always,
+    };
+    config.vrfy = if shared.config.vrfy {
+        VrfyPolicy::Ask
+    } else {
+        VrfyPolicy::Disabled
+    };
+    // Postfix's default (`smtpd_forbid_bare_newline = normal`): a line ending in a bare LF
+    // counts as CRLF, as many clients send (Python's smtplib with `as_bytes()`), while only
+    // <CRLF>.<CRLF> ends the data, which is what stops SMTP smuggling.
+    config.bare_newline = smtp_proto::BareNewline::Normalize;
+    config.trace = wire::enabled();
+    config
+}
+
+/// One client connection. STARTTLS is not offered until the server has a certificate, and
+/// port 465 speaks plaintext until then (with a warning at start-up).
+async fn serve_connection(
+    shared: Arc<Shared>,
+    mut stream: TcpStream,
+    conn: Conn,
+    kind: ListenerKind,
+) {
+    let peer = conn.peer;
+    let config = Arc::new(session_config(&shared, kind));
+    let mut context = Context {
+        shared,
+        conn,
+        kind,
+        tls: false,
+    };
+    let mut session = ServerSession::new(config, Instant::now());
+    match drive(&mut context, &mut stream, &mut session).await {
+        Ok(End::StartTls) => tracing::warn!(%peer, "STARTTLS without a certificate; closing"),
+        Ok(End::Closed) => {}
+        Err(error) => tracing::info!(%peer, "smtp connection ended: {error}"),
+    }
+}
+
+struct Context {
+    shared: Arc<Shared>,
+    conn: Conn,
+    kind: ListenerKind,
+    tls: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum End {
+    Closed,
+    StartTls,
+}
+
+/// Runs the session over `io` until it closes or asks for TLS.
+async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
+    context: &mut Context,
+    io: &mut S,
+    session: &mut ServerSession,
+) -> std::io::Result<End> {
+    let mut buffer = vec![0u8; 16 * 1024];
+    let mut shutting_down = false;
+    loop {
+        let mut start_tls = false;
+        loop {
+            while let Some(bytes) = session.poll_transmit() {
+                io.write_all(&bytes).await?;
+            }
+            while let Some(trace) = session.poll_trace() {
+                let dir = match trace.direction {
+                    smtp_proto::Direction::Recv => Dir::Recv,
+                    smtp_proto::Direction::Send => Dir::Send,
+                };
+                wire::emit(
+                    "smtp",
+                    dir,
+                    context.conn.local,
+                    context.conn.peer,
+                    &trace.summary,
+                );
+            }
+            let Some(event) = session.poll_event() else {
+                break;
+            };
+            if answer(context, session, event).await {
+                start_tls = true;
+            }
+        }
+        io.flush().await?;
+        if start_tls {
+            return Ok(End::StartTls);
+        }
+        if session.is_closed() {
+            let _ = io.shutdown().await;
+            return Ok(End::Closed);
+        }
+        let deadline = session.poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            read = io.read(&mut buffer), if session.wants_input() => {
+                match read? {
+                    0 => session.handle_eof(Instant::now()),
+                    n => session.handle_input(Instant::now(), &buffer[..n]),
+                }
+            }
+            () = sleep => session.handle_timeout(Instant::now()),
+            () = context.conn.shutdown.triggered(), if !shutting_down => {
+                shutting_down = true;
+                session.begin_shutdown();
+            }
+        }
+    }
+}
+
+/// Answers one event; true for STARTTLS.
+async fn answer(context: &mut Context, session: &mut ServerSession, event: ServerEvent) -> bool {
+    let shared = context.shared.clone();
+    let peer = context.conn.peer;
+    match event {
+        ServerEvent::Helo { .. } => {}
+        ServerEvent::Mail { from, .. } => {
+            let sender = from.mailbox().map(ToString::to_string).unwrap_or_default();
+            let user = session.authenticated().map(|user| {
+                shared
+                    .policy
+                    .qualify(user)
+                    .unwrap_or_else(|_| user.to_string())
+            });
+            match user {
+                None if context.kind != ListenerKind::Smtp => session.reject(Reply::new(
+                    530,
+                    Some(EnhancedCode::SECURITY),
+                    "Authentication required",
+                )),
+                Some(user) if !shared.policy.may_send_as(&user, &sender) => {
+                    session.reject(Reply::new(
+                        553,
+                        Some(EnhancedCode::NOT_AUTHORIZED),
+                        format!("<{sender}>: Sender address rejected: not owned by user {user}"),
+                    ))
+                }
+                _ => session.accept_mail(Reply::sender_ok()),
+            }
+        }
+        ServerEvent::Rcpt { to, .. } => {
+            let address = match to.mailbox() {
+                Some(mailbox) => mailbox.to_string(),
+                // `<postmaster>` alone (RFC 5321 §4.1.1.3): ours.
+                None => format!(
+                    "postmaster@{}",
+                    shared.policy.domains().first().cloned().unwrap_or_default()
+                ),
+            };
+            let authenticated = session.authenticated().is_some();
+            match shared.policy.recipient(&address, peer.ip(), authenticated) {
+                Ok(_) => session.accept_rcpt(Reply::recipient_ok()),
+                Err(refusal) => {
+                    let (code, (class, subject, detail), text) = refusal.reply(&address);
+                    tracing::info!(%peer, "NOQUEUE: reject: RCPT: {code} {text}");
+                    session.reject(Reply::new(
+                        code,
+                        Some(EnhancedCode::new(class, subject, detail)),
+                        text,
+                    ));
+                }
+            }
+        }
+        ServerEvent::Message { envelope, data } => {
+            let reply = store(context, envelope, data).await;
+            if reply.is_positive() {
+                session.message_accepted(reply);
+            } else {
+                session.reject(reply);
+            }
+        }
+        ServerEvent::Vrfy { argument } => {
+            let address = argument.trim_matches(|c| c == '<' || c == '>').to_string();
+            let reply = match shared.policy.recipient(&address, peer.ip(), false) {
+                Ok(destinations) if !destinations.local.is_empty() => {
+                    Reply::new(250, Some(EnhancedCode::OK), format!("<{address}>"))
+                }
+                _ => Reply::new(
+                    550,
+                    Some(EnhancedCode::BAD_MAILBOX),
+                    format!("<{address}>: User unknown"),
+                ),
+            };
+            session.vrfy_result(reply);
+        }
+        ServerEvent::Auth {
+            identity,
+            password,
+            authzid,
+            ..
+        } => {
+            let user = shared.policy.authenticate(&identity, password.expose());
+            // Acting as somebody else (a PLAIN authzid) is not allowed.
+            let ok = match (&user, &authzid) {
+                (Some(user), Some(authzid)) => {
+                    shared
+                        .policy
+                        .authenticate(authzid, password.expose())
+                        .as_ref()
+                        == Some(user)
+                }
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if ok {
+                tracing::info!(%peer, user = %identity, "smtp: authenticated");
+            } else {
+                tracing::warn!(%peer, user = %identity, "smtp: authentication failed");
+            }
+            session.auth_result(ok);
+        }
+        ServerEvent::StartTls => return true,
+        ServerEvent::Quit => {}
+        ServerEvent::Closed { reason, after } => {
+            if !matches!(reason, smtp_proto::CloseReason::Eof) || after != "QUIT" {
+                tracing::info!(%peer, "smtp: disconnect after {after} ({reason:?})");
+            }
+        }
+    }
+    false
+}
+
+/// Adds the trace header and stores the message; the reply says what became of it.
+async fn store(context: &Context, envelope: smtp_proto::Envelope, data: Vec<u8>) -> Reply {
+    let shared = context.shared.clone();
+    let peer = context.conn.peer;
+    let now = SystemTime::now();
+    let id = shared.queue.next_id(now);
+    let tls = context.tls || envelope.tls;
+    let queued = Envelope {
+        from: envelope
+            .from
+            .mailbox()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        recipients: envelope
+            .recipients
+            .iter()
+            .map(|recipient| QueuedRecipient {
+                address: recipient
+                    .path
+                    .mailbox()
+                    .map(ToString::to_string)
+                    .unwrap_or_else(|| "postmaster".into()),
+                notify: recipient.params.notify.map(|notify| notify.to_string()),
+                orcpt: recipient.params.orcpt.as_ref().map(|orcpt| {
+                    format!(
+                        "{};{}",
+                        orcpt.addr_type,
+                        smtp_proto::xtext::encoded(&orcpt.address)
+                    )
+                }),
+            })
+            .collect(),
+        arrival: now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_secs())
+            .unwrap_or(0),
+        helo: envelope.helo.clone(),
+        peer: peer.ip().to_string(),
+        body: envelope
+            .params
+            .body
+            .map(|body| body.as_str().to_string())
+            .unwrap_or_else(|| "7BIT".into()),
+        smtputf8: envelope.params.smtputf8,
+        ret: envelope.params.ret.map(|ret| match ret {
+            smtp_proto::Ret::Full => "FULL".to_string(),
+            smtp_proto::Ret::Headers => "HDRS".to_string(),
+        }),
+        envid: envelope.params.envid.clone(),
+        auth: envelope.authenticated.clone(),
+    };
+    // RFC 5321 §4.4 and RFC 3848: where it came from, how, for whom, when.
+    let with = match (envelope.esmtp, tls, envelope.authenticated.is_some()) {
+        (false, _, _) => "SMTP",
+        (true, false, false) => "ESMTP",
+        (true, true, false) => "ESMTPS",
+        (true, false, true) => "ESMTPA",
+        (true, true, true) => "ESMTPSA",
+    };
+    let first = queued
+        .recipients
+        .first()
+        .map(|recipient| format!("\r\n\tfor <{}>", recipient.address))
+        .filter(|_| queued.recipients.len() == 1)
+        .unwrap_or_default();
+    let received = format!(
+        "Received: from {} ([{}])\r\n\tby {} (applayer) with {with} id {id}{first};\r\n\t{}\r\n",
+        envelope.helo,
+        peer.ip(),
+        shared.config.hostname,
+        crate::rfc5322_date(now)
+    );
+    let mut message = Vec::with_capacity(received.len() + data.len());
+    message.extend_from_slice(received.as_bytes());
+    message.extend_from_slice(&data);
+    let size = message.len();
+    let queue = shared.queue.clone();
+    let stored_id = id.clone();
+    let stored =
+        tokio::task::spawn_blocking(move || queue.enqueue_as(&stored_id, &queued, &message)).await;
+    match stored {
+        Ok(Ok(())) => {
+            tracing::info!(%peer, %id, size, tls, "smtp: message accepted");
+            shared.deliverer.enqueued(&id);
+            Reply::queued(&id)
+        }
+        Ok(Err(error)) if error.is_no_space() => {
+            tracing::error!(%peer, "cannot queue message: {error}");
+            Reply::new(
+                452,
+                Some(EnhancedCode::new(4, 3, 1)),
+                "Insufficient system storage",
+            )
+        }
+        Ok(Err(error)) => {
+            tracing::error!(%peer, "cannot queue message: {error}");
+            Reply::new(
+                451,
+                Some(EnhancedCode::SYSTEM),
+                "Local error in processing; try again later",
+            )
+        }
+        Err(error) => {
+            tracing::error!(%peer, "queue writer failed: {error}");
+            Reply::new(
+                451,
+                Some(EnhancedCode::SYSTEM),
+                "Local error in processing; try again later",
+            )
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! Two mail servers on loopback, crepes.fr and hamburger.edu, driven by real clients
+//! (Python's smtplib, swaks): submission with AUTH, relay to the next hop, Maildir delivery,
+//! refusals, bounces and retries.
+
+use crate::scratch;
+use mail_server::{Listener, ListenerKind, MailConfig, Retry};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Starts a server on its own thread and runtime; returns its addresses by kind.
+fn start(config: MailConfig) -> (Vec<(SocketAddr, ListenerKind)>, netio::Shutdown) {
+    let shutdown = netio::Shutdown::new();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stop = shutdown.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let server = mail_server::bind(config).await.unwrap();
+            tx.send(server.local_addrs()).unwrap();
+            server.run(stop).await.unwrap();
+        });
+    });
+    (rx.recv_timeout(Duration::from_secs(10)).unwrap(), shutdown)
+}
+
+fn addr(addrs: &[(SocketAddr, ListenerKind)], kind: ListenerKind) -> SocketAddr {
+    addrs.iter().find(|(_, k)| *k == kind).unwrap().0
+}
+
+fn config(host: &str, domain: &str, dir: &Path) -> MailConfig {
+    let mut config = MailConfig::new(host, &[domain.to_string()], dir.to_path_buf());
+    config.listeners = vec![
+        Listener {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            kind: ListenerKind::Smtp,
+        },
+        Listener {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            kind: ListenerKind::Submission,
+        },
+    ];
+    config.retry = Retry {
+        min_backoff: Duration::from_secs(1),
+        max_backoff: Duration::from_secs(1),
+        lifetime: Duration::from_secs(600),
+    };
+    config
+}
+
+/// The files of a Maildir's `new/`, waiting up to 10 s for `count` of them.
+fn wait_for_mail(maildir: &Path, count: usize) -> Vec<String> {
+    let started = Instant::now();
+    loop {
+        let mut texts: Vec<(PathBuf, String)> = std::fs::read_dir(maildir.join("new"))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| {
+                        (
+                            e.path(),
+                            std::fs::read_to_string(e.path()).unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if texts.len() >= count || started.elapsed() > Duration::from_secs(10) {
+            texts.sort();
+            return texts.into_iter().map(|(_, text)| text).collect();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn python(script: &str) -> Option<(bool, String)> {
+    let output = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .ok()?;
+    Some((
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    ))
+}
+
+fn tool_missing(name: &str) -> bool {
+    let missing = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .map(|out| !out.status.success())
+        .unwrap_or(true);
+    if missing {
+        assert!(std::env::var_os("CI").is_none(), "{name} is required in CI");
+        eprintln!("skipped: {name} is not installed");
+    }
+    missing
+}
+
+#[test]
+fn alice_sends_to_bob_through_both_servers() {
+    if tool_missing("python3") {
+        return;
+    }
+    let dir = scratch("alice-bob");
+    let mut hamburger = config(
+        "mail.hamburger.edu",
+        "hamburger.edu",
+        &dir.join("hamburger"),
+    );
+    hamburger.users.push(("bob".into(), "bobpw".into()));
+    hamburger.aliases.push(("info".into(), vec!["bob".into()]));
+    let (hamburger_addrs, hamburger_stop) = start(hamburger);
+    let mut crepes = config("mail.crepes.fr", "crepes.fr", &dir.join("crepes"));
+    crepes.users.push(("alice".into(), "alicepw".into()));
+    crepes.routes.push((
+        "hamburger.edu".into(),
+        addr(&hamburger_addrs, ListenerKind::Smtp),
+    ));
+    let (crepes_addrs, crepes_stop) = start(crepes);
+    let submission = addr(&crepes_addrs, ListenerKind::Submission);
+
+    // Python's smtplib: EHLO, AUTH PLAIN, a message to Bob, to an alias, and to nobody.
+    let script = format!(
+        r#"
+import smtplib
+from email.message import EmailMessage
+msg = EmailMessage()
+msg["From"] = "alice@crepes.fr"
+msg["To"] = "bob@hamburger.edu"
+msg["Subject"] = "crepes"
+msg.set_content("Hi Bob,\n.a line starting with a dot\nAlice\n")
+with smtplib.SMTP("{ip}", {port}) as s:
+    s.ehlo("alice-laptop.crepes.fr")
+    assert s.has_extn("pipelining") and s.has_extn("8bitmime"), s.esmtp_features
+    try:
+        s.sendmail("alice@crepes.fr", ["bob@hamburger.edu"], msg.as_bytes())
+        raise SystemExit("sent without AUTH")
+    except smtplib.SMTPSenderRefused as e:
+        assert e.smtp_code == 530, e
+    s.login("alice", "alicepw")
+    refused = s.sendmail("alice@crepes.fr", ["bob@hamburger.edu", "info@hamburger.edu", "nobody@hamburger.edu"], msg.as_bytes())
+    assert refused == {{}}, refused
+    try:
+        s.sendmail("carol@crepes.fr", ["bob@hamburger.edu"], msg.as_bytes())
+        raise SystemExit("sent as somebody else")
+    except smtplib.SMTPSenderRefused as e:
+        assert e.smtp_code == 553, e
+print("ok")
+"#,
+        ip = submission.ip(),
+        port = submission.port()
+    );
+    let (ok, out) = python(&script).unwrap();
+    assert!(ok, "{out}");
+
+    // Bob gets two copies (direct and through the alias); the unknown user bounces to Alice.
+    let bob = dir.join("hamburger/mail/hamburger.edu/bob");
+    let mail = wait_for_mail(&bob, 2);
+    assert_eq!(mail.len(), 2, "{mail:?}");
+    for text in &mail {
+        assert!(
+            text.starts_with("Return-Path: <alice@crepes.fr>\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Received: from alice-laptop.crepes.fr"),
+            "{text}"
+        );
+        assert!(
+            text.contains("by mail.crepes.fr (applayer) with ESMTPA"),
+            "{text}"
+        );
+        assert!(
+            text.contains("by mail.hamburger.edu (applayer) with ESMTP"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\r\n.a line starting with a dot\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("Subject: crepes"), "{text}");
+    }
+    let alice = dir.join("crepes/mail/crepes.fr/alice");
+    let bounces = wait_for_mail(&alice, 1);
+    assert_eq!(bounces.len(), 1, "{bounces:?}");
+    let bounce = &bounces[0];
+    assert!(bounce.contains("Return-Path: <>"), "{bounce}");
+    assert!(bounce.contains("multipart/report"), "{bounce}");
+    assert!(
+        bounce.contains("Final-Recipient: rfc822; nobody@hamburger.edu"),
+        "{bounce}"
+    );
+    assert!(bounce.contains("Status: 5.1.1"), "{bounce}");
+    // Every entry left the queues.
+    let started = Instant::now();
+    while std::fs::read_dir(dir.join("crepes/queue/active"))
+        .unwrap()
+        .count()
+        > 0
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "crepes' queue did not drain"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    hamburger_stop.trigger();
+    crepes_stop.trigger();
+}
+
+#[test]
+fn no_open_relay_and_swaks_delivers() {
+    if tool_missing("swaks") {
+        return;
+    }
+    let dir = scratch("relay");
+    let mut hamburger = config(
+        "mail.hamburger.edu",
+        "hamburger.edu",
+        &dir.join("hamburger"),
+    );
+    hamburger.users.push(("bob".into(), "bobpw".into()));
+    let (addrs, stop) = start(hamburger);
+    let smtp = addr(&addrs, ListenerKind::Smtp);
+    let server = format!("{}:{}", smtp.ip(), smtp.port());
+    let swaks = |args: &[&str]| {
+        let output = Command::new("swaks")
+            .args([
+                "--server",
+                &server,
+                "--helo",
+                "client.example",
+                "--timeout",
+                "10",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    // To somebody elsewhere, from outside: refused.
+    let (code, out) = swaks(&[
+        "--from",
+        "mallory@evil.example",
+        "--to",
+        "victim@elsewhere.example",
+    ]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("554 5.7.1"), "{out}");
+    // An unknown local user: 550 5.1.1.
+    let (_, out) = swaks(&["--from", "a@b.example", "--to", "nobody@hamburger.edu"]);
+    assert!(out.contains("550 5.1.1"), "{out}");
+    // Pipelined, to Bob: queued, then in his Maildir.
+    let (code, out) = swaks(&[
+        "--from",
+        "alice@crepes.fr",
+        "--to",
+        "bob@hamburger.edu",
+        "--pipeline",
+        "--header",
+        "Subject: via swaks",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("250 2.0.0 Ok: queued as"), "{out}");
+    let mail = wait_for_mail(&dir.join("hamburger/mail/hamburger.edu/bob"), 1);
+    assert_eq!(mail.len(), 1);
+    assert!(mail[0].contains("Subject: via swaks"), "{}", mail[0]);
+    stop.trigger();
+}
+
+#[test]
+fn a_deferred_message_is_retried_until_the_next_hop_answers() {
+    if tool_missing("python3") {
+        return;
+    }
+    let dir = scratch("retry");
+    // Reserve a port for hamburger.edu, then leave it closed for the first attempts.
+    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hop = reserved.local_addr().unwrap();
+    drop(reserved);
+    let mut crepes = config("mail.crepes.fr", "crepes.fr", &dir.join("crepes"));
+    crepes.users.push(("alice".into(), "alicepw".into()));
+    crepes.routes.push(("hamburger.edu".into(), hop));
+    let (crepes_addrs, crepes_stop) = start(crepes);
+    let submission = addr(&crepes_addrs, ListenerKind::Submission);
+    let script = format!(
+        r#"
+import smtplib
+with smtplib.SMTP("{ip}", {port}) as s:
+    s.login("alice", "alicepw")
+    s.sendmail("alice@crepes.fr", ["bob@hamburger.edu"], b"Subject: later\r\n\r\nretry me\r\n")
+"#,
+        ip = submission.ip(),
+        port = submission.port()
+    );
+    let (ok, out) = python(&script).unwrap();
+    assert!(ok, "{out}");
+    // The first attempt finds nobody: the entry stays, with the reason in its state.
+    let started = Instant::now();
+    let state_dir = dir.join("crepes/queue/state");
+    loop {
+        let states: Vec<String> = std::fs::read_dir(&state_dir)
+            .unwrap()
+            .flatten()
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect();
+        if states.iter().any(|state| state.contains("pending connect")) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no deferral recorded: {states:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut hamburger = config(
+        "mail.hamburger.edu",
+        "hamburger.edu",
+        &dir.join("hamburger"),
+    );
+    hamburger.users.push(("bob".into(), "bobpw".into()));
+    hamburger.listeners = vec![Listener {
+        addr: hop,
+        kind: ListenerKind::Smtp,
+    }];
+    let (_, hamburger_stop) = start(hamburger);
+    let mail = wait_for_mail(&dir.join("hamburger/mail/hamburger.edu/bob"), 1);
+    assert_eq!(mail.len(), 1, "the retry did not deliver");
+    assert!(mail[0].contains("retry me"));
+    crepes_stop.trigger();
+    hamburger_stop.trigger();
+}
