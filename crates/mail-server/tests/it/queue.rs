@@ -88,7 +88,7 @@ fn entries_survive_a_restart_and_damage_is_sorted_out() {
     assert_eq!(message, b"Subject: 1\r\n\r\none\r\n");
 
     queue.remove(&first).unwrap();
-    assert_eq!(queue.ids().unwrap(), [second.clone()]);
+    assert_eq!(queue.ids().unwrap(), std::slice::from_ref(&second));
     assert!(queue.load(&first).is_err());
     assert!(queue.load("../../etc/passwd").is_err());
 }
