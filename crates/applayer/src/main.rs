@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand};
 use logging::LogFormat;
 use std::process::ExitCode;
 
-/// The Internet's application layer, built for real: DNS, the web, a web cache, sockets and a
-/// whole mini-Internet of them on one machine.
+/// The Internet's application layer, built for real: DNS, the web, a web cache, e-mail, sockets
+/// and a whole mini-Internet of them on one machine.
 #[derive(Parser, Debug)]
 #[command(name = "applayer", version, about, propagate_version = true)]
 struct Cli {
@@ -28,6 +28,8 @@ enum Command {
     Dns(cmd::dns::Args),
     /// The web: HTTP/1.x server, page-fetching client, caching proxy.
     Web(cmd::web::Args),
+    /// E-mail: the mail server (SMTP, submission, queue, Maildir, MX relay) and a sender.
+    Mail(cmd::mail::Args),
     /// The mini-Internet: bring up every host and service of a world file.
     World(cmd::world::Args),
     /// Textbook walkthroughs replayed on live servers and drawn as sequence diagrams.
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
             Command::Socket(args) => cmd::socket::run(args).await,
             Command::Dns(args) => cmd::dns::run(args).await,
             Command::Web(args) => cmd::web::run(args).await,
+            Command::Mail(args) => cmd::mail::run(args).await,
             Command::World(args) => cmd::world::run(args).await,
             Command::Scenario(args) => cmd::scenario::run(args).await,
         }

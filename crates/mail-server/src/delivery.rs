@@ -819,3 +819,33 @@ async fn client_drive<S: AsyncRead + AsyncWrite + Unpin>(
         }
     }
 }
+
+/// Sends one message to the server at `server` as a mail user agent does (the `mail send`
+/// command and the world's check): from `source` if given, with AUTH when `credentials` are
+/// given (plaintext allowed: TLS comes with the world CA), and returns the per-recipient
+/// outcome.
+pub async fn send(
+    server: SocketAddr,
+    source: Option<IpAddr>,
+    helo: &str,
+    credentials: Option<smtp_proto::Credentials>,
+    message: Message,
+) -> std::io::Result<smtp_proto::Outcome> {
+    let mut stream = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        netio::resolve::connect_from(source, server),
+    )
+    .await
+    .map_err(|_| std::io::Error::other(format!("connect to {server}: timed out")))??;
+    let mut config = ClientConfig::new(helo.to_string());
+    config.tls = TlsPolicy::Disabled;
+    config.credentials = credentials;
+    config.trace = wire::enabled();
+    let mut session = ClientSession::new(config, message, Instant::now());
+    let local = stream.local_addr()?;
+    let peer = stream.peer_addr()?;
+    match client_drive(&mut stream, &mut session, local, peer).await? {
+        ClientEnd::Done(outcome) => Ok(outcome),
+        ClientEnd::StartTls => Err(std::io::Error::other("STARTTLS without a TLS set-up")),
+    }
+}

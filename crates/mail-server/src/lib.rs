@@ -25,6 +25,7 @@ pub mod policy;
 pub mod queue;
 
 pub use config::{Listener, ListenerKind, MailConfig, Retry};
+pub use delivery::send;
 pub use net::{bind, MailServer};
 
 /// Errors of setting up a mail server.

@@ -122,6 +122,13 @@ pub enum ServiceKind {
         /// Cache size in bytes.
         size: u64,
     },
+    /// A mail server: SMTP on `port` (25), submission on 587, for its domains' users.
+    Mail {
+        /// The domains it receives mail for (default: the host name without its first label).
+        domains: Vec<String>,
+        /// Its users, `name:password`.
+        users: Vec<(String, String)>,
+    },
 }
 
 impl ServiceKind {
@@ -134,6 +141,7 @@ impl ServiceKind {
             ServiceKind::DnsLocal => "dns-local",
             ServiceKind::Web { .. } => "web",
             ServiceKind::WebCache { .. } => "web-cache",
+            ServiceKind::Mail { .. } => "mail",
         }
     }
 
@@ -145,7 +153,9 @@ impl ServiceKind {
             ServiceKind::DnsAuth { .. } | ServiceKind::DnsLocal => {
                 &[Transport::Udp, Transport::Tcp]
             }
-            ServiceKind::Web { .. } | ServiceKind::WebCache { .. } => &[Transport::Tcp],
+            ServiceKind::Web { .. } | ServiceKind::WebCache { .. } | ServiceKind::Mail { .. } => {
+                &[Transport::Tcp]
+            }
         }
     }
 }
@@ -176,6 +186,7 @@ pub const SERVICE_KINDS: &[(&str, u16)] = &[
     ("dns-local", 53),
     ("web", 80),
     ("web-cache", 3128),
+    ("mail", 25),
 ];
 
 /// Every problem found in a world file.
@@ -571,6 +582,27 @@ impl Checker<'_> {
                     None => 64 * 1024 * 1024,
                 };
                 ServiceKind::WebCache { origin, size }
+            }
+            "mail" => {
+                let domains = match settings.remove("domains") {
+                    Some(item) => self.strings(item, "domains"),
+                    None => Vec::new(),
+                };
+                let mut users = Vec::new();
+                if let Some(item) = settings.remove("users") {
+                    for entry in self.strings(item, "users") {
+                        match entry.split_once(':') {
+                            Some((name, password)) if !name.is_empty() && !password.is_empty() => {
+                                users.push((name.to_string(), password.to_string()))
+                            }
+                            _ => self.problem(
+                                span_of(item),
+                                format!("user `{entry}` must be `name:password`"),
+                            ),
+                        }
+                    }
+                }
+                ServiceKind::Mail { domains, users }
             }
             _ => return None,
         };

@@ -52,6 +52,8 @@ pub struct Running {
     world: World,
     /// (host, document root) of every web server.
     web_roots: Vec<(String, PathBuf)>,
+    /// Where the services keep their state.
+    state: PathBuf,
     shutdown: Shutdown,
     tasks: Vec<(String, JoinHandle<std::io::Result<()>>)>,
 }
@@ -170,6 +172,7 @@ pub async fn start(world: &World, options: &UpOptions) -> Result<Running, StartE
         web_pages,
         world: world.clone(),
         web_roots: Vec::new(),
+        state: state_dir(options),
         shutdown: shutdown.clone(),
         tasks: Vec::new(),
     };
@@ -315,7 +318,78 @@ async fn start_service(
             };
             spawn_bound!(web_proxy::bind(config))
         }
+        ServiceKind::Mail { domains, users } => {
+            let config = mail_config(world, host, domains, users, addr, options, port_offset);
+            match mail_server::bind(config).await {
+                Ok(server) => Ok(tokio::spawn(server.run(shutdown.clone()))),
+                Err(mail_server::MailError::Bind { source, .. }) => Err(place.bind_error(source)),
+                Err(error) => Err(place.config_error(error.to_string())),
+            }
+        }
     }
+}
+
+/// The domains a mail host serves: as configured, else its name without the first label
+/// (`mail.crepes.fr` serves `crepes.fr`).
+pub fn mail_domains(host: &crate::Host, domains: &[String]) -> Vec<String> {
+    if !domains.is_empty() {
+        return domains.to_vec();
+    }
+    match host.name.split_once('.') {
+        Some((_, parent)) if parent.contains('.') || !parent.is_empty() => vec![parent.to_string()],
+        _ => vec![host.name.clone()],
+    }
+}
+
+/// Where a mail host keeps its queue and mailboxes, under the world's state dir.
+pub fn mail_dir(state: &std::path::Path, host: &str) -> PathBuf {
+    state.join("mail").join(host)
+}
+
+/// A world mail server: SMTP on its address, submission on 587 there too, MX lookups through
+/// its network's local DNS server (or any in the world), next hops on the world's port 25.
+fn mail_config(
+    world: &World,
+    host: &crate::Host,
+    domains: &[String],
+    users: &[(String, String)],
+    addr: SocketAddr,
+    options: &UpOptions,
+    port_offset: u16,
+) -> mail_server::MailConfig {
+    let mut config = mail_server::MailConfig::new(
+        &host.name,
+        &mail_domains(host, domains),
+        mail_dir(&state_dir(options), &host.name),
+    );
+    config.users = users.to_vec();
+    config.listeners = vec![
+        mail_server::Listener {
+            addr,
+            kind: mail_server::ListenerKind::Smtp,
+        },
+        mail_server::Listener {
+            addr: SocketAddr::new(host.address, effective_port(587, port_offset)),
+            kind: mail_server::ListenerKind::Submission,
+        },
+    ];
+    config.dns = local_dns(world, host, port_offset).or_else(|| {
+        world
+            .services_named("dns-local")
+            .next()
+            .map(|(server, service)| {
+                SocketAddr::new(server.address, effective_port(service.port, port_offset))
+            })
+    });
+    config.relay_port = effective_port(25, port_offset);
+    config.source = Some(host.address);
+    // The seed's "retries every 30 minutes or so", starting sooner in a world one watches.
+    config.retry = mail_server::Retry {
+        min_backoff: Duration::from_secs(60),
+        max_backoff: Duration::from_secs(1800),
+        lifetime: Duration::from_secs(5 * 24 * 3600),
+    };
+    config
 }
 
 /// Where services keep state: the data dir, or a folder under the system's temporary directory.
@@ -596,6 +670,7 @@ pub async fn check(running: &Running, client: IpAddr) -> Vec<CheckResult> {
             "dns-local" => check_dns_local(running, endpoint).await,
             "web" => check_web(running, endpoint).await,
             "web-cache" => check_web_cache(running, endpoint).await,
+            "mail" => check_mail(running, endpoint, client).await,
             other => Err(format!("no check for {other}")),
         };
         results.push(CheckResult {
@@ -606,6 +681,81 @@ pub async fn check(running: &Running, client: IpAddr) -> Vec<CheckResult> {
         });
     }
     results
+}
+
+/// Sends a message to the postmaster of the mail server's first domain over SMTP and waits
+/// for it in that mailbox: the listener, the queue and Maildir delivery, end to end.
+async fn check_mail(
+    running: &Running,
+    endpoint: &Endpoint,
+    client: IpAddr,
+) -> Result<String, String> {
+    let host = running
+        .world
+        .hosts
+        .iter()
+        .find(|host| host.name == endpoint.host)
+        .ok_or("no such host")?;
+    let domains = host
+        .services
+        .iter()
+        .find_map(|service| match &service.kind {
+            ServiceKind::Mail { domains, .. } => Some(mail_domains(host, domains)),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let domain = domains.first().ok_or("no domain")?;
+    let to = format!("postmaster@{domain}");
+    let token = format!("world-check-{}", std::process::id());
+    let message = smtp_proto::Message {
+        from: smtp_proto::ReversePath::parse("<check@world.invalid>").map_err(|e| e.to_string())?,
+        params: smtp_proto::MailParams::default(),
+        recipients: vec![smtp_proto::Recipient::new(
+            smtp_proto::ForwardPath::parse(&format!("<{to}>")).map_err(|e| e.to_string())?,
+        )],
+        data: format!("Subject: {token}\r\n\r\nsent by applayer world check\r\n").into_bytes(),
+    };
+    let outcome = mail_server::send(
+        endpoint.addr,
+        Some(client),
+        "check.world.invalid",
+        None,
+        message,
+    )
+    .await
+    .map_err(|error| error.to_string())?;
+    let result = outcome.recipients.first().ok_or("no result")?;
+    if !matches!(result.delivery, smtp_proto::Delivery::Accepted(_)) {
+        return Err(format!("RCPT/DATA to <{to}>: {}", result.text));
+    }
+    let maildir = mail_dir(&running.state, &host.name)
+        .join("mail")
+        .join(domain)
+        .join("postmaster")
+        .join("new");
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        let delivered = std::fs::read_dir(&maildir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|entry| {
+                std::fs::read_to_string(entry.path())
+                    .map(|text| text.contains(&token))
+                    .unwrap_or(false)
+            });
+        if delivered {
+            return Ok(format!(
+                "SMTP to <{to}>: {}, then in its Maildir",
+                result.text
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(format!(
+        "accepted for <{to}> but not in {} after 5 s",
+        maildir.display()
+    ))
 }
 
 /// Asks an authoritative server for the SOA of each of its zones, without recursion: each
