@@ -224,11 +224,14 @@ impl Reply {
     /// Appends the reply in wire form: `250-` on all lines but the last, `250 ` on the last
     /// (RFC 5321 §4.2.1), the enhanced code after the separator on every line (RFC 2034 §3).
     /// Control characters in the text are sent as spaces, so a reply can never carry a CRLF
-    /// of its own.
+    /// of its own, and a line's text is cut to fit the 512 octets of RFC 5321 §4.5.3.1.5
+    /// (code and CRLF included), so every reply we send is one our parser (and any client)
+    /// accepts.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let code = self.code.min(999);
         let count = self.lines.len().max(1);
         for index in 0..count {
+            let line_start = out.len();
             out.extend_from_slice(format!("{code:03}").as_bytes());
             out.push(if index + 1 == count { b' ' } else { b'-' });
             let mut started = false;
@@ -241,7 +244,8 @@ impl Reply {
                     if started {
                         out.push(b' ');
                     }
-                    push_text(line, out);
+                    let budget = (MAX_REPLY_LINE - 2).saturating_sub(out.len() - line_start);
+                    push_text(line, budget, out);
                 }
             }
             out.extend_from_slice(b"\r\n");
@@ -268,14 +272,22 @@ impl fmt::Display for Reply {
     }
 }
 
-fn push_text(text: &str, out: &mut Vec<u8>) {
+/// Appends `text` with control characters as spaces, at most `budget` octets (whole
+/// characters only).
+fn push_text(text: &str, budget: usize, out: &mut Vec<u8>) {
+    let mut used = 0;
     for c in text.chars() {
-        if c.is_control() {
-            out.push(b' ');
+        let mut buffer = [0; 4];
+        let bytes: &[u8] = if c.is_control() {
+            b" "
         } else {
-            let mut buffer = [0; 4];
-            out.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
+            c.encode_utf8(&mut buffer).as_bytes()
+        };
+        if used + bytes.len() > budget {
+            break;
         }
+        out.extend_from_slice(bytes);
+        used += bytes.len();
     }
 }
 
@@ -560,5 +572,16 @@ mod tests {
         assert!(reply(421).is_transient() && reply(421).is_closing());
         assert!(reply(554).is_permanent());
         assert!(!reply(450).is_permanent());
+    }
+
+    #[test]
+    fn long_reply_lines_are_cut_to_512_octets() {
+        let reply = Reply::new(550, Some(EnhancedCode::BAD_MAILBOX), "é".repeat(600));
+        let bytes = reply.to_bytes();
+        assert!(bytes.len() <= MAX_REPLY_LINE, "{}", bytes.len());
+        assert!(bytes.ends_with(b"\r\n"));
+        let mut parser = ReplyParser::new();
+        let (_, parsed) = parser.decode(&bytes).unwrap();
+        assert_eq!(parsed.unwrap().code, 550);
     }
 }
