@@ -541,6 +541,11 @@ impl Running {
             .map(|(_, root)| root.as_path())
     }
 
+    /// Where the services keep their state.
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.state
+    }
+
     /// The world as it was started (after relocation).
     pub fn world(&self) -> &World {
         &self.world

@@ -42,6 +42,10 @@ pub const SCENARIOS: &[ScenarioInfo] = &[
         about: "seed §2.2.5: an object through the campus web cache twice (MISS, HIT), then conditional GETs answered 304 when unchanged and 200 after the origin changes it",
     },
     ScenarioInfo {
+        name: "mail",
+        about: "seed §2.3: Alice's user agent submits a message to mail.crepes.fr, which queues it, finds hamburger.edu's mail server by its MX record and hands it over with SMTP into Bob's mailbox",
+    },
+    ScenarioInfo {
         name: "sockets",
         about: "seed §2.7: cse.nyu.edu sends a sentence to the uppercase servers of gaia.cs.umass.edu over TCP and UDP, then pings it",
     },
@@ -87,6 +91,7 @@ pub async fn run(name: &str, world: &World, running: &Running) -> Result<Vec<Ste
         "web" => web_fetch(running).await,
         "cookies" => cookies(running).await,
         "web-cache" => web_cache(running).await,
+        "mail" => mail(world, running).await,
         other => Err(ScenarioError::Unknown(other.to_string())),
     }
 }
@@ -499,6 +504,107 @@ async fn registrar(world: &World, running: &Running) -> Result<Vec<Step>, Scenar
         &mut steps,
         "After registration: resolved through root, com and the new authoritative server (another local server: the first still caches the NXDOMAIN, RFC 2308)",
         ask(nyu_dns, "cse.nyu.edu", "after"),
+    )
+    .await?;
+    Ok(steps)
+}
+
+/// The first user of the mail service on `host`, and that host's first domain.
+fn mail_user(world: &World, host: &str) -> Result<(String, String, String), ScenarioError> {
+    let missing = || ScenarioError::Missing(format!("mail service with a user on {host}"));
+    let host = world.host(host).ok_or_else(missing)?;
+    host.services
+        .iter()
+        .find_map(|service| match &service.kind {
+            crate::ServiceKind::Mail { domains, users } => {
+                let domain = crate::run::mail_domains(host, domains).into_iter().next()?;
+                let (name, password) = users.first()?.clone();
+                Some((name, password, domain))
+            }
+            _ => None,
+        })
+        .ok_or_else(missing)
+}
+
+async fn mail(world: &World, running: &Running) -> Result<Vec<Step>, ScenarioError> {
+    let (alice, password, crepes) = mail_user(world, "mail.crepes.fr")?;
+    let (bob, _, hamburger) = mail_user(world, "mail.hamburger.edu")?;
+    // Submission listens beside SMTP on the same host, on 587 (moved with the port offset).
+    let smtp = endpoint(running, "mail.crepes.fr", "mail")?;
+    let submission = SocketAddr::new(
+        smtp.ip(),
+        crate::run::effective_port(587, running.port_offset),
+    );
+    let from = format!("{alice}@{crepes}");
+    let to = format!("{bob}@{hamburger}");
+    let token = format!("scenario-{}", std::process::id());
+    let failed = |step: &'static str| move |reason: String| ScenarioError::Step { step, reason };
+    let mut steps = Vec::new();
+    step(
+        &mut steps,
+        "Alice's user agent submits the message; her server relays it to Bob's by MX",
+        async {
+            let message = smtp_proto::Message {
+                from: smtp_proto::ReversePath::parse(&format!("<{from}>"))
+                    .map_err(|error| failed("sender")(error.to_string()))?,
+                params: smtp_proto::MailParams::default(),
+                recipients: vec![smtp_proto::Recipient::new(
+                    smtp_proto::ForwardPath::parse(&format!("<{to}>"))
+                        .map_err(|error| failed("recipient")(error.to_string()))?,
+                )],
+                data: format!(
+                    "From: <{from}>\r\nTo: <{to}>\r\nSubject: {token}\r\n\r\nBonjour Bob,\r\n.a line that starts with a dot\r\n"
+                )
+                .into_bytes(),
+            };
+            let credentials = smtp_proto::Credentials {
+                username: alice.clone(),
+                password: smtp_proto::Secret::new(password.clone()),
+                allow_plaintext: true,
+            };
+            let outcome = mail_server::send(
+                submission,
+                None,
+                "alice-laptop.crepes.fr",
+                Some(credentials),
+                message,
+            )
+            .await
+            .map_err(|error| failed("submission")(error.to_string()))?;
+            let result = outcome
+                .recipients
+                .first()
+                .ok_or_else(|| failed("submission")("no result".into()))?;
+            if !matches!(result.delivery, smtp_proto::Delivery::Accepted(_)) {
+                return Err(failed("submission")(result.text.clone()));
+            }
+            let maildir = crate::run::mail_dir(running.state_dir(), "mail.hamburger.edu")
+                .join("mail")
+                .join(&hamburger)
+                .join(bob.to_ascii_lowercase())
+                .join("new");
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(10) {
+                let found = std::fs::read_dir(&maildir)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .find(|entry| {
+                        std::fs::read_to_string(entry.path())
+                            .map(|text| text.contains(&token))
+                            .unwrap_or(false)
+                    });
+                if let Some(entry) = found {
+                    return Ok(format!(
+                        "mail.crepes.fr accepted <{from}>'s message for <{to}> ({}); it looked up the MX of {hamburger}, relayed it over SMTP, and mail.hamburger.edu put it in {}",
+                        result.text,
+                        entry.path().display()
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(failed("relay")(format!("not in {} after 10 s", maildir.display())))
+        },
     )
     .await?;
     Ok(steps)

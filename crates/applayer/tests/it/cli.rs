@@ -386,3 +386,21 @@ fn trace_resolves_root_server_names_that_come_without_glue() {
     );
     drop((root, tld));
 }
+
+/// Seed §2.3: Alice's message goes through her server, the MX lookup and Bob's server.
+#[test]
+fn mail_scenario_relays_alice_to_bob_by_mx() {
+    let out = scenario("mail", "209");
+    assert!(out.contains("250 2.0.0 Ok: queued as"), "{out}");
+    assert!(out.contains("dns MX? hamburger.edu."), "{out}");
+    assert!(out.contains("smtp AUTH PLAIN <redacted>"), "{out}");
+    assert!(out.contains("smtp EHLO mail.crepes.fr"), "{out}");
+    assert!(out.contains("mail.hamburger.edu put it in"), "{out}");
+    let header = out
+        .lines()
+        .find(|line| {
+            line.starts_with(' ') && line.contains("mail.hamburger.edu") && !line.contains('|')
+        })
+        .unwrap_or_default();
+    assert!(header.contains("dns.hamburger.edu"), "{out}");
+}
