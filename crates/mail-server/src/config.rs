@@ -95,6 +95,10 @@ pub struct MailConfig {
     pub data_dir: PathBuf,
     /// Listening addresses.
     pub listeners: Vec<Listener>,
+    /// The certificate for STARTTLS and port 465; `None`: no TLS (and AUTH in the clear).
+    pub tls: Option<std::sync::Arc<tls::rustls::ServerConfig>>,
+    /// TLS to next hops: STARTTLS when they offer it; `None`: plaintext only.
+    pub client_tls: Option<std::sync::Arc<tls::rustls::ClientConfig>>,
     /// The DNS server asked for MX and address records.
     pub dns: Option<SocketAddr>,
     /// The port of next hops (25; moved with the world's port offset).
@@ -135,6 +139,8 @@ impl MailConfig {
                     kind: ListenerKind::Submission,
                 },
             ],
+            tls: None,
+            client_tls: None,
             dns: None,
             relay_port: 25,
             routes: Vec::new(),

@@ -38,8 +38,8 @@ struct Settings {
     routes: Vec<(String, SocketAddr)>,
     source: Option<IpAddr>,
     retry: Retry,
-    /// TLS to next hops (not yet: plaintext, as a client that finds no STARTTLS).
-    client_tls: Option<()>,
+    /// TLS to next hops (STARTTLS when offered).
+    client_tls: Option<std::sync::Arc<tls::rustls::ClientConfig>>,
     /// Our own SMTP addresses: a next hop that is one of them is a mail loop.
     ours: Vec<SocketAddr>,
 }
@@ -92,7 +92,7 @@ impl Deliverer {
                     routes: config.routes.clone(),
                     source: config.source,
                     retry: config.retry.clone(),
-                    client_tls: None,
+                    client_tls: config.client_tls.clone(),
                     ours: config
                         .listeners
                         .iter()
@@ -709,8 +709,21 @@ impl Deliverer {
         match client_drive(&mut stream, &mut session, local, peer).await? {
             ClientEnd::Done(outcome) => Ok(outcome),
             ClientEnd::StartTls => {
-                let _ = host;
-                Err(std::io::Error::other("STARTTLS without a TLS set-up"))
+                let Some(connector) = settings.client_tls.clone().map(tls::TlsConnector::from)
+                else {
+                    return Err(std::io::Error::other("STARTTLS without a TLS set-up"));
+                };
+                let name = tls::ServerName::try_from(host.to_string())
+                    .map_err(|error| std::io::Error::other(format!("{host}: {error}")))?;
+                let mut secure =
+                    tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, stream))
+                        .await
+                        .map_err(|_| std::io::Error::other("TLS handshake timed out"))??;
+                session.tls_established(Instant::now());
+                match client_drive(&mut secure, &mut session, local, peer).await? {
+                    ClientEnd::Done(outcome) => Ok(outcome),
+                    ClientEnd::StartTls => Err(std::io::Error::other("STARTTLS twice")),
+                }
             }
         }
     }
@@ -821,14 +834,15 @@ async fn client_drive<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Sends one message to the server at `server` as a mail user agent does (the `mail send`
-/// command and the world's check): from `source` if given, with AUTH when `credentials` are
-/// given (plaintext allowed: TLS comes with the world CA), and returns the per-recipient
-/// outcome.
+/// command, the world's check and scenario): from `source` if given; with STARTTLS when `tls`
+/// is given (a client configuration and the name to verify), required then; with AUTH when
+/// `credentials` are given. Returns the per-recipient outcome.
 pub async fn send(
     server: SocketAddr,
     source: Option<IpAddr>,
     helo: &str,
     credentials: Option<smtp_proto::Credentials>,
+    tls: Option<(std::sync::Arc<tls::rustls::ClientConfig>, String)>,
     message: Message,
 ) -> std::io::Result<smtp_proto::Outcome> {
     let mut stream = tokio::time::timeout(
@@ -838,7 +852,11 @@ pub async fn send(
     .await
     .map_err(|_| std::io::Error::other(format!("connect to {server}: timed out")))??;
     let mut config = ClientConfig::new(helo.to_string());
-    config.tls = TlsPolicy::Disabled;
+    config.tls = if tls.is_some() {
+        TlsPolicy::Required
+    } else {
+        TlsPolicy::Disabled
+    };
     config.credentials = credentials;
     config.trace = wire::enabled();
     let mut session = ClientSession::new(config, message, Instant::now());
@@ -846,6 +864,23 @@ pub async fn send(
     let peer = stream.peer_addr()?;
     match client_drive(&mut stream, &mut session, local, peer).await? {
         ClientEnd::Done(outcome) => Ok(outcome),
-        ClientEnd::StartTls => Err(std::io::Error::other("STARTTLS without a TLS set-up")),
+        ClientEnd::StartTls => {
+            let Some((config, name)) = tls else {
+                return Err(std::io::Error::other("STARTTLS without a TLS set-up"));
+            };
+            let name = tls::ServerName::try_from(name.clone())
+                .map_err(|error| std::io::Error::other(format!("{name}: {error}")))?;
+            let mut secure = tokio::time::timeout(
+                CONNECT_TIMEOUT,
+                tls::TlsConnector::from(config).connect(name, stream),
+            )
+            .await
+            .map_err(|_| std::io::Error::other("TLS handshake timed out"))??;
+            session.tls_established(Instant::now());
+            match client_drive(&mut secure, &mut session, local, peer).await? {
+                ClientEnd::Done(outcome) => Ok(outcome),
+                ClientEnd::StartTls => Err(std::io::Error::other("STARTTLS twice")),
+            }
+        }
     }
 }

@@ -24,8 +24,8 @@ struct Shared {
     policy: Policy,
     queue: Arc<Queue>,
     deliverer: Deliverer,
-    /// TLS for STARTTLS and port 465 (not yet: the world CA comes with the TLS issue).
-    tls: Option<()>,
+    /// TLS for STARTTLS and port 465.
+    tls: Option<tls::TlsAcceptor>,
 }
 
 /// A bound mail server: listeners and the delivery loop, not yet running.
@@ -60,7 +60,7 @@ pub async fn bind(config: MailConfig) -> Result<MailServer, crate::MailError> {
     for mailbox in policy.mailboxes() {
         store.mailbox(&mailbox.domain, &mailbox.local)?;
     }
-    let tls = None;
+    let tls = config.tls.clone().map(tls::TlsAcceptor::from);
     let mut listeners = Vec::new();
     for listener in &config.listeners {
         let socket =
@@ -169,28 +169,64 @@ fn session_config(shared: &Shared, kind: ListenerKind) -> ServerConfig {
     config
 }
 
-/// One client connection. STARTTLS is not offered until the server has a certificate, and
-/// port 465 speaks plaintext until then (with a warning at start-up).
-async fn serve_connection(
-    shared: Arc<Shared>,
-    mut stream: TcpStream,
-    conn: Conn,
-    kind: ListenerKind,
-) {
+/// One client connection: plaintext, then TLS after STARTTLS; TLS from the start on 465.
+async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, conn: Conn, kind: ListenerKind) {
     let peer = conn.peer;
     let config = Arc::new(session_config(&shared, kind));
     let mut context = Context {
-        shared,
+        shared: shared.clone(),
         conn,
         kind,
         tls: false,
     };
-    let mut session = ServerSession::new(config, Instant::now());
-    match drive(&mut context, &mut stream, &mut session).await {
-        Ok(End::StartTls) => tracing::warn!(%peer, "STARTTLS without a certificate; closing"),
-        Ok(End::Closed) => {}
-        Err(error) => tracing::info!(%peer, "smtp connection ended: {error}"),
+    let result = async {
+        match (&shared.tls, kind) {
+            (Some(acceptor), ListenerKind::Submissions) => {
+                // RFC 8314 §3.3: the handshake comes first, then the greeting.
+                let mut secure = tokio::time::timeout(
+                    std::time::Duration::from_secs(30),
+                    acceptor.accept(stream),
+                )
+                .await
+                .map_err(|_| std::io::Error::other("TLS handshake timed out"))?
+                .map_err(|error| std::io::Error::other(format!("TLS handshake: {error}")))?;
+                context.tls = true;
+                let mut session = ServerSession::new(config, Instant::now());
+                drive(&mut context, &mut secure, &mut session).await?;
+                Ok(())
+            }
+            _ => run_session(&mut context, stream, config).await,
+        }
     }
+    .await;
+    if let Err(error) = result {
+        tracing::info!(%peer, "smtp connection ended: {error}");
+    }
+}
+
+async fn run_session(
+    context: &mut Context,
+    mut stream: TcpStream,
+    config: Arc<ServerConfig>,
+) -> std::io::Result<()> {
+    let mut session = ServerSession::new(config, Instant::now());
+    if drive(context, &mut stream, &mut session).await? != End::StartTls {
+        return Ok(());
+    }
+    let Some(acceptor) = context.shared.tls.clone() else {
+        return Ok(());
+    };
+    let mut secure =
+        tokio::time::timeout(std::time::Duration::from_secs(30), acceptor.accept(stream))
+            .await
+            .map_err(|_| std::io::Error::other("TLS handshake after STARTTLS timed out"))?
+            .map_err(|error| {
+                std::io::Error::other(format!("TLS handshake after STARTTLS: {error}"))
+            })?;
+    context.tls = true;
+    session.tls_established(Instant::now());
+    drive(context, &mut secure, &mut session).await?;
+    Ok(())
 }
 
 struct Context {

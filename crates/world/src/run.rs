@@ -319,7 +319,25 @@ async fn start_service(
             spawn_bound!(web_proxy::bind(config))
         }
         ServiceKind::Mail { domains, users } => {
-            let config = mail_config(world, host, domains, users, addr, options, port_offset);
+            let mut config = mail_config(world, host, domains, users, addr, options, port_offset);
+            // The world CA (made at the first start, kept in the state dir) certifies every
+            // mail host for STARTTLS and 465, and is what the hosts trust as clients.
+            let ca = tls::Ca::load_or_create(&state_dir(options).join("ca"), "applayer world CA")
+                .map_err(|error| place.config_error(error.to_string()))?;
+            let address = host.address.to_string();
+            let mut names = vec![host.name.as_str(), address.as_str()];
+            names.extend(config.domains.iter().map(String::as_str));
+            let identity = ca
+                .issue(&names)
+                .map_err(|error| place.config_error(error.to_string()))?;
+            config.tls = Some(
+                tls::server_config(vec![identity], &[])
+                    .map_err(|error| place.config_error(error.to_string()))?,
+            );
+            config.client_tls = Some(
+                tls::client_config(&[ca.cert_der()], &[])
+                    .map_err(|error| place.config_error(error.to_string()))?,
+            );
             match mail_server::bind(config).await {
                 Ok(server) => Ok(tokio::spawn(server.run(shutdown.clone()))),
                 Err(mail_server::MailError::Bind { source, .. }) => Err(place.bind_error(source)),
@@ -371,6 +389,10 @@ fn mail_config(
         mail_server::Listener {
             addr: SocketAddr::new(host.address, effective_port(587, port_offset)),
             kind: mail_server::ListenerKind::Submission,
+        },
+        mail_server::Listener {
+            addr: SocketAddr::new(host.address, effective_port(465, port_offset)),
+            kind: mail_server::ListenerKind::Submissions,
         },
     ];
     config.dns = local_dns(world, host, port_offset).or_else(|| {
@@ -724,6 +746,7 @@ async fn check_mail(
         endpoint.addr,
         Some(client),
         "check.world.invalid",
+        None,
         None,
         message,
     )

@@ -562,11 +562,16 @@ async fn mail(world: &World, running: &Running) -> Result<Vec<Step>, ScenarioErr
                 password: smtp_proto::Secret::new(password.clone()),
                 allow_plaintext: true,
             };
+            let ca = tls::Ca::load_or_create(&running.state_dir().join("ca"), "applayer world CA")
+                .map_err(|error| failed("world CA")(error.to_string()))?;
+            let client = tls::client_config(&[ca.cert_der()], &[])
+                .map_err(|error| failed("world CA")(error.to_string()))?;
             let outcome = mail_server::send(
                 submission,
                 None,
                 "alice-laptop.crepes.fr",
                 Some(credentials),
+                Some((client, "mail.crepes.fr".to_string())),
                 message,
             )
             .await
@@ -596,7 +601,7 @@ async fn mail(world: &World, running: &Running) -> Result<Vec<Step>, ScenarioErr
                     });
                 if let Some(entry) = found {
                     return Ok(format!(
-                        "mail.crepes.fr accepted <{from}>'s message for <{to}> ({}); it looked up the MX of {hamburger}, relayed it over SMTP, and mail.hamburger.edu put it in {}",
+                        "mail.crepes.fr accepted <{from}>'s message for <{to}> over STARTTLS ({}); it looked up the MX of {hamburger}, relayed it over SMTP with STARTTLS, and mail.hamburger.edu put it in {}",
                         result.text,
                         entry.path().display()
                     ));

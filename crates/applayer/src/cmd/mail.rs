@@ -52,6 +52,19 @@ struct ServeArgs {
     /// Submission listener (users, AUTH required; repeatable).
     #[arg(long = "submission", value_name = "ADDR", value_parser = super::addr_parser(587), default_value = "127.0.0.1:2587")]
     submission: Vec<SocketAddr>,
+    /// Submission with implicit TLS (RFC 8314; repeatable).
+    #[arg(long = "submissions", value_name = "ADDR", value_parser = super::addr_parser(465), default_value = "127.0.0.1:2465")]
+    submissions: Vec<SocketAddr>,
+    /// The server's certificate chain (PEM); without it, a certificate for the host name from
+    /// a CA kept in DATA_DIR/ca (its ca.pem is what clients trust).
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
+    /// Trust this CA (PEM) for STARTTLS to next hops (else they get plaintext).
+    #[arg(long, value_name = "FILE")]
+    relay_ca: Option<PathBuf>,
     /// Clients that may relay without AUTH (`127.0.0.0/8`; none by default: no open relay).
     #[arg(long = "mynetworks", value_name = "CIDR")]
     networks: Vec<String>,
@@ -95,6 +108,23 @@ struct SendArgs {
     /// Our EHLO name.
     #[arg(long, default_value = "localhost")]
     helo: String,
+    /// Use STARTTLS (required) and trust this CA (PEM), e.g. the world's
+    /// applayer-data/state/ca/ca.pem.
+    #[arg(long, value_name = "FILE")]
+    cafile: Option<PathBuf>,
+    /// The name the server's certificate must carry (default: the server's address).
+    #[arg(long, value_name = "NAME")]
+    tls_name: Option<String>,
+}
+
+/// The certificates of a PEM file, for a client to trust.
+fn trust(path: &std::path::Path) -> anyhow::Result<std::sync::Arc<tls::rustls::ClientConfig>> {
+    use tls::rustls::pki_types::pem::PemObject;
+    use tls::rustls::pki_types::CertificateDer;
+    let roots = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("cannot read certificates from {}", path.display()))?;
+    Ok(tls::client_config(&roots, &[])?)
 }
 
 fn split_pair<'a>(text: &'a str, what: &str) -> anyhow::Result<(&'a str, &'a str)> {
@@ -161,7 +191,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             addr: *addr,
             kind: ListenerKind::Submission,
         }))
+        .chain(args.submissions.iter().map(|addr| Listener {
+            addr: *addr,
+            kind: ListenerKind::Submissions,
+        }))
         .collect();
+    let identity = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => tls::load_pem(cert, key, std::slice::from_ref(&hostname))?,
+        _ => {
+            let ca = tls::Ca::load_or_create(&args.data_dir.join("ca"), "applayer mail CA")?;
+            let mut names = vec![hostname.as_str()];
+            names.extend(args.domains.iter().map(String::as_str));
+            ca.issue(&names)?
+        }
+    };
+    config.tls = Some(tls::server_config(vec![identity], &[])?);
+    if let Some(path) = &args.relay_ca {
+        config.client_tls = Some(trust(path)?);
+    }
     config.dns = args.dns;
     config.relay_port = args.relay_port;
     config.max_message_size = args.max_message_size;
@@ -232,9 +279,18 @@ async fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
         data,
     };
     let source: Option<IpAddr> = None;
+    let tls = match &args.cafile {
+        Some(path) => Some((
+            trust(path)?,
+            args.tls_name
+                .clone()
+                .unwrap_or_else(|| server.ip().to_string()),
+        )),
+        None => None,
+    };
     let outcome = tokio::time::timeout(
         Duration::from_secs(120),
-        mail_server::send(server, source, &args.helo, credentials, message),
+        mail_server::send(server, source, &args.helo, credentials, tls, message),
     )
     .await
     .context("no answer in 120 s")?

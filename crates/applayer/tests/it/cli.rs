@@ -395,6 +395,11 @@ fn mail_scenario_relays_alice_to_bob_by_mx() {
     assert!(out.contains("dns MX? hamburger.edu."), "{out}");
     assert!(out.contains("smtp AUTH PLAIN <redacted>"), "{out}");
     assert!(out.contains("smtp EHLO mail.crepes.fr"), "{out}");
+    assert_eq!(
+        out.matches("smtp 220 2.0.0 Ready to start TLS").count(),
+        2,
+        "{out}"
+    );
     assert!(out.contains("mail.hamburger.edu put it in"), "{out}");
     let header = out
         .lines()

@@ -344,3 +344,89 @@ with smtplib.SMTP("{ip}", {port}) as s:
     crepes_stop.trigger();
     hamburger_stop.trigger();
 }
+
+/// Both servers with certificates from one CA: Alice's client uses STARTTLS on 587 (AUTH is
+/// offered only after it) and implicit TLS on 465; crepes.fr relays to hamburger.edu with
+/// STARTTLS, verifying its certificate.
+#[test]
+fn starttls_submission_port_465_and_tls_between_servers() {
+    if tool_missing("python3") {
+        return;
+    }
+    let dir = scratch("tls");
+    let ca = tls::Ca::ephemeral("test world CA").unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.cert_pem()).unwrap();
+    let mut hamburger = config(
+        "mail.hamburger.edu",
+        "hamburger.edu",
+        &dir.join("hamburger"),
+    );
+    hamburger.users.push(("bob".into(), "bobpw".into()));
+    hamburger.tls = Some(
+        tls::server_config(
+            vec![ca.issue(&["mail.hamburger.edu", "hamburger.edu"]).unwrap()],
+            &[],
+        )
+        .unwrap(),
+    );
+    let (hamburger_addrs, hamburger_stop) = start(hamburger);
+    let mut crepes = config("mail.crepes.fr", "crepes.fr", &dir.join("crepes"));
+    crepes.users.push(("alice".into(), "alicepw".into()));
+    crepes.listeners.push(Listener {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        kind: ListenerKind::Submissions,
+    });
+    crepes.tls = Some(
+        tls::server_config(
+            vec![ca.issue(&["mail.crepes.fr", "127.0.0.1"]).unwrap()],
+            &[],
+        )
+        .unwrap(),
+    );
+    crepes.client_tls = Some(tls::client_config(&[ca.cert_der()], &[]).unwrap());
+    crepes.routes.push((
+        "hamburger.edu".into(),
+        addr(&hamburger_addrs, ListenerKind::Smtp),
+    ));
+    let (crepes_addrs, crepes_stop) = start(crepes);
+    let submission = addr(&crepes_addrs, ListenerKind::Submission);
+    let submissions = addr(&crepes_addrs, ListenerKind::Submissions);
+    let script = format!(
+        r#"
+import smtplib, ssl
+context = ssl.create_default_context(cafile="{ca}")
+with smtplib.SMTP("127.0.0.1", {port}) as s:
+    s.ehlo("alice-laptop")
+    assert s.has_extn("starttls"), s.esmtp_features
+    assert not s.has_extn("auth"), "AUTH offered before TLS"
+    s.starttls(context=context)
+    s.ehlo("alice-laptop")
+    assert s.has_extn("auth") and not s.has_extn("starttls"), s.esmtp_features
+    s.login("alice", "alicepw")
+    s.sendmail("alice@crepes.fr", ["bob@hamburger.edu"], b"Subject: over starttls\r\n\r\nsecret crepes\r\n")
+with smtplib.SMTP_SSL("127.0.0.1", {port465}, context=context) as s:
+    s.login("alice", "alicepw")
+    s.sendmail("alice@crepes.fr", ["bob@hamburger.edu"], b"Subject: over 465\r\n\r\nimplicit\r\n")
+print("ok")
+"#,
+        ca = dir.join("ca.pem").display(),
+        port = submission.port(),
+        port465 = submissions.port()
+    );
+    let (ok, out) = python(&script).unwrap();
+    assert!(ok, "{out}");
+    let mail = wait_for_mail(&dir.join("hamburger/mail/hamburger.edu/bob"), 2);
+    assert_eq!(mail.len(), 2, "{mail:?}");
+    for text in &mail {
+        assert!(
+            text.contains("by mail.crepes.fr (applayer) with ESMTPSA"),
+            "{text}"
+        );
+        assert!(
+            text.contains("by mail.hamburger.edu (applayer) with ESMTPS id"),
+            "{text}"
+        );
+    }
+    crepes_stop.trigger();
+    hamburger_stop.trigger();
+}
