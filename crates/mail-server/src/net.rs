@@ -161,10 +161,10 @@ fn session_config(shared: &Shared, kind: ListenerKind) -> ServerConfig {
     } else {
         VrfyPolicy::Disabled
     };
-    // Postfix's default (`smtpd_forbid_bare_newline = normal`): a line ending in a bare LF
-    // counts as CRLF, as many clients send (Python's smtplib with `as_bytes()`), while only
-    // <CRLF>.<CRLF> ends the data, which is what stops SMTP smuggling.
-    config.bare_newline = smtp_proto::BareNewline::Normalize;
+    // Postfix's `smtpd_forbid_bare_newline = strict`: a bare LF or CR in a command or in
+    // the data gets `550 5.5.2` and the connection is closed, so no reading of a message's
+    // end but <CRLF>.<CRLF> can be smuggled past us or a next hop (CVE-2023-51764 class).
+    config.bare_newline = smtp_proto::BareNewline::Reject;
     config.trace = wire::enabled();
     config
 }

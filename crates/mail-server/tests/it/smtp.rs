@@ -144,15 +144,15 @@ with smtplib.SMTP("{ip}", {port}) as s:
     s.ehlo("alice-laptop.crepes.fr")
     assert s.has_extn("pipelining") and s.has_extn("8bitmime"), s.esmtp_features
     try:
-        s.sendmail("alice@crepes.fr", ["bob@hamburger.edu"], msg.as_bytes())
+        s.send_message(msg, "alice@crepes.fr", ["bob@hamburger.edu"])
         raise SystemExit("sent without AUTH")
     except smtplib.SMTPSenderRefused as e:
         assert e.smtp_code == 530, e
     s.login("alice", "alicepw")
-    refused = s.sendmail("alice@crepes.fr", ["bob@hamburger.edu", "info@hamburger.edu", "nobody@hamburger.edu"], msg.as_bytes())
+    refused = s.send_message(msg, "alice@crepes.fr", ["bob@hamburger.edu", "info@hamburger.edu", "nobody@hamburger.edu"])
     assert refused == {{}}, refused
     try:
-        s.sendmail("carol@crepes.fr", ["bob@hamburger.edu"], msg.as_bytes())
+        s.send_message(msg, "carol@crepes.fr", ["bob@hamburger.edu"])
         raise SystemExit("sent as somebody else")
     except smtplib.SMTPSenderRefused as e:
         assert e.smtp_code == 553, e
@@ -429,4 +429,85 @@ print("ok")
     }
     crepes_stop.trigger();
     hamburger_stop.trigger();
+}
+
+/// The published SMTP smuggling payloads (SEC Consult, CVE-2023-51764/51765/51766): a
+/// message whose data holds a false end (`<LF>.<LF>`, `<LF>.<CRLF>`, `<CR>.<CR>`, ...)
+/// followed by a second, forged transaction. Each gets `550 5.5.2` and a closed connection,
+/// and neither message reaches Bob: only `<CRLF>.<CRLF>` ends the data.
+#[test]
+fn smtp_smuggling_payloads_are_refused() {
+    use std::io::{Read, Write};
+    let dir = scratch("smuggling");
+    let mut hamburger = config(
+        "mail.hamburger.edu",
+        "hamburger.edu",
+        &dir.join("hamburger"),
+    );
+    hamburger.users.push(("bob".into(), "bobpw".into()));
+    let (addrs, stop) = start(hamburger);
+    let smtp = addr(&addrs, ListenerKind::Smtp);
+    let false_ends: [&[u8]; 6] = [
+        b"\n.\n",
+        b"\n.\r\n",
+        b"\r\n.\n",
+        b"\r.\r",
+        b"\r\n.\r",
+        b"\r.\r\n",
+    ];
+    for false_end in false_ends {
+        let mut payload = b"EHLO evil.example\r\nMAIL FROM:<mallory@evil.example>\r\n\
+RCPT TO:<bob@hamburger.edu>\r\nDATA\r\n"
+            .to_vec();
+        payload.extend_from_slice(b"Subject: innocent\r\n\r\nhello");
+        payload.extend_from_slice(false_end);
+        payload.extend_from_slice(
+            b"MAIL FROM:<ceo@hamburger.edu>\r\nRCPT TO:<bob@hamburger.edu>\r\nDATA\r\n\
+Subject: smuggled\r\n\r\nwire the money\r\n.\r\n",
+        );
+        payload.extend_from_slice(b"\r\n.\r\nQUIT\r\n");
+        let mut stream = std::net::TcpStream::connect(smtp).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        // The greeting first, so the session reads our pipeline as one client would send it.
+        let mut greeting = [0u8; 512];
+        let _ = stream.read(&mut greeting).unwrap();
+        stream.write_all(&payload).unwrap();
+        let mut replies = Vec::new();
+        let _ = stream.read_to_end(&mut replies);
+        let replies = String::from_utf8_lossy(&replies).into_owned();
+        assert!(
+            replies.contains("550 5.5.2"),
+            "{false_end:?} got no 550 5.5.2: {replies}"
+        );
+        assert!(
+            !replies.contains("queued as"),
+            "{false_end:?} was queued: {replies}"
+        );
+    }
+    // Nothing at all was delivered, a legitimate message afterwards is.
+    let mut stream = std::net::TcpStream::connect(smtp).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut greeting = [0u8; 512];
+    let _ = stream.read(&mut greeting).unwrap();
+    stream
+        .write_all(
+            b"EHLO good.example\r\nMAIL FROM:<alice@crepes.fr>\r\nRCPT TO:<bob@hamburger.edu>\r\n\
+DATA\r\nSubject: fine\r\n\r\nhello\r\n.\r\nQUIT\r\n",
+        )
+        .unwrap();
+    let mut replies = Vec::new();
+    let _ = stream.read_to_end(&mut replies);
+    assert!(
+        String::from_utf8_lossy(&replies).contains("queued as"),
+        "{}",
+        String::from_utf8_lossy(&replies)
+    );
+    let mail = wait_for_mail(&dir.join("hamburger/mail/hamburger.edu/bob"), 1);
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert!(mail[0].contains("Subject: fine"), "{}", mail[0]);
+    stop.trigger();
 }
