@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// Deliveries at once (Postfix's `default_process_limit` is 100; one core needs fewer).
 const CONCURRENCY: usize = 16;
 /// How long a connection to a next hop may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn unix(now: SystemTime) -> u64 {
     now.duration_since(UNIX_EPOCH)
@@ -706,7 +706,7 @@ impl Deliverer {
         let mut session = ClientSession::new(config, message, Instant::now());
         let local = stream.local_addr()?;
         let peer = stream.peer_addr()?;
-        match client_drive(&mut stream, &mut session, local, peer).await? {
+        match client_drive(&mut stream, &mut session, local, peer, &mut |_| {}).await? {
             ClientEnd::Done(outcome) => Ok(outcome),
             ClientEnd::StartTls => {
                 let Some(connector) = settings.client_tls.clone().map(tls::TlsConnector::from)
@@ -720,7 +720,7 @@ impl Deliverer {
                         .await
                         .map_err(|_| std::io::Error::other("TLS handshake timed out"))??;
                 session.tls_established(Instant::now());
-                match client_drive(&mut secure, &mut session, local, peer).await? {
+                match client_drive(&mut secure, &mut session, local, peer, &mut |_| {}).await? {
                     ClientEnd::Done(outcome) => Ok(outcome),
                     ClientEnd::StartTls => Err(std::io::Error::other("STARTTLS twice")),
                 }
@@ -766,17 +766,19 @@ impl Deliverer {
     }
 }
 
-enum ClientEnd {
+pub(crate) enum ClientEnd {
     Done(smtp_proto::Outcome),
     StartTls,
 }
 
-/// Runs a client session over `io` until it is done or asks for TLS.
-async fn client_drive<S: AsyncRead + AsyncWrite + Unpin>(
+/// Runs `session` over `io` until it closes or asks for TLS; every traced command and reply
+/// goes out as a wire event and to `observe` (the user agent's `-v` dialogue).
+pub(crate) async fn client_drive<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut S,
     session: &mut ClientSession,
     local: SocketAddr,
     peer: SocketAddr,
+    observe: &mut (dyn FnMut(&smtp_proto::Trace) + Send),
 ) -> std::io::Result<ClientEnd> {
     let mut buffer = vec![0u8; 16 * 1024];
     let mut done = None;
@@ -797,6 +799,7 @@ async fn client_drive<S: AsyncRead + AsyncWrite + Unpin>(
                 smtp_proto::Direction::Send => Dir::Send,
             };
             wire::emit("smtp", dir, local, peer, &trace.summary);
+            observe(&trace);
         }
         while let Some(event) = session.poll_event() {
             match event {
@@ -829,58 +832,6 @@ async fn client_drive<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
             () = sleep => session.handle_timeout(Instant::now()),
-        }
-    }
-}
-
-/// Sends one message to the server at `server` as a mail user agent does (the `mail send`
-/// command, the world's check and scenario): from `source` if given; with STARTTLS when `tls`
-/// is given (a client configuration and the name to verify), required then; with AUTH when
-/// `credentials` are given. Returns the per-recipient outcome.
-pub async fn send(
-    server: SocketAddr,
-    source: Option<IpAddr>,
-    helo: &str,
-    credentials: Option<smtp_proto::Credentials>,
-    tls: Option<(std::sync::Arc<tls::rustls::ClientConfig>, String)>,
-    message: Message,
-) -> std::io::Result<smtp_proto::Outcome> {
-    let mut stream = tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        netio::resolve::connect_from(source, server),
-    )
-    .await
-    .map_err(|_| std::io::Error::other(format!("connect to {server}: timed out")))??;
-    let mut config = ClientConfig::new(helo.to_string());
-    config.tls = if tls.is_some() {
-        TlsPolicy::Required
-    } else {
-        TlsPolicy::Disabled
-    };
-    config.credentials = credentials;
-    config.trace = wire::enabled();
-    let mut session = ClientSession::new(config, message, Instant::now());
-    let local = stream.local_addr()?;
-    let peer = stream.peer_addr()?;
-    match client_drive(&mut stream, &mut session, local, peer).await? {
-        ClientEnd::Done(outcome) => Ok(outcome),
-        ClientEnd::StartTls => {
-            let Some((config, name)) = tls else {
-                return Err(std::io::Error::other("STARTTLS without a TLS set-up"));
-            };
-            let name = tls::ServerName::try_from(name.clone())
-                .map_err(|error| std::io::Error::other(format!("{name}: {error}")))?;
-            let mut secure = tokio::time::timeout(
-                CONNECT_TIMEOUT,
-                tls::TlsConnector::from(config).connect(name, stream),
-            )
-            .await
-            .map_err(|_| std::io::Error::other("TLS handshake timed out"))??;
-            session.tls_established(Instant::now());
-            match client_drive(&mut secure, &mut session, local, peer).await? {
-                ClientEnd::Done(outcome) => Ok(outcome),
-                ClientEnd::StartTls => Err(std::io::Error::other("STARTTLS twice")),
-            }
         }
     }
 }

@@ -19,14 +19,16 @@
 mod bounce;
 pub mod config;
 pub mod delivery;
+pub mod headers;
 pub mod maildir;
 pub mod net;
 pub mod policy;
 pub mod queue;
+pub mod submit;
 
 pub use config::{Listener, ListenerKind, MailConfig, Retry};
-pub use delivery::send;
 pub use net::{bind, MailServer};
+pub use submit::send;
 
 /// Errors of setting up a mail server.
 #[derive(Debug, thiserror::Error)]

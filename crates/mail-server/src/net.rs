@@ -491,8 +491,21 @@ async fn store(context: &Context, envelope: smtp_proto::Envelope, data: Vec<u8>)
         shared.config.hostname,
         crate::rfc5322_date(now)
     );
-    let mut message = Vec::with_capacity(received.len() + data.len());
+    // RFC 6409 §8: a submission server adds the Message-ID and Date a user agent left out.
+    let added = match context.kind {
+        ListenerKind::Smtp => String::new(),
+        ListenerKind::Submission | ListenerKind::Submissions => {
+            crate::headers::missing_submission_fields(
+                &data,
+                &id,
+                &shared.config.hostname,
+                &crate::rfc5322_date(now),
+            )
+        }
+    };
+    let mut message = Vec::with_capacity(received.len() + added.len() + data.len());
     message.extend_from_slice(received.as_bytes());
+    message.extend_from_slice(added.as_bytes());
     message.extend_from_slice(&data);
     let size = message.len();
     let queue = shared.queue.clone();

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use mail_server::{Listener, ListenerKind, MailConfig};
 use std::io::Read;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -85,36 +85,54 @@ struct ServeArgs {
     vrfy: bool,
 }
 
+/// Example: `applayer mail send --server 127.0.6.10 --auth alice:wonderland --from
+/// alice@crepes.fr --to bob@hamburger.edu --subject crepes --attach recipe.pdf < body.txt`.
 #[derive(clap::Args, Debug)]
 struct SendArgs {
-    /// The server (its submission port with `--user`, else port 25).
+    /// The server: `IP[:PORT]`; the port defaults to 465 with `--tls`, 587 with `--auth`,
+    /// else 25.
     #[arg(long, value_name = "ADDR")]
     server: String,
-    /// The sender.
+    /// The sender (envelope and From).
     #[arg(long, value_name = "ADDRESS")]
     from: String,
     /// A recipient (repeatable).
     #[arg(long = "to", value_name = "ADDRESS", required = true)]
     to: Vec<String>,
-    /// `NAME:PASSWORD` for AUTH PLAIN.
-    #[arg(long, value_name = "NAME:PASSWORD")]
-    user: Option<String>,
-    /// The Subject header of a message made from `--body`.
+    /// `NAME:PASSWORD` for AUTH PLAIN (after TLS).
+    #[arg(long, visible_alias = "user", value_name = "NAME:PASSWORD")]
+    auth: Option<String>,
+    /// The Subject.
     #[arg(long, default_value = "")]
     subject: String,
-    /// The body (instead of a whole message on standard input).
+    /// The text of the message (default: standard input).
     #[arg(long)]
     body: Option<String>,
+    /// Attach a file (repeatable; the type comes from its extension).
+    #[arg(long = "attach", value_name = "FILE")]
+    attach: Vec<PathBuf>,
+    /// Send standard input as the whole message (headers included) instead of composing one.
+    #[arg(long, conflicts_with_all = ["body", "attach", "subject"])]
+    raw: bool,
     /// Our EHLO name.
     #[arg(long, default_value = "localhost")]
     helo: String,
-    /// Use STARTTLS (required) and trust this CA (PEM), e.g. the world's
-    /// applayer-data/state/ca/ca.pem.
+    /// STARTTLS, required (the default with `--cafile`).
+    #[arg(long, conflicts_with = "tls")]
+    starttls: bool,
+    /// TLS from the first byte (submissions, port 465, RFC 8314).
+    #[arg(long)]
+    tls: bool,
+    /// The CA to trust (PEM), e.g. the world's applayer-data/state/ca/ca.pem (the default
+    /// when it exists and TLS is asked for).
     #[arg(long, value_name = "FILE")]
     cafile: Option<PathBuf>,
     /// The name the server's certificate must carry (default: the server's address).
     #[arg(long, value_name = "NAME")]
     tls_name: Option<String>,
+    /// Print the SMTP dialogue as the seed does (`S:` the server, `C:` us) on standard error.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 /// The certificates of a PEM file, for a client to trust.
@@ -222,31 +240,63 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The world's CA, where `world up` keeps it (relative to the directory it ran in).
+const WORLD_CA: &str = "applayer-data/state/ca/ca.pem";
+
 async fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
-    let default_port = if args.user.is_some() { 587 } else { 25 };
+    use mail_server::submit::{Attachment, Draft, Security, Submission};
+    let security = if args.tls {
+        Security::Implicit
+    } else if args.starttls || args.cafile.is_some() {
+        Security::StartTls
+    } else {
+        Security::Plain
+    };
+    let default_port = match (security, &args.auth) {
+        (Security::Implicit, _) => 465,
+        (_, Some(_)) => 587,
+        _ => 25,
+    };
     let server = super::socket_addr(&args.server, default_port)
         .map_err(|error| anyhow::anyhow!("--server: {error}"))?;
-    let data = match &args.body {
-        Some(body) => format!(
-            "From: <{}>\r\nTo: {}\r\nSubject: {}\r\nDate: {}\r\n\r\n{}\r\n",
-            args.from,
-            args.to
-                .iter()
-                .map(|to| format!("<{to}>"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            args.subject,
-            mail_server::rfc5322_date(std::time::SystemTime::now()),
-            body.replace('\n', "\r\n")
+    let data = if args.raw {
+        let mut data = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut data)
+            .context("cannot read the message from standard input")?;
+        // Lines end in CRLF on the wire whatever the file used.
+        String::from_utf8_lossy(&data)
+            .replace("\r\n", "\n")
+            .replace('\n', "\r\n")
+            .into_bytes()
+    } else {
+        let body = match &args.body {
+            Some(body) => body.clone(),
+            None => {
+                let mut body = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut body)
+                    .context("cannot read the message text from standard input")?;
+                body
+            }
+        };
+        let attachments = args
+            .attach
+            .iter()
+            .map(|path| {
+                Attachment::read(path).with_context(|| format!("--attach {}", path.display()))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        mail_server::submit::compose(
+            &Draft {
+                from: args.from.clone(),
+                to: args.to.clone(),
+                subject: args.subject.clone(),
+                body,
+                attachments,
+            },
+            std::time::SystemTime::now(),
         )
-        .into_bytes(),
-        None => {
-            let mut data = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut data)
-                .context("cannot read the message from standard input")?;
-            data
-        }
     };
     let from = smtp_proto::ReversePath::parse(&format!("<{}>", args.from))
         .map_err(|error| anyhow::anyhow!("--from {}: {error}", args.from))?;
@@ -259,18 +309,37 @@ async fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
                 .map_err(|error| anyhow::anyhow!("--to {to}: {error}"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let credentials = match &args.user {
+    let credentials = match &args.auth {
         Some(user) => {
             let (name, password) = user
                 .split_once(':')
-                .with_context(|| format!("--user {user:?}: expected NAME:PASSWORD"))?;
+                .with_context(|| format!("--auth {user:?}: expected NAME:PASSWORD"))?;
             Some(smtp_proto::Credentials {
                 username: name.to_string(),
                 password: smtp_proto::Secret::new(password),
+                // Over plain TCP only when the user asked for no TLS at all.
                 allow_plaintext: true,
             })
         }
         None => None,
+    };
+    let tls = match security {
+        Security::Plain => None,
+        Security::StartTls | Security::Implicit => {
+            let cafile = match &args.cafile {
+                Some(path) => path.clone(),
+                None if std::path::Path::new(WORLD_CA).exists() => PathBuf::from(WORLD_CA),
+                None => anyhow::bail!(
+                    "TLS needs a CA to trust: --cafile FILE (the world's is {WORLD_CA})"
+                ),
+            };
+            Some((
+                trust(&cafile)?,
+                args.tls_name
+                    .clone()
+                    .unwrap_or_else(|| server.ip().to_string()),
+            ))
+        }
     };
     let message = smtp_proto::Message {
         from,
@@ -278,19 +347,36 @@ async fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
         recipients,
         data,
     };
-    let source: Option<IpAddr> = None;
-    let tls = match &args.cafile {
-        Some(path) => Some((
-            trust(path)?,
-            args.tls_name
-                .clone()
-                .unwrap_or_else(|| server.ip().to_string()),
-        )),
-        None => None,
+    let submission = Submission {
+        server,
+        source: None,
+        helo: args.helo.clone(),
+        credentials,
+        security,
+        tls,
+    };
+    let verbose = args.verbose;
+    let text = String::from_utf8_lossy(&message.data).into_owned();
+    let mut observe = move |trace: &smtp_proto::Trace| {
+        if !verbose {
+            return;
+        }
+        match trace.direction {
+            smtp_proto::Direction::Recv => eprintln!("S: {}", trace.summary),
+            smtp_proto::Direction::Send if trace.summary.starts_with("<message") => {
+                // The seed shows the message's lines, then the lone dot.
+                for line in text.lines() {
+                    let stuffed = if line.starts_with('.') { "." } else { "" };
+                    eprintln!("C: {stuffed}{line}");
+                }
+                eprintln!("C: .");
+            }
+            smtp_proto::Direction::Send => eprintln!("C: {}", trace.summary),
+        }
     };
     let outcome = tokio::time::timeout(
         Duration::from_secs(120),
-        mail_server::send(server, source, &args.helo, credentials, tls, message),
+        mail_server::submit::submit(&submission, message, &mut observe),
     )
     .await
     .context("no answer in 120 s")?

@@ -190,6 +190,9 @@ print("ok")
             "{text}"
         );
         assert!(text.contains("Subject: crepes"), "{text}");
+        // smtplib's message had neither; the submission server added them (RFC 6409 §8).
+        assert!(text.contains("\r\nMessage-ID: <"), "{text}");
+        assert!(text.contains("@mail.crepes.fr>\r\nDate: "), "{text}");
     }
     let alice = dir.join("crepes/mail/crepes.fr/alice");
     let bounces = wait_for_mail(&alice, 1);
@@ -448,12 +451,7 @@ fn smtp_smuggling_payloads_are_refused() {
     let (addrs, stop) = start(hamburger);
     let smtp = addr(&addrs, ListenerKind::Smtp);
     let false_ends: [&[u8]; 6] = [
-        b"\n.\n",
-        b"\n.\r\n",
-        b"\r\n.\n",
-        b"\r.\r",
-        b"\r\n.\r",
-        b"\r.\r\n",
+        b"\n.\n", b"\n.\r\n", b"\r\n.\n", b"\r.\r", b"\r\n.\r", b"\r.\r\n",
     ];
     for false_end in false_ends {
         let mut payload = b"EHLO evil.example\r\nMAIL FROM:<mallory@evil.example>\r\n\
