@@ -309,6 +309,47 @@ impl Deliverer {
             .insert(id.to_string(), at);
     }
 
+    /// `mail queue --flush`: every waiting entry is due now. Returns how many there are.
+    pub(crate) fn flush(&self) -> usize {
+        let count = {
+            let mut schedule = self
+                .inner
+                .schedule
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            for at in schedule.values_mut() {
+                *at = 0;
+            }
+            schedule.len()
+        };
+        self.inner.wake.notify_one();
+        count
+    }
+
+    /// `mail queue --delete ID`: takes the entry out of the schedule and the queue, unless an
+    /// attempt is delivering it right now (`Ok(false)`: try again).
+    pub(crate) fn delete(&self, id: &str) -> Result<bool, crate::queue::QueueError> {
+        {
+            let mut schedule = self
+                .inner
+                .schedule
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let in_flight = self
+                .inner
+                .in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if in_flight.contains(id) {
+                return Ok(false);
+            }
+            schedule.remove(id);
+        }
+        self.inner.queue.remove(id)?;
+        tracing::info!(%id, "removed from the queue by the operator");
+        Ok(true)
+    }
+
     fn unschedule(&self, id: &str) {
         self.inner
             .schedule

@@ -18,6 +18,7 @@
 
 mod bounce;
 pub mod config;
+pub mod control;
 pub mod delivery;
 pub mod headers;
 pub mod maildir;

@@ -126,6 +126,13 @@ impl MailServer {
                 .await
             });
         }
+        let control = self.shared.deliverer.clone();
+        let control_dir = self.shared.config.data_dir.join("queue");
+        let control_shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            crate::control::serve(&control_dir, control, control_shutdown).await;
+            Ok(())
+        });
         let deliverer = self.shared.deliverer.clone();
         let delivery_shutdown = shutdown.clone();
         tasks.spawn(async move {

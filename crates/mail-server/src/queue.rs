@@ -299,6 +299,14 @@ impl Queue {
         Ok((queue, recovery))
     }
 
+    /// A handle on the queue in `dir` for reading it (`mail queue`) while a server may be
+    /// running: no recovery, nothing created or moved.
+    pub fn inspect(dir: &Path) -> Queue {
+        Queue {
+            dir: dir.to_path_buf(),
+        }
+    }
+
     /// Stores a message durably and returns its queue id; the caller answers `250` only after
     /// this returns `Ok`.
     pub fn enqueue(

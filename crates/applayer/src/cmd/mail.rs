@@ -23,6 +23,24 @@ enum MailCommand {
     Serve(ServeArgs),
     /// Send a message (read from standard input, or `--body`) as a user agent does.
     Send(SendArgs),
+    /// List the queue (id, size, age, tries, next try, sender, recipients with their last
+    /// error); `--flush` retries everything now, `--delete ID` drops an entry.
+    Queue(QueueArgs),
+}
+
+/// Example: `applayer mail queue --data-dir applayer-data/state/mail/mail.crepes.fr --flush`.
+#[derive(clap::Args, Debug)]
+struct QueueArgs {
+    /// The server's data directory (default: every mail host of the world started here,
+    /// under applayer-data/state/mail/).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Ask the running server to try every entry now.
+    #[arg(long, conflicts_with = "delete")]
+    flush: bool,
+    /// Delete this entry (repeatable).
+    #[arg(long, value_name = "ID")]
+    delete: Vec<String>,
 }
 
 /// Example: `applayer mail serve --domain hamburger.edu --data-dir ./mail --user bob:burgers`.
@@ -155,6 +173,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         MailCommand::Serve(args) => serve(args).await,
         MailCommand::Send(args) => send(args).await,
+        MailCommand::Queue(args) => queue(args),
     }
 }
 
@@ -396,6 +415,95 @@ async fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|| "postmaster".into()),
             result.text
         );
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Where `world up` keeps its mail hosts' data directories.
+const WORLD_MAIL: &str = "applayer-data/state/mail";
+
+fn queue(args: QueueArgs) -> anyhow::Result<ExitCode> {
+    let servers: Vec<(Option<String>, PathBuf)> = match &args.data_dir {
+        Some(dir) => vec![(None, dir.clone())],
+        None => {
+            let mut hosts: Vec<(Option<String>, PathBuf)> = std::fs::read_dir(WORLD_MAIL)
+                .with_context(|| {
+                    format!("no --data-dir, and no world's mail hosts under {WORLD_MAIL}")
+                })?
+                .flatten()
+                .filter(|entry| entry.path().join("queue").is_dir())
+                .map(|entry| {
+                    (
+                        Some(entry.file_name().to_string_lossy().into_owned()),
+                        entry.path(),
+                    )
+                })
+                .collect();
+            hosts.sort();
+            hosts
+        }
+    };
+    let mut failed = false;
+    for (host, dir) in &servers {
+        let queue_dir = dir.join("queue");
+        if !queue_dir.is_dir() {
+            anyhow::bail!("{}: no queue there", dir.display());
+        }
+        let prefix = host
+            .as_ref()
+            .map(|host| format!("{host}: "))
+            .unwrap_or_default();
+        if args.flush {
+            match mail_server::control::request(&queue_dir, "flush")? {
+                Some(answer) => println!("{prefix}{answer}"),
+                None => {
+                    println!("{prefix}no server is running on {}", dir.display());
+                    failed = true;
+                }
+            }
+            continue;
+        }
+        if !args.delete.is_empty() {
+            for id in &args.delete {
+                if !mail_server::queue::is_queue_id(id) {
+                    anyhow::bail!("--delete {id:?}: not a queue id");
+                }
+                let listed = mail_server::control::list(&queue_dir)?;
+                if !listed.iter().any(|entry| &entry.id == id) {
+                    // With no --data-dir, the id is in one host's queue only.
+                    if host.is_none() {
+                        println!("{prefix}error {id}: no such entry");
+                        failed = true;
+                    }
+                    continue;
+                }
+                let answer =
+                    match mail_server::control::request(&queue_dir, &format!("delete {id}"))? {
+                        Some(answer) => answer,
+                        // No server running: the files are ours to remove.
+                        None => match mail_server::queue::Queue::inspect(&queue_dir).remove(id) {
+                            Ok(()) => format!("ok {id} deleted"),
+                            Err(error) => format!("error {id}: {error}"),
+                        },
+                    };
+                failed |= !answer.starts_with("ok");
+                println!("{prefix}{answer}");
+            }
+            continue;
+        }
+        let entries = mail_server::control::list(&queue_dir)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_secs())
+            .unwrap_or(0);
+        if let Some(host) = host {
+            println!("{host}:");
+        }
+        print!("{}", mail_server::control::format_listing(&entries, now));
     }
     Ok(if failed {
         ExitCode::FAILURE
