@@ -32,24 +32,50 @@ fn status_of(reason: &str) -> String {
         .unwrap_or_else(|| "5.0.0".to_string())
 }
 
-/// The notification for `failed` recipients (address, reason) of queue entry `id`.
+/// Which notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Notice {
+    /// The recipients failed for good (`Action: failed`).
+    Failure,
+    /// The recipients are still waiting (`Action: delayed`), tried again until `until`
+    /// (seconds since the epoch; Postfix's `delay_warning_time`).
+    Delay {
+        /// When the message will bounce if it is still not delivered.
+        until: u64,
+    },
+}
+
+/// The notification for `recipients` (address, reason) of queue entry `id`.
 pub(crate) fn build(
     hostname: &str,
     id: &str,
     envelope: &Envelope,
     message: &[u8],
-    failed: &[(String, String)],
+    recipients: &[(String, String)],
+    notice: Notice,
     now: SystemTime,
 ) -> Vec<u8> {
+    let failed = recipients;
     let seconds = now
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| elapsed.as_secs())
         .unwrap_or(0);
-    let mut text = format!(
-        "This is the mail system at host {hostname}.\r\n\r\n\
-         I'm sorry to have to inform you that your message could not\r\n\
-         be delivered to one or more recipients. It's attached below.\r\n\r\n"
-    );
+    let mut text = match notice {
+        Notice::Failure => format!(
+            "This is the mail system at host {hostname}.\r\n\r\n\
+             I'm sorry to have to inform you that your message could not\r\n\
+             be delivered to one or more recipients. It's attached below.\r\n\r\n"
+        ),
+        Notice::Delay { until } => format!(
+            "This is the mail system at host {hostname}.\r\n\r\n\
+             ####################################################################\r\n\
+             # THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #\r\n\
+             ####################################################################\r\n\r\n\
+             Your message could not be delivered yet to the recipients below.\r\n\
+             It will be tried again until {}.\r\n\r\n",
+            crate::rfc5322_date(UNIX_EPOCH + std::time::Duration::from_secs(until))
+        ),
+    };
     for (address, reason) in failed {
         text.push_str(&format!("<{address}>: {reason}\r\n"));
     }
@@ -63,11 +89,21 @@ pub(crate) fn build(
         crate::rfc5322_date(UNIX_EPOCH + std::time::Duration::from_secs(envelope.arrival))
     ));
     for (address, reason) in failed {
+        let (action, code) = match notice {
+            Notice::Failure => ("failed", status_of(reason)),
+            // A delay is a temporary condition: 4.x.x (the reason's code, made transient).
+            Notice::Delay { .. } => ("delayed", format!("4{}", &status_of(reason)[1..])),
+        };
         status.push_str(&format!(
-            "\r\nFinal-Recipient: rfc822; {address}\r\nAction: failed\r\nStatus: {}\r\nDiagnostic-Code: smtp; {}\r\n",
-            status_of(reason),
+            "\r\nFinal-Recipient: rfc822; {address}\r\nAction: {action}\r\nStatus: {code}\r\nDiagnostic-Code: smtp; {}\r\n",
             reason.replace(['\r', '\n'], " ")
         ));
+        if let Notice::Delay { until } = notice {
+            status.push_str(&format!(
+                "Will-Retry-Until: {}\r\n",
+                crate::rfc5322_date(UNIX_EPOCH + std::time::Duration::from_secs(until))
+            ));
+        }
     }
     let returned = if envelope.ret.as_deref() == Some("FULL") {
         MimePart::new("message/rfc822", message.to_vec())
@@ -89,8 +125,14 @@ pub(crate) fn build(
     MessageBuilder::new()
         .from(("Mail Delivery System".to_string(), postmaster))
         .to(envelope.from.as_str())
-        .subject("Undelivered Mail Returned to Sender")
-        .message_id(format!("{id}.bounce@{hostname}"))
+        .subject(match notice {
+            Notice::Failure => "Undelivered Mail Returned to Sender",
+            Notice::Delay { .. } => "Delayed Mail (still being retried)",
+        })
+        .message_id(match notice {
+            Notice::Failure => format!("{id}.bounce@{hostname}"),
+            Notice::Delay { .. } => format!("{id}.delay@{hostname}"),
+        })
         .date(seconds)
         .header(
             "Auto-Submitted",
@@ -122,6 +164,7 @@ mod tests {
             &envelope,
             b"Subject: hello\r\nFrom: alice@crepes.fr\r\n\r\nbody text\r\n",
             &[("bob@hamburger.edu".into(), "550 5.1.1 User unknown".into())],
+            Notice::Failure,
             UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000),
         );
         let text = String::from_utf8(bytes).unwrap();
@@ -145,5 +188,30 @@ mod tests {
             text.contains("To: <alice@crepes.fr>") || text.contains("To: alice@crepes.fr"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_delay_warning_says_delayed_and_until_when() {
+        let envelope = crate::queue::tests::envelope();
+        let bytes = build(
+            "mail.crepes.fr",
+            "ABCDEF0123",
+            &envelope,
+            b"Subject: hello\r\n\r\nbody\r\n",
+            &[(
+                "bob@hamburger.edu".into(),
+                "connect to 127.0.7.10:25: Connection refused".into(),
+            )],
+            Notice::Delay {
+                until: 1_800_432_000,
+            },
+            UNIX_EPOCH + std::time::Duration::from_secs(1_800_014_400),
+        );
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.contains("Action: delayed"), "{text}");
+        assert!(text.contains("Status: 4.0.0"), "{text}");
+        assert!(text.contains("Will-Retry-Until: "), "{text}");
+        assert!(text.contains("Subject: Delayed Mail"), "{text}");
+        assert!(text.contains("THIS IS A WARNING ONLY"), "{text}");
     }
 }

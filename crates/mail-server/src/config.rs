@@ -56,6 +56,9 @@ pub struct Retry {
     pub max_backoff: Duration,
     /// After this long in the queue a message bounces.
     pub lifetime: Duration,
+    /// After this long in the queue the sender is told the message is delayed, once
+    /// (Postfix's `delay_warning_time`; `None`: never).
+    pub delay_warning: Option<Duration>,
 }
 
 impl Default for Retry {
@@ -64,6 +67,8 @@ impl Default for Retry {
             min_backoff: Duration::from_secs(300),
             max_backoff: Duration::from_secs(4000),
             lifetime: Duration::from_secs(5 * 24 * 3600),
+            // Postfix ships with it off; 4 hours is what most operators set.
+            delay_warning: Some(Duration::from_secs(4 * 3600)),
         }
     }
 }

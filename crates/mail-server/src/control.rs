@@ -257,6 +257,7 @@ mod tests {
                 RecipientStatus::Delivered("250 ok".into()),
             ],
             bounced: false,
+            warned: false,
         };
         let text = format_listing(&[entry("0661EF98F65E4E000", "", state)], 1_000 + 3700);
         assert!(text.contains("0661EF98F65E4E000"), "{text}");

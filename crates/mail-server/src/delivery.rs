@@ -264,7 +264,8 @@ impl Deliverer {
                 })
                 .collect();
             if !failed.is_empty() && !envelope.from.is_empty() && !state.bounced {
-                if let Err(error) = self.bounce(id, &envelope, &message, &failed).await {
+                let notice = crate::bounce::Notice::Failure;
+                if let Err(error) = self.notify(id, &envelope, &message, &failed, notice).await {
                     // Keep the entry: the bounce is tried again with it.
                     tracing::error!(%id, "cannot queue the bounce: {error}");
                     self.save(id, state, now + 300).await;
@@ -283,6 +284,30 @@ impl Deliverer {
             }
             self.unschedule(id);
             return;
+        }
+        // Still waiting after delay_warning: tell the sender once (RFC 3464 `delayed`).
+        let age = now.saturating_sub(envelope.arrival);
+        if let Some(warning) = inner.settings.retry.delay_warning {
+            if age >= warning.as_secs() && !state.warned && !envelope.from.is_empty() {
+                let waiting: Vec<(String, String)> = envelope
+                    .recipients
+                    .iter()
+                    .zip(&state.recipients)
+                    .filter_map(|(recipient, status)| match status {
+                        RecipientStatus::Pending { last } => Some((
+                            recipient.address.clone(),
+                            last.clone().unwrap_or_else(|| "not yet tried".into()),
+                        )),
+                        _ => None,
+                    })
+                    .collect();
+                let until = envelope.arrival + inner.settings.retry.lifetime.as_secs();
+                let notice = crate::bounce::Notice::Delay { until };
+                match self.notify(id, &envelope, &message, &waiting, notice).await {
+                    Ok(_) => state.warned = true,
+                    Err(error) => tracing::error!(%id, "cannot queue the delay warning: {error}"),
+                }
+            }
         }
         let next = now + inner.settings.retry.backoff(state.attempts).as_secs();
         self.save(id, state, next).await;
@@ -769,18 +794,26 @@ impl Deliverer {
         }
     }
 
-    /// Queues a delivery status notification (RFC 3464) to the sender of `id` for the
-    /// recipients that failed.
-    async fn bounce(
+    /// Queues a delivery status notification (RFC 3464) to the sender of `id` for
+    /// `recipients`: a bounce for those that failed, or a delay warning for those waiting.
+    async fn notify(
         &self,
         id: &str,
         envelope: &Envelope,
         message: &[u8],
-        failed: &[(String, String)],
+        recipients: &[(String, String)],
+        notice: crate::bounce::Notice,
     ) -> Result<String, String> {
         let hostname = &self.inner.settings.hostname;
-        let report =
-            crate::bounce::build(hostname, id, envelope, message, failed, SystemTime::now());
+        let report = crate::bounce::build(
+            hostname,
+            id,
+            envelope,
+            message,
+            recipients,
+            notice,
+            SystemTime::now(),
+        );
         let bounce = Envelope {
             from: String::new(),
             recipients: vec![crate::queue::QueuedRecipient {
@@ -799,7 +832,11 @@ impl Deliverer {
         };
         match self.enqueue(bounce, report).await {
             Some(bounce_id) => {
-                tracing::info!(%id, "sender non-delivery notification: {bounce_id}");
+                let what = match notice {
+                    crate::bounce::Notice::Failure => "non-delivery notification",
+                    crate::bounce::Notice::Delay { .. } => "delay notification",
+                };
+                tracing::info!(%id, "sender {what}: {bounce_id}");
                 Ok(bounce_id)
             }
             None => Err("cannot queue the notification".into()),

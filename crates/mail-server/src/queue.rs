@@ -137,6 +137,8 @@ pub struct DeliveryState {
     pub recipients: Vec<RecipientStatus>,
     /// Whether the bounce or delay notice for failed recipients has been queued.
     pub bounced: bool,
+    /// Whether the delay warning (RFC 3464 `Action: delayed`) has been queued.
+    pub warned: bool,
 }
 
 impl DeliveryState {
@@ -147,6 +149,7 @@ impl DeliveryState {
             next_attempt: envelope.arrival,
             recipients: vec![RecipientStatus::Pending { last: None }; envelope.recipients.len()],
             bounced: false,
+            warned: false,
         }
     }
 
@@ -592,6 +595,9 @@ fn encode_state(state: &DeliveryState) -> String {
         state.next_attempt,
         u8::from(state.bounced)
     );
+    if state.warned {
+        out.push_str("warned 1\n");
+    }
     for status in &state.recipients {
         match status {
             RecipientStatus::Pending { last } => {
@@ -610,6 +616,7 @@ fn decode_state(text: &str, recipients: usize) -> Result<DeliveryState, String> 
         next_attempt: 0,
         recipients: Vec::new(),
         bounced: false,
+        warned: false,
     };
     for line in text.lines() {
         let (key, value) = line.split_once(' ').ok_or("state line without value")?;
@@ -617,6 +624,7 @@ fn decode_state(text: &str, recipients: usize) -> Result<DeliveryState, String> 
             "attempts" => state.attempts = value.parse().map_err(|_| "bad attempts")?,
             "next" => state.next_attempt = value.parse().map_err(|_| "bad next")?,
             "bounced" => state.bounced = value == "1",
+            "warned" => state.warned = value == "1",
             "pending" => state.recipients.push(RecipientStatus::Pending {
                 last: read_optional(value)?,
             }),
@@ -702,6 +710,7 @@ pub(crate) mod tests {
                 },
             ],
             bounced: false,
+            warned: true,
         };
         assert_eq!(decode_state(&encode_state(&state), 2).unwrap(), state);
         assert!(decode_state(&encode_state(&state), 3).is_err());

@@ -410,6 +410,7 @@ fn mail_config(
         min_backoff: Duration::from_secs(60),
         max_backoff: Duration::from_secs(1800),
         lifetime: Duration::from_secs(5 * 24 * 3600),
+        delay_warning: Some(Duration::from_secs(4 * 3600)),
     };
     config
 }

@@ -101,6 +101,19 @@ struct ServeArgs {
     /// Answer VRFY (off by default).
     #[arg(long)]
     vrfy: bool,
+    /// The first wait after a temporary failure, doubled at each later one (Postfix's
+    /// minimal_backoff_time), in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    min_backoff: u64,
+    /// The longest wait between two attempts, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 4000)]
+    max_backoff: u64,
+    /// How long a message may wait before it bounces, in seconds (5 days).
+    #[arg(long, value_name = "SECS", default_value_t = 432_000)]
+    queue_lifetime: u64,
+    /// Tell the sender once when a message has waited this long, in seconds (0: never).
+    #[arg(long, value_name = "SECS", default_value_t = 14_400)]
+    delay_warning: u64,
 }
 
 /// Example: `applayer mail send --server 127.0.6.10 --auth alice:wonderland --from
@@ -250,6 +263,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.relay_port = args.relay_port;
     config.max_message_size = args.max_message_size;
     config.vrfy = args.vrfy;
+    config.retry = mail_server::Retry {
+        min_backoff: Duration::from_secs(args.min_backoff.max(1)),
+        max_backoff: Duration::from_secs(args.max_backoff.max(args.min_backoff).max(1)),
+        lifetime: Duration::from_secs(args.queue_lifetime),
+        delay_warning: (args.delay_warning > 0).then(|| Duration::from_secs(args.delay_warning)),
+    };
     let shutdown = netio::shutdown_on_signals();
     let server = mail_server::bind(config).await?;
     for (addr, kind) in server.local_addrs() {

@@ -48,6 +48,7 @@ fn config(host: &str, domain: &str, dir: &Path) -> MailConfig {
         min_backoff: Duration::from_secs(1),
         max_backoff: Duration::from_secs(1),
         lifetime: Duration::from_secs(600),
+        delay_warning: None,
     };
     config
 }
@@ -298,6 +299,8 @@ fn a_deferred_message_is_retried_until_the_next_hop_answers() {
     let mut crepes = config("mail.crepes.fr", "crepes.fr", &dir.join("crepes"));
     crepes.users.push(("alice".into(), "alicepw".into()));
     crepes.routes.push(("hamburger.edu".into(), hop));
+    // Warn at the first deferral (a world scaled to seconds; Postfix's delay_warning_time).
+    crepes.retry.delay_warning = Some(Duration::ZERO);
     let (crepes_addrs, crepes_stop) = start(crepes);
     let submission = addr(&crepes_addrs, ListenerKind::Submission);
     let script = format!(
@@ -344,6 +347,20 @@ with smtplib.SMTP("{ip}", {port}) as s:
     let mail = wait_for_mail(&dir.join("hamburger/mail/hamburger.edu/bob"), 1);
     assert_eq!(mail.len(), 1, "the retry did not deliver");
     assert!(mail[0].contains("retry me"));
+    // Alice was told once, while it waited, that it is delayed and still being retried.
+    let warnings = wait_for_mail(&dir.join("crepes/mail/crepes.fr/alice"), 1);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("Action: delayed"), "{}", warnings[0]);
+    assert!(
+        warnings[0].contains("Final-Recipient: rfc822; bob@hamburger.edu"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        warnings[0].contains("Will-Retry-Until: "),
+        "{}",
+        warnings[0]
+    );
     crepes_stop.trigger();
     hamburger_stop.trigger();
 }
