@@ -55,7 +55,33 @@ pub struct Running {
     /// Where the services keep their state.
     state: PathBuf,
     shutdown: Shutdown,
-    tasks: Vec<(String, JoinHandle<std::io::Result<()>>)>,
+    /// How the world was brought up, to start a service again.
+    options: UpOptions,
+    /// Every service's task, with the shutdown that stops it alone.
+    tasks: std::sync::Mutex<Vec<ServiceTask>>,
+}
+
+/// One running service: `host service`, its own shutdown (triggered by the world's too), and
+/// its task (`None` while it is stopped by [`Running::stop_service`]).
+#[derive(Debug)]
+struct ServiceTask {
+    host: String,
+    service: &'static str,
+    shutdown: Shutdown,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// A shutdown for one service that the world's shutdown triggers as well.
+fn service_shutdown(world: &Shutdown) -> Shutdown {
+    let own = Shutdown::new();
+    let (world, linked) = (world.clone(), own.clone());
+    tokio::spawn(async move {
+        tokio::select! {
+            () = world.triggered() => linked.trigger(),
+            () = linked.triggered() => {}
+        }
+    });
+    own
 }
 
 /// Why a world could not start.
@@ -174,7 +200,8 @@ pub async fn start(world: &World, options: &UpOptions) -> Result<Running, StartE
         web_roots: Vec::new(),
         state: state_dir(options),
         shutdown: shutdown.clone(),
-        tasks: Vec::new(),
+        options: options.clone(),
+        tasks: std::sync::Mutex::new(Vec::new()),
     };
     for host in &world.hosts {
         for service in &host.services {
@@ -187,7 +214,8 @@ pub async fn start(world: &World, options: &UpOptions) -> Result<Running, StartE
                 options,
                 port_offset,
             };
-            let task = match start_service(&place, &shutdown, &mut running.web_roots).await {
+            let own = service_shutdown(&shutdown);
+            let task = match start_service(&place, &own, &mut running.web_roots).await {
                 Ok(task) => task,
                 Err(error) => return Err(running.abort(error)),
             };
@@ -197,9 +225,12 @@ pub async fn start(world: &World, options: &UpOptions) -> Result<Running, StartE
                 transports: service.kind.transports(),
                 addr,
             });
-            running
-                .tasks
-                .push((format!("{} {}", host.name, service.kind.name()), task));
+            running.tasks_mut().push(ServiceTask {
+                host: host.name.clone(),
+                service: service.kind.name(),
+                shutdown: own,
+                task: Some(task),
+            });
         }
     }
     Ok(running)
@@ -579,11 +610,81 @@ impl Running {
         self.shutdown.clone()
     }
 
+    fn tasks_mut(&self) -> std::sync::MutexGuard<'_, Vec<ServiceTask>> {
+        self.tasks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Stops `service` on `host` alone (a server that goes down, for the scenarios) and waits
+    /// for it to finish.
+    pub async fn stop_service(&self, host: &str, service: &str) -> Result<(), String> {
+        let task = {
+            let mut tasks = self.tasks_mut();
+            let slot = tasks
+                .iter_mut()
+                .find(|slot| slot.host.eq_ignore_ascii_case(host) && slot.service == service)
+                .ok_or_else(|| format!("no {service} service on {host}"))?;
+            slot.shutdown.trigger();
+            slot.task.take()
+        };
+        match task {
+            Some(task) => match task.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(error)) => Err(format!("{host} {service}: {error}")),
+                Err(error) => Err(format!("{host} {service}: {error}")),
+            },
+            None => Ok(()),
+        }
+    }
+
+    /// Starts `service` on `host` again after [`Running::stop_service`], on the same address,
+    /// with the same state.
+    pub async fn restart_service(&self, host: &str, service: &str) -> Result<(), StartError> {
+        let world = &self.world;
+        let missing = || StartError::Config {
+            host: host.to_string(),
+            service: "?",
+            reason: format!("no {service} service on {host}"),
+        };
+        let server = world.host(host).ok_or_else(missing)?;
+        let definition = server
+            .services
+            .iter()
+            .find(|candidate| candidate.kind.name() == service)
+            .ok_or_else(missing)?;
+        let place = Place {
+            world,
+            host: server,
+            service: definition,
+            addr: SocketAddr::new(
+                server.address,
+                effective_port(definition.port, self.port_offset),
+            ),
+            options: &self.options,
+            port_offset: self.port_offset,
+        };
+        let own = service_shutdown(&self.shutdown);
+        let task = start_service(&place, &own, &mut Vec::new()).await?;
+        let mut tasks = self.tasks_mut();
+        if let Some(slot) = tasks
+            .iter_mut()
+            .find(|slot| slot.host.eq_ignore_ascii_case(host) && slot.service == service)
+        {
+            slot.shutdown = own;
+            slot.task = Some(task);
+        }
+        Ok(())
+    }
+
     /// Stops every service and waits for them to finish; reports services that failed.
     pub async fn stop(self) -> Vec<String> {
         self.shutdown.trigger();
         let mut failures = Vec::new();
-        for (name, task) in self.tasks {
+        let tasks = std::mem::take(&mut *self.tasks_mut());
+        for slot in tasks {
+            let Some(task) = slot.task else { continue };
+            let name = format!("{} {}", slot.host, slot.service);
             match task.await {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => failures.push(format!("{name}: {error}")),

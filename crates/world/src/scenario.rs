@@ -43,7 +43,7 @@ pub const SCENARIOS: &[ScenarioInfo] = &[
     },
     ScenarioInfo {
         name: "mail",
-        about: "seed §2.3: Alice's user agent submits a message to mail.crepes.fr, which queues it, finds hamburger.edu's mail server by its MX record and hands it over with SMTP into Bob's mailbox",
+        about: "seed §2.3: Alice's user agent submits a message to mail.crepes.fr, which queues it, finds hamburger.edu's mail server by its MX record and hands it over with SMTP into Bob's mailbox; then Bob's server goes down, the next message waits in the queue with its retry time, and is delivered when the server is back",
     },
     ScenarioInfo {
         name: "sockets",
@@ -526,89 +526,210 @@ fn mail_user(world: &World, host: &str) -> Result<(String, String, String), Scen
         .ok_or_else(missing)
 }
 
+/// What the mail scenario's steps share: who sends to whom, and through where.
+struct MailParty {
+    from: String,
+    to: String,
+    alice: String,
+    password: String,
+    submission: SocketAddr,
+    bob_maildir: std::path::PathBuf,
+    crepes_queue: std::path::PathBuf,
+}
+
+fn mail_failed(step: &'static str) -> impl Fn(String) -> ScenarioError {
+    move |reason: String| ScenarioError::Step { step, reason }
+}
+
+impl MailParty {
+    /// Alice's user agent submits a message with subject `token` to mail.crepes.fr on 587
+    /// (STARTTLS verified against the world CA, then AUTH); the server's reply text.
+    async fn submit(
+        &self,
+        running: &Running,
+        token: &str,
+        text: &str,
+    ) -> Result<String, ScenarioError> {
+        let failed = mail_failed;
+        let (from, to) = (&self.from, &self.to);
+        let message = smtp_proto::Message {
+            from: smtp_proto::ReversePath::parse(&format!("<{from}>"))
+                .map_err(|error| failed("sender")(error.to_string()))?,
+            params: smtp_proto::MailParams::default(),
+            recipients: vec![smtp_proto::Recipient::new(
+                smtp_proto::ForwardPath::parse(&format!("<{to}>"))
+                    .map_err(|error| failed("recipient")(error.to_string()))?,
+            )],
+            data: format!("From: <{from}>\r\nTo: <{to}>\r\nSubject: {token}\r\n\r\n{text}")
+                .into_bytes(),
+        };
+        let credentials = smtp_proto::Credentials {
+            username: self.alice.clone(),
+            password: smtp_proto::Secret::new(self.password.clone()),
+            allow_plaintext: true,
+        };
+        let ca = tls::Ca::load_or_create(&running.state_dir().join("ca"), "applayer world CA")
+            .map_err(|error| failed("world CA")(error.to_string()))?;
+        let client = tls::client_config(&[ca.cert_der()], &[])
+            .map_err(|error| failed("world CA")(error.to_string()))?;
+        let outcome = mail_server::send(
+            self.submission,
+            None,
+            "alice-laptop.crepes.fr",
+            Some(credentials),
+            Some((client, "mail.crepes.fr".to_string())),
+            message,
+        )
+        .await
+        .map_err(|error| failed("submission")(error.to_string()))?;
+        let result = outcome
+            .recipients
+            .first()
+            .ok_or_else(|| failed("submission")("no result".into()))?;
+        if !matches!(result.delivery, smtp_proto::Delivery::Accepted(_)) {
+            return Err(failed("submission")(result.text.clone()));
+        }
+        Ok(result.text.clone())
+    }
+
+    /// The file in Bob's `new/` whose message has subject `token`, waiting up to 10 s.
+    async fn delivered(&self, token: &str) -> Result<std::path::PathBuf, ScenarioError> {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            let found = std::fs::read_dir(&self.bob_maildir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .find(|entry| {
+                    std::fs::read_to_string(entry.path())
+                        .map(|text| text.contains(token))
+                        .unwrap_or(false)
+                });
+            if let Some(entry) = found {
+                return Ok(entry.path());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(mail_failed("relay")(format!(
+            "not in {} after 10 s",
+            self.bob_maildir.display()
+        )))
+    }
+}
+
 async fn mail(world: &World, running: &Running) -> Result<Vec<Step>, ScenarioError> {
     let (alice, password, crepes) = mail_user(world, "mail.crepes.fr")?;
     let (bob, _, hamburger) = mail_user(world, "mail.hamburger.edu")?;
     // Submission listens beside SMTP on the same host, on 587 (moved with the port offset).
     let smtp = endpoint(running, "mail.crepes.fr", "mail")?;
-    let submission = SocketAddr::new(
-        smtp.ip(),
-        crate::run::effective_port(587, running.port_offset),
-    );
-    let from = format!("{alice}@{crepes}");
-    let to = format!("{bob}@{hamburger}");
+    let party = MailParty {
+        from: format!("{alice}@{crepes}"),
+        to: format!("{bob}@{hamburger}"),
+        alice,
+        password,
+        submission: SocketAddr::new(
+            smtp.ip(),
+            crate::run::effective_port(587, running.port_offset),
+        ),
+        bob_maildir: crate::run::mail_dir(running.state_dir(), "mail.hamburger.edu")
+            .join("mail")
+            .join(&hamburger)
+            .join(bob.to_ascii_lowercase())
+            .join("new"),
+        crepes_queue: crate::run::mail_dir(running.state_dir(), "mail.crepes.fr").join("queue"),
+    };
+    let (from, to) = (party.from.clone(), party.to.clone());
     let token = format!("scenario-{}", std::process::id());
-    let failed = |step: &'static str| move |reason: String| ScenarioError::Step { step, reason };
+    let failed = mail_failed;
     let mut steps = Vec::new();
     step(
         &mut steps,
         "Alice's user agent submits the message; her server relays it to Bob's by MX",
         async {
-            let message = smtp_proto::Message {
-                from: smtp_proto::ReversePath::parse(&format!("<{from}>"))
-                    .map_err(|error| failed("sender")(error.to_string()))?,
-                params: smtp_proto::MailParams::default(),
-                recipients: vec![smtp_proto::Recipient::new(
-                    smtp_proto::ForwardPath::parse(&format!("<{to}>"))
-                        .map_err(|error| failed("recipient")(error.to_string()))?,
-                )],
-                data: format!(
-                    "From: <{from}>\r\nTo: <{to}>\r\nSubject: {token}\r\n\r\nBonjour Bob,\r\n.a line that starts with a dot\r\n"
-                )
-                .into_bytes(),
-            };
-            let credentials = smtp_proto::Credentials {
-                username: alice.clone(),
-                password: smtp_proto::Secret::new(password.clone()),
-                allow_plaintext: true,
-            };
-            let ca = tls::Ca::load_or_create(&running.state_dir().join("ca"), "applayer world CA")
-                .map_err(|error| failed("world CA")(error.to_string()))?;
-            let client = tls::client_config(&[ca.cert_der()], &[])
-                .map_err(|error| failed("world CA")(error.to_string()))?;
-            let outcome = mail_server::send(
-                submission,
-                None,
-                "alice-laptop.crepes.fr",
-                Some(credentials),
-                Some((client, "mail.crepes.fr".to_string())),
-                message,
-            )
-            .await
-            .map_err(|error| failed("submission")(error.to_string()))?;
-            let result = outcome
-                .recipients
-                .first()
-                .ok_or_else(|| failed("submission")("no result".into()))?;
-            if !matches!(result.delivery, smtp_proto::Delivery::Accepted(_)) {
-                return Err(failed("submission")(result.text.clone()));
-            }
-            let maildir = crate::run::mail_dir(running.state_dir(), "mail.hamburger.edu")
-                .join("mail")
-                .join(&hamburger)
-                .join(bob.to_ascii_lowercase())
-                .join("new");
+            let reply = party
+                .submit(running, &token, "Bonjour Bob,\r\n.a line that starts with a dot\r\n")
+                .await?;
+            let path = party.delivered(&token).await?;
+            Ok(format!(
+                "mail.crepes.fr accepted <{from}>'s message for <{to}> over STARTTLS ({reply}); it looked up the MX of {hamburger}, relayed it over SMTP with STARTTLS, and mail.hamburger.edu put it in {}",
+                path.display()
+            ))
+        },
+    )
+    .await?;
+    // Part two: the seed's "if Bob's mail server is down, the message remains in Alice's mail
+    // server's queue and the server tries again later".
+    let later = format!("{token}-later");
+    step(
+        &mut steps,
+        "mail.hamburger.edu goes down; Alice's next message waits in mail.crepes.fr's queue",
+        async {
+            running
+                .stop_service("mail.hamburger.edu", "mail")
+                .await
+                .map_err(failed("stop"))?;
+            let reply = party
+                .submit(running, &later, "Are you there, Bob?\r\n")
+                .await?;
+            // Wait for the first attempt to fail and be recorded with its retry time.
             let started = Instant::now();
-            while started.elapsed() < Duration::from_secs(10) {
-                let found = std::fs::read_dir(&maildir)
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .find(|entry| {
-                        std::fs::read_to_string(entry.path())
-                            .map(|text| text.contains(&token))
-                            .unwrap_or(false)
-                    });
-                if let Some(entry) = found {
-                    return Ok(format!(
-                        "mail.crepes.fr accepted <{from}>'s message for <{to}> over STARTTLS ({}); it looked up the MX of {hamburger}, relayed it over SMTP with STARTTLS, and mail.hamburger.edu put it in {}",
-                        result.text,
-                        entry.path().display()
-                    ));
+            let entries = loop {
+                let queue = party.crepes_queue.clone();
+                let entries = tokio::task::spawn_blocking(move || mail_server::control::list(&queue))
+                    .await
+                    .map_err(|error| failed("queue")(error.to_string()))?
+                    .map_err(|error| failed("queue")(error.to_string()))?;
+                let tried = entries.iter().any(|entry| {
+                    entry.state.attempts > 0
+                        && entry.state.recipients.iter().any(|status| {
+                            matches!(status, mail_server::queue::RecipientStatus::Pending { last: Some(_) })
+                        })
+                });
+                if tried {
+                    break entries;
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                if started.elapsed() > Duration::from_secs(10) {
+                    return Err(failed("queue")("no failed attempt recorded after 10 s".into()));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|elapsed| elapsed.as_secs())
+                .unwrap_or(0);
+            let listing = mail_server::control::format_listing(&entries, now);
+            let mut story = format!(
+                "mail.crepes.fr accepted it ({reply}), found {hamburger}'s MX, and could not connect; the message stays queued and is tried again after 1 minute, then 2, 4 ... up to every 30 minutes (Postfix's 5 minutes to 4000 s, scaled for the world), for up to 5 days; `applayer mail queue` shows:\n"
+            );
+            for line in listing.lines() {
+                let _ = writeln!(story, "  {line}");
             }
-            Err(failed("relay")(format!("not in {} after 10 s", maildir.display())))
+            Ok(story.trim_end().to_string())
+        },
+    )
+    .await?;
+    step(
+        &mut steps,
+        "mail.hamburger.edu comes back; the queued message is delivered",
+        async {
+            running
+                .restart_service("mail.hamburger.edu", "mail")
+                .await
+                .map_err(|error| failed("restart")(error.to_string()))?;
+            // The operator's `applayer mail queue --flush` instead of a minute's wait.
+            let queue = party.crepes_queue.clone();
+            let answer = tokio::task::spawn_blocking(move || {
+                mail_server::control::request(&queue, "flush")
+            })
+            .await
+            .map_err(|error| failed("flush")(error.to_string()))?
+            .map_err(|error| failed("flush")(error.to_string()))?
+            .ok_or_else(|| failed("flush")("mail.crepes.fr's queue control socket is gone".into()))?;
+            let path = party.delivered(&later).await?;
+            Ok(format!(
+                "mail.hamburger.edu listens again; `applayer mail queue --flush` on mail.crepes.fr ({answer}) retried at once, and the message is in {}",
+                path.display()
+            ))
         },
     )
     .await?;

@@ -395,12 +395,29 @@ fn mail_scenario_relays_alice_to_bob_by_mx() {
     assert!(out.contains("dns MX? hamburger.edu."), "{out}");
     assert!(out.contains("smtp AUTH PLAIN <redacted>"), "{out}");
     assert!(out.contains("smtp EHLO mail.crepes.fr"), "{out}");
+    // Alice's two submissions and the two relays, each with STARTTLS.
     assert_eq!(
         out.matches("smtp 220 2.0.0 Ready to start TLS").count(),
-        2,
+        4,
         "{out}"
     );
     assert!(out.contains("mail.hamburger.edu put it in"), "{out}");
+    // Part two: Bob's server down, the message waits with its retry time, then is delivered.
+    assert!(out.contains("mail.hamburger.edu goes down"), "{out}");
+    assert!(
+        out.contains("could not connect; the message stays queued"),
+        "{out}"
+    );
+    assert!(out.contains("in 1m  alice@crepes.fr"), "{out}");
+    assert!(
+        out.contains("bob@hamburger.edu (connect to mail.hamburger.edu["),
+        "{out}"
+    );
+    assert!(out.contains("mail.hamburger.edu comes back"), "{out}");
+    assert!(
+        out.contains("(ok 1 entries due now) retried at once"),
+        "{out}"
+    );
     let header = out
         .lines()
         .find(|line| {
