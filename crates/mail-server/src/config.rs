@@ -118,6 +118,15 @@ pub struct MailConfig {
     pub max_recipients: usize,
     /// Whether VRFY answers (off by default, as `disable_vrfy_command = yes`).
     pub vrfy: bool,
+    /// The tarpit: each error reply past `soft_error_limit` in a session waits `error_sleep`
+    /// first (Postfix's `smtpd_soft_error_limit` 10 and `smtpd_error_sleep_time` 1s); at 20
+    /// errors the session ends (`smtpd_hard_error_limit`).
+    pub soft_error_limit: u32,
+    /// See `soft_error_limit`.
+    pub error_sleep: std::time::Duration,
+    /// How long a failed AUTH waits before its `535` (Dovecot's `auth_failure_delay`, 2s),
+    /// so guessing passwords is slow.
+    pub auth_failure_delay: std::time::Duration,
     /// Retry timing.
     pub retry: Retry,
 }
@@ -153,6 +162,9 @@ impl MailConfig {
             max_message_size: 10_240_000,
             max_recipients: 100,
             vrfy: false,
+            soft_error_limit: 10,
+            error_sleep: std::time::Duration::from_secs(1),
+            auth_failure_delay: std::time::Duration::from_secs(2),
             retry: Retry::default(),
         }
     }

@@ -257,8 +257,18 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> std::io::Result<End> {
     let mut buffer = vec![0u8; 16 * 1024];
     let mut shutting_down = false;
+    let soft_limit = context.shared.config.soft_error_limit;
+    let error_sleep = context.shared.config.error_sleep;
+    let mut errors_before = session.errors();
     loop {
         let mut start_tls = false;
+        // The tarpit: replies to errors past the soft limit go out only after a pause each.
+        let errors = session.errors();
+        let tarpitted = errors.saturating_sub(errors_before.max(soft_limit));
+        errors_before = errors;
+        if tarpitted > 0 {
+            tokio::time::sleep(error_sleep * tarpitted).await;
+        }
         loop {
             while let Some(bytes) = session.poll_transmit() {
                 io.write_all(&bytes).await?;
@@ -412,6 +422,7 @@ async fn answer(context: &mut Context, session: &mut ServerSession, event: Serve
                 tracing::info!(%peer, user = %identity, "smtp: authenticated");
             } else {
                 tracing::warn!(%peer, user = %identity, "smtp: authentication failed");
+                tokio::time::sleep(shared.config.auth_failure_delay).await;
             }
             session.auth_result(ok);
         }

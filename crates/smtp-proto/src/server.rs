@@ -668,6 +668,13 @@ impl ServerSession {
         self.tls_active
     }
 
+    /// The error replies counted so far (against [`ServerConfig::max_errors`]; a delivered
+    /// message sets it back to zero): what a driver's tarpit (Postfix's
+    /// `smtpd_soft_error_limit` and `smtpd_error_sleep_time`) goes by.
+    pub fn errors(&self) -> u32 {
+        self.errors
+    }
+
     /// The authenticated user, if any.
     pub fn authenticated(&self) -> Option<&str> {
         self.authenticated.as_deref()

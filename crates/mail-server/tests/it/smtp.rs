@@ -526,3 +526,83 @@ DATA\r\nSubject: fine\r\n\r\nhello\r\n.\r\nQUIT\r\n",
     assert!(mail[0].contains("Subject: fine"), "{}", mail[0]);
     stop.trigger();
 }
+
+/// Limits with clear replies: a client that keeps sending bad commands is slowed past the
+/// soft error limit (the tarpit) and cut off at the hard one with `421 4.7.0`; a failed AUTH
+/// answers `535` only after the failure delay; too many recipients get `452 4.5.3`.
+#[test]
+fn tarpit_auth_failure_delay_and_recipient_limit() {
+    use std::io::{Read, Write};
+    let dir = scratch("limits");
+    let mut hamburger = config(
+        "mail.hamburger.edu",
+        "hamburger.edu",
+        &dir.join("hamburger"),
+    );
+    hamburger.users.push(("bob".into(), "bobpw".into()));
+    hamburger.error_sleep = Duration::from_millis(100);
+    hamburger.auth_failure_delay = Duration::from_millis(400);
+    hamburger.max_recipients = 3;
+    hamburger
+        .catch_all
+        .push(("hamburger.edu".into(), "bob".into()));
+    let (addrs, stop) = start(hamburger);
+    let smtp = addr(&addrs, ListenerKind::Smtp);
+    let submission = addr(&addrs, ListenerKind::Submission);
+    let connect_to = |to: SocketAddr| {
+        let mut stream = std::net::TcpStream::connect(to).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut greeting = [0u8; 512];
+        let _ = stream.read(&mut greeting).unwrap();
+        stream
+    };
+    let connect = || connect_to(smtp);
+    // 25 bad commands at once: 10 answered at once, 10 after 100 ms each, then 421.
+    let mut stream = connect();
+    let started = Instant::now();
+    stream.write_all(&b"BOGUS\r\n".repeat(25)).unwrap();
+    let mut replies = Vec::new();
+    let _ = stream.read_to_end(&mut replies);
+    let elapsed = started.elapsed();
+    let replies = String::from_utf8_lossy(&replies).into_owned();
+    assert!(replies.contains("421 4.7.0"), "{replies}");
+    assert_eq!(replies.matches("500 5.5.2").count(), 20, "{replies}");
+    assert!(
+        elapsed >= Duration::from_millis(1000),
+        "no tarpit: {elapsed:?}"
+    );
+    // A wrong password on submission: 535 after the delay (AUTH PLAIN of "\0bob\0wrong").
+    let mut stream = connect_to(submission);
+    stream.write_all(b"EHLO client.example\r\n").unwrap();
+    let mut buffer = [0u8; 4096];
+    let _ = stream.read(&mut buffer).unwrap();
+    let started = Instant::now();
+    stream
+        .write_all(b"AUTH PLAIN AGJvYgB3cm9uZw==\r\n")
+        .unwrap();
+    let length = stream.read(&mut buffer).unwrap();
+    let reply = String::from_utf8_lossy(&buffer[..length]).into_owned();
+    assert!(reply.starts_with("535"), "{reply}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(stream);
+    // Four recipients where three are allowed: the fourth gets 452 4.5.3.
+    let mut stream = connect();
+    stream
+        .write_all(
+            b"EHLO client.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<a@hamburger.edu>\r\n\
+RCPT TO:<b@hamburger.edu>\r\nRCPT TO:<c@hamburger.edu>\r\nRCPT TO:<d@hamburger.edu>\r\nQUIT\r\n",
+        )
+        .unwrap();
+    let mut replies = Vec::new();
+    let _ = stream.read_to_end(&mut replies);
+    let replies = String::from_utf8_lossy(&replies).into_owned();
+    assert!(replies.contains("452 4.5.3"), "{replies}");
+    assert_eq!(replies.matches("250 2.1.5").count(), 3, "{replies}");
+    stop.trigger();
+}
