@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Starts a server on its own thread and runtime; returns its addresses by kind.
-fn start(config: MailConfig) -> (Vec<(SocketAddr, ListenerKind)>, netio::Shutdown) {
+pub(crate) fn start(config: MailConfig) -> (Vec<(SocketAddr, ListenerKind)>, netio::Shutdown) {
     let shutdown = netio::Shutdown::new();
     let (tx, rx) = std::sync::mpsc::channel();
     let stop = shutdown.clone();
@@ -28,11 +28,11 @@ fn start(config: MailConfig) -> (Vec<(SocketAddr, ListenerKind)>, netio::Shutdow
     (rx.recv_timeout(Duration::from_secs(10)).unwrap(), shutdown)
 }
 
-fn addr(addrs: &[(SocketAddr, ListenerKind)], kind: ListenerKind) -> SocketAddr {
+pub(crate) fn addr(addrs: &[(SocketAddr, ListenerKind)], kind: ListenerKind) -> SocketAddr {
     addrs.iter().find(|(_, k)| *k == kind).unwrap().0
 }
 
-fn config(host: &str, domain: &str, dir: &Path) -> MailConfig {
+pub(crate) fn config(host: &str, domain: &str, dir: &Path) -> MailConfig {
     let mut config = MailConfig::new(host, &[domain.to_string()], dir.to_path_buf());
     config.listeners = vec![
         Listener {
@@ -54,7 +54,7 @@ fn config(host: &str, domain: &str, dir: &Path) -> MailConfig {
 }
 
 /// The files of a Maildir's `new/`, waiting up to 10 s for `count` of them.
-fn wait_for_mail(maildir: &Path, count: usize) -> Vec<String> {
+pub(crate) fn wait_for_mail(maildir: &Path, count: usize) -> Vec<String> {
     let started = Instant::now();
     loop {
         let mut texts: Vec<(PathBuf, String)> = std::fs::read_dir(maildir.join("new"))
@@ -78,7 +78,7 @@ fn wait_for_mail(maildir: &Path, count: usize) -> Vec<String> {
     }
 }
 
-fn python(script: &str) -> Option<(bool, String)> {
+pub(crate) fn python(script: &str) -> Option<(bool, String)> {
     let output = Command::new("python3")
         .arg("-c")
         .arg(script)
@@ -94,7 +94,7 @@ fn python(script: &str) -> Option<(bool, String)> {
     ))
 }
 
-fn tool_missing(name: &str) -> bool {
+pub(crate) fn tool_missing(name: &str) -> bool {
     let missing = Command::new("sh")
         .arg("-c")
         .arg(format!("command -v {name}"))
