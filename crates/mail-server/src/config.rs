@@ -122,6 +122,9 @@ pub struct MailConfig {
     /// first (Postfix's `smtpd_soft_error_limit` 10 and `smtpd_error_sleep_time` 1s); at 20
     /// errors the session ends (`smtpd_hard_error_limit`).
     pub soft_error_limit: u32,
+    /// Accept and queue, but deliver nothing until `mail queue --flush` (Postfix's
+    /// `defer_transports`; benchmarks of the accepting side, maintenance of a next hop).
+    pub defer_delivery: bool,
     /// See `soft_error_limit`.
     pub error_sleep: std::time::Duration,
     /// How long a failed AUTH waits before its `535` (Dovecot's `auth_failure_delay`, 2s),
@@ -162,6 +165,7 @@ impl MailConfig {
             max_message_size: 10_240_000,
             max_recipients: 100,
             vrfy: false,
+            defer_delivery: false,
             soft_error_limit: 10,
             error_sleep: std::time::Duration::from_secs(1),
             auth_failure_delay: std::time::Duration::from_secs(2),

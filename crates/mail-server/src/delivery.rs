@@ -53,6 +53,8 @@ struct Inner {
     /// Entry id → when it is due (seconds since the epoch).
     schedule: Mutex<BTreeMap<String, u64>>,
     in_flight: Mutex<HashSet<String>>,
+    /// Delivery held until a flush (`defer_delivery`).
+    held: std::sync::atomic::AtomicBool,
     wake: tokio::sync::Notify,
 }
 
@@ -105,6 +107,7 @@ impl Deliverer {
                 store,
                 schedule: Mutex::new(schedule),
                 in_flight: Mutex::new(HashSet::new()),
+                held: std::sync::atomic::AtomicBool::new(config.defer_delivery),
                 wake: tokio::sync::Notify::new(),
             }),
         }
@@ -142,6 +145,9 @@ impl Deliverer {
                 for (id, &at) in schedule.iter() {
                     if in_flight.contains(id) {
                         continue;
+                    }
+                    if self.inner.held.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
                     }
                     if at <= now {
                         due.push(id.clone());
@@ -347,6 +353,9 @@ impl Deliverer {
             }
             schedule.len()
         };
+        self.inner
+            .held
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         self.inner.wake.notify_one();
         count
     }

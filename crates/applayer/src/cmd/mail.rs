@@ -111,6 +111,10 @@ struct ServeArgs {
     /// How long a message may wait before it bounces, in seconds (5 days).
     #[arg(long, value_name = "SECS", default_value_t = 432_000)]
     queue_lifetime: u64,
+    /// Accept and queue, deliver nothing until `mail queue --flush` (Postfix's
+    /// defer_transports).
+    #[arg(long)]
+    defer_delivery: bool,
     /// Tell the sender once when a message has waited this long, in seconds (0: never).
     #[arg(long, value_name = "SECS", default_value_t = 14_400)]
     delay_warning: u64,
@@ -263,6 +267,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.relay_port = args.relay_port;
     config.max_message_size = args.max_message_size;
     config.vrfy = args.vrfy;
+    config.defer_delivery = args.defer_delivery;
     config.retry = mail_server::Retry {
         min_backoff: Duration::from_secs(args.min_backoff.max(1)),
         max_backoff: Duration::from_secs(args.max_backoff.max(args.min_backoff).max(1)),
