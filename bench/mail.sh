@@ -46,6 +46,7 @@ start_ours() {
     rm -rf "$WORK/ours"
     taskset -c "$SERVER_CPU" "$APPLAYER" mail serve --domain bench.test --data-dir "$WORK/ours" \
         --smtp 127.0.0.1:$OURS_PORT --submission 127.0.0.1:12587 --submissions 127.0.0.1:12465 \
+        --pop3 127.0.0.1:12110 --pop3s 127.0.0.1:12995 \
         --mynetworks 127.0.0.0/8 --route sink.test=127.0.0.1:$SINK_PORT --defer-delivery \
         >"$WORK/ours.log" 2>&1 &
     SERVER_PID=$!

@@ -15,6 +15,11 @@ pub enum ListenerKind {
     Submission,
     /// Port 465 (RFC 8314): submission with TLS from the first byte.
     Submissions,
+    /// Port 110 (RFC 1939): POP3 with STLS; USER/PASS only after TLS unless
+    /// `pop3_plaintext_login`.
+    Pop3,
+    /// Port 995 (RFC 8314): POP3 with TLS from the first byte.
+    Pop3s,
 }
 
 impl ListenerKind {
@@ -24,6 +29,8 @@ impl ListenerKind {
             ListenerKind::Smtp => "smtp",
             ListenerKind::Submission => "submission",
             ListenerKind::Submissions => "submissions",
+            ListenerKind::Pop3 => "pop3",
+            ListenerKind::Pop3s => "pop3s",
         }
     }
 
@@ -33,6 +40,8 @@ impl ListenerKind {
             ListenerKind::Smtp => 25,
             ListenerKind::Submission => 587,
             ListenerKind::Submissions => 465,
+            ListenerKind::Pop3 => 110,
+            ListenerKind::Pop3s => 995,
         }
     }
 }
@@ -125,6 +134,9 @@ pub struct MailConfig {
     /// Accept and queue, but deliver nothing until `mail queue --flush` (Postfix's
     /// `defer_transports`; benchmarks of the accepting side, maintenance of a next hop).
     pub defer_delivery: bool,
+    /// Whether POP3's USER/PASS and AUTH work without TLS (a world on loopback; Dovecot's
+    /// `disable_plaintext_auth = no`). Off by default.
+    pub pop3_plaintext_login: bool,
     /// See `soft_error_limit`.
     pub error_sleep: std::time::Duration,
     /// How long a failed AUTH waits before its `535` (Dovecot's `auth_failure_delay`, 2s),
@@ -166,6 +178,7 @@ impl MailConfig {
             max_recipients: 100,
             vrfy: false,
             defer_delivery: false,
+            pop3_plaintext_login: false,
             soft_error_limit: 10,
             error_sleep: std::time::Duration::from_secs(1),
             auth_failure_delay: std::time::Duration::from_secs(2),

@@ -24,6 +24,7 @@ pub mod headers;
 pub mod maildir;
 pub mod net;
 pub mod policy;
+mod pop3;
 pub mod queue;
 pub mod submit;
 

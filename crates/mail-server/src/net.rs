@@ -26,6 +26,8 @@ struct Shared {
     deliverer: Deliverer,
     /// TLS for STARTTLS and port 465.
     tls: Option<tls::TlsAcceptor>,
+    /// POP3 on the same mailboxes.
+    pop3: Arc<crate::pop3::Pop3Shared>,
 }
 
 /// A bound mail server: listeners and the delivery loop, not yet running.
@@ -57,6 +59,7 @@ pub async fn bind(config: MailConfig) -> Result<MailServer, crate::MailError> {
     }
     let queue = Arc::new(queue);
     let store = crate::maildir::Store::open(&config.data_dir.join("mail"))?;
+    let pop3_store = crate::maildir::Store::open(&config.data_dir.join("mail"))?;
     for mailbox in policy.mailboxes() {
         store.mailbox(&mailbox.domain, &mailbox.local)?;
     }
@@ -82,6 +85,14 @@ pub async fn bind(config: MailConfig) -> Result<MailServer, crate::MailError> {
         store,
         recovery.entries,
     );
+    let pop3 = Arc::new(crate::pop3::Pop3Shared::new(
+        config.hostname.clone(),
+        policy.clone(),
+        pop3_store,
+        tls.clone(),
+        config.pop3_plaintext_login,
+        config.auth_failure_delay,
+    ));
     Ok(MailServer {
         shared: Arc::new(Shared {
             config,
@@ -89,6 +100,7 @@ pub async fn bind(config: MailConfig) -> Result<MailServer, crate::MailError> {
             queue,
             deliverer,
             tls,
+            pop3,
         }),
         listeners,
     })
@@ -118,6 +130,20 @@ impl MailServer {
             let shared = self.shared.clone();
             let shutdown = shutdown.clone();
             let limits = limits.clone();
+            if matches!(listener.kind, ListenerKind::Pop3 | ListenerKind::Pop3s) {
+                let pop3 = shared.pop3.clone();
+                let implicit = listener.kind == ListenerKind::Pop3s;
+                tasks.spawn(async move {
+                    netio::tcp::serve(socket, limits, shutdown, move |stream, conn| {
+                        let pop3 = pop3.clone();
+                        async move {
+                            crate::pop3::serve_connection(pop3, stream, conn, implicit).await
+                        }
+                    })
+                    .await
+                });
+                continue;
+            }
             tasks.spawn(async move {
                 netio::tcp::serve(socket, limits, shutdown, move |stream, conn| {
                     let shared = shared.clone();
@@ -162,6 +188,7 @@ fn session_config(shared: &Shared, kind: ListenerKind) -> ServerConfig {
         ListenerKind::Submission if shared.tls.is_some() => AuthPolicy::AfterTls,
         ListenerKind::Submission => AuthPolicy::Always,
         ListenerKind::Submissions => AuthPolicy::Always,
+        ListenerKind::Pop3 | ListenerKind::Pop3s => AuthPolicy::Disabled,
     };
     config.vrfy = if shared.config.vrfy {
         VrfyPolicy::Ask
@@ -511,7 +538,7 @@ async fn store(context: &Context, envelope: smtp_proto::Envelope, data: Vec<u8>)
     );
     // RFC 6409 §8: a submission server adds the Message-ID and Date a user agent left out.
     let added = match context.kind {
-        ListenerKind::Smtp => String::new(),
+        ListenerKind::Smtp | ListenerKind::Pop3 | ListenerKind::Pop3s => String::new(),
         ListenerKind::Submission | ListenerKind::Submissions => {
             crate::headers::missing_submission_fields(
                 &data,

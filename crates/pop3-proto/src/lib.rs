@@ -462,8 +462,8 @@ impl ServerSession {
                 }
             }
             (Phase::Authorization { .. }, "USER" | "PASS" | "APOP" | "AUTH")
-                if !self.may_login()
-                    && !(keyword == "APOP" && self.config.apop_banner.is_some()) =>
+                if !(self.may_login()
+                    || (keyword == "APOP" && self.config.apop_banner.is_some())) =>
             {
                 self.out.push_back(err(
                     "[PRIVACY] plaintext authentication is not allowed without TLS (STLS first)",

@@ -425,6 +425,15 @@ fn mail_config(
             addr: SocketAddr::new(host.address, effective_port(465, port_offset)),
             kind: mail_server::ListenerKind::Submissions,
         },
+        // Seed §2.3.4: the users pull their mail with POP3 (STLS on 110, TLS on 995).
+        mail_server::Listener {
+            addr: SocketAddr::new(host.address, effective_port(110, port_offset)),
+            kind: mail_server::ListenerKind::Pop3,
+        },
+        mail_server::Listener {
+            addr: SocketAddr::new(host.address, effective_port(995, port_offset)),
+            kind: mail_server::ListenerKind::Pop3s,
+        },
     ];
     config.dns = local_dns(world, host, port_offset).or_else(|| {
         world

@@ -20,7 +20,7 @@ pub(crate) struct Args {
 enum MailCommand {
     /// A mail server: SMTP (25), submission (587), the durable queue, Maildir delivery, relay
     /// to the next hop by MX.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Send a message (read from standard input, or `--body`) as a user agent does.
     Send(SendArgs),
     /// List the queue (id, size, age, tries, next try, sender, recipients with their last
@@ -73,6 +73,15 @@ struct ServeArgs {
     /// Submission with implicit TLS (RFC 8314; repeatable).
     #[arg(long = "submissions", value_name = "ADDR", value_parser = super::addr_parser(465), default_value = "127.0.0.1:2465")]
     submissions: Vec<SocketAddr>,
+    /// POP3 listener (STLS; repeatable).
+    #[arg(long = "pop3", value_name = "ADDR", value_parser = super::addr_parser(110), default_value = "127.0.0.1:2110")]
+    pop3: Vec<SocketAddr>,
+    /// POP3 with implicit TLS (repeatable).
+    #[arg(long = "pop3s", value_name = "ADDR", value_parser = super::addr_parser(995), default_value = "127.0.0.1:2995")]
+    pop3s: Vec<SocketAddr>,
+    /// Allow POP3 USER/PASS and AUTH without TLS (off by default).
+    #[arg(long)]
+    pop3_plaintext: bool,
     /// The server's certificate chain (PEM); without it, a certificate for the host name from
     /// a CA kept in DATA_DIR/ca (its ca.pem is what clients trust).
     #[arg(long, value_name = "FILE", requires = "key")]
@@ -188,7 +197,7 @@ fn split_pair<'a>(text: &'a str, what: &str) -> anyhow::Result<(&'a str, &'a str
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
-        MailCommand::Serve(args) => serve(args).await,
+        MailCommand::Serve(args) => serve(*args).await,
         MailCommand::Send(args) => send(args).await,
         MailCommand::Queue(args) => queue(args),
     }
@@ -249,6 +258,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             addr: *addr,
             kind: ListenerKind::Submissions,
         }))
+        .chain(args.pop3.iter().map(|addr| Listener {
+            addr: *addr,
+            kind: ListenerKind::Pop3,
+        }))
+        .chain(args.pop3s.iter().map(|addr| Listener {
+            addr: *addr,
+            kind: ListenerKind::Pop3s,
+        }))
         .collect();
     let identity = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => tls::load_pem(cert, key, std::slice::from_ref(&hostname))?,
@@ -268,6 +285,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.max_message_size = args.max_message_size;
     config.vrfy = args.vrfy;
     config.defer_delivery = args.defer_delivery;
+    config.pop3_plaintext_login = args.pop3_plaintext;
     config.retry = mail_server::Retry {
         min_backoff: Duration::from_secs(args.min_backoff.max(1)),
         max_backoff: Duration::from_secs(args.max_backoff.max(args.min_backoff).max(1)),

@@ -460,6 +460,10 @@ fn mail_send_with_attachment_and_the_queue_commands() {
             "127.77.0.1:2587",
             "--submissions",
             "127.77.0.1:2465",
+            "--pop3",
+            "127.77.0.1:2110",
+            "--pop3s",
+            "127.77.0.1:2995",
             "--route",
             // Nobody listens there: the message stays queued.
             "hamburger.edu=127.77.0.2:2525",
