@@ -1,3 +1,5 @@
+//! Unit tests of the POP3 server session: the three phases, STLS, limits and seeded random input.
+
 use super::*;
 
 struct Test {
