@@ -137,6 +137,12 @@ pub struct MailConfig {
     /// Whether POP3's USER/PASS and AUTH work without TLS (a world on loopback; Dovecot's
     /// `disable_plaintext_auth = no`). Off by default.
     pub pop3_plaintext_login: bool,
+    /// DKIM keys: what users submit is signed with the key of its `From` domain.
+    pub dkim: Vec<std::sync::Arc<crate::auth::DkimKey>>,
+    /// Whether mail from other servers (port 25) has its DKIM signatures and the sender's
+    /// SPF policy checked, into an `Authentication-Results` field (OpenDKIM and
+    /// policyd-spf beside Postfix). Off by default; asks `dns` (or the system's resolvers).
+    pub check_inbound: bool,
     /// See `soft_error_limit`.
     pub error_sleep: std::time::Duration,
     /// How long a failed AUTH waits before its `535` (Dovecot's `auth_failure_delay`, 2s),
@@ -179,6 +185,8 @@ impl MailConfig {
             vrfy: false,
             defer_delivery: false,
             pop3_plaintext_login: false,
+            dkim: Vec::new(),
+            check_inbound: false,
             soft_error_limit: 10,
             error_sleep: std::time::Duration::from_secs(1),
             auth_failure_delay: std::time::Duration::from_secs(2),

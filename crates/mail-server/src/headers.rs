@@ -48,6 +48,65 @@ pub fn missing_submission_fields(
     fields
 }
 
+/// The message without the header fields named `name` whose value `drop` picks (a field's
+/// continuation lines go with it). RFC 8601 §5: a border server removes the
+/// `Authentication-Results` fields that claim its own authserv-id before it adds its own.
+pub fn without_fields(message: &[u8], name: &str, drop: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    let header_end = header_section(message).len();
+    let mut out = Vec::with_capacity(message.len());
+    let mut dropping = false;
+    let mut start = 0;
+    while start < header_end {
+        let end = message[start..header_end]
+            .iter()
+            .position(|&byte| byte == b'\n')
+            .map_or(header_end, |at| start + at + 1);
+        let line = &message[start..end];
+        if matches!(line.first(), Some(b' ' | b'\t')) {
+            if !dropping {
+                out.extend_from_slice(line);
+            }
+        } else {
+            dropping = line.len() > name.len()
+                && line[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+                && {
+                    let rest = &line[name.len()..];
+                    let colon = rest.iter().position(|&byte| !matches!(byte, b' ' | b'\t'));
+                    colon.is_some_and(|at| rest[at] == b':') && {
+                        // The value: this line and the continuation lines after it.
+                        let mut value_end = end;
+                        while value_end < header_end && matches!(message[value_end], b' ' | b'\t') {
+                            value_end = message[value_end..header_end]
+                                .iter()
+                                .position(|&byte| byte == b'\n')
+                                .map_or(header_end, |at| value_end + at + 1);
+                        }
+                        let value_start = start + name.len() + colon.unwrap_or(0) + 1;
+                        drop(&message[value_start..value_end])
+                    }
+                };
+            if !dropping {
+                out.extend_from_slice(line);
+            }
+        }
+        start = end;
+    }
+    out.extend_from_slice(&message[header_end..]);
+    out
+}
+
+/// Whether an `Authentication-Results` value names `authserv_id` as its author (its first
+/// token, before `;` or a version number).
+pub fn claims_authserv_id(value: &[u8], authserv_id: &str) -> bool {
+    let value = String::from_utf8_lossy(value);
+    let first = value
+        .trim_start()
+        .split(|c: char| c == ';' || c.is_whitespace())
+        .next()
+        .unwrap_or("");
+    first.eq_ignore_ascii_case(authserv_id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +140,27 @@ mod tests {
         );
         let complete = b"Date: Sat, 5 Dec 2026 10:00:00 +0100\r\nMessage-Id: <1@a>\r\n\r\nx\r\n";
         assert_eq!(missing_submission_fields(complete, "ABC", "h", date), "");
+    }
+
+    #[test]
+    fn forged_results_of_our_id_are_removed_with_their_continuations() {
+        let message = b"Authentication-Results: mail.hamburger.edu;\r\n\tdkim=pass\r\n\
+Subject: hi\r\n\
+authentication-results : other.example; spf=fail\r\n\
+Authentication-Results: MAIL.hamburger.edu 1; spf=pass\r\n\
+\r\n\
+Authentication-Results: mail.hamburger.edu; body line stays\r\n";
+        let cleaned = without_fields(message, "Authentication-Results", |value| {
+            claims_authserv_id(value, "mail.hamburger.edu")
+        });
+        assert_eq!(
+            String::from_utf8(cleaned).unwrap(),
+            "Subject: hi\r\nauthentication-results : other.example; spf=fail\r\n\r\n\
+Authentication-Results: mail.hamburger.edu; body line stays\r\n"
+        );
+        assert!(!claims_authserv_id(
+            b" mail.hamburger.edu.evil; x",
+            "mail.hamburger.edu"
+        ));
     }
 }

@@ -11,11 +11,12 @@
 //!
 //! # Layout
 //!
-//! `policy` (who may send what to whom) and `bounce` (the RFC 3464 report) are pure; `queue`
+//! `auth` signs with DKIM and checks DKIM and SPF (through `mail-auth`). `policy` (who may send what to whom) and `bounce` (the RFC 3464 report) are pure; `queue`
 //! owns the queue's files and `maildir` the mailboxes; `net` (the listeners) and
 //! `delivery` (the queue manager: local delivery, MX lookup, the SMTP client) are the tokio
 //! drivers of `smtp_proto`'s machines.
 
+pub mod auth;
 mod bounce;
 pub mod config;
 pub mod control;

@@ -28,6 +28,8 @@ struct Shared {
     tls: Option<tls::TlsAcceptor>,
     /// POP3 on the same mailboxes.
     pop3: Arc<crate::pop3::Pop3Shared>,
+    /// DKIM and SPF checks of mail from other servers, when on.
+    checker: Option<crate::auth::Checker>,
 }
 
 /// A bound mail server: listeners and the delivery loop, not yet running.
@@ -95,6 +97,13 @@ pub async fn bind(config: MailConfig) -> Result<MailServer, crate::MailError> {
     ));
     Ok(MailServer {
         shared: Arc::new(Shared {
+            checker: match config.check_inbound {
+                true => Some(
+                    crate::auth::Checker::new(&config.hostname, config.dns, config.source)
+                        .map_err(crate::MailError::Config)?,
+                ),
+                false => None,
+            },
             config,
             policy,
             queue,
@@ -548,10 +557,48 @@ async fn store(context: &Context, envelope: smtp_proto::Envelope, data: Vec<u8>)
             )
         }
     };
-    let mut message = Vec::with_capacity(received.len() + added.len() + data.len());
-    message.extend_from_slice(received.as_bytes());
-    message.extend_from_slice(added.as_bytes());
-    message.extend_from_slice(&data);
+    let mut body = Vec::with_capacity(added.len() + data.len());
+    body.extend_from_slice(added.as_bytes());
+    body.extend_from_slice(&data);
+    let mut first_fields = String::new();
+    match context.kind {
+        // RFC 6376: what our users send leaves signed by the key of its From domain.
+        ListenerKind::Submission | ListenerKind::Submissions => {
+            if let Some(key) = crate::auth::key_for(&shared.config.dkim, &body, &queued.from) {
+                match key.sign(&body) {
+                    Ok(signature) => first_fields = signature,
+                    Err(error) => tracing::error!(%peer, %id, "cannot sign with DKIM: {error}"),
+                }
+            }
+        }
+        // RFC 8601: a border server drops results that claim to be its own, then adds its own.
+        ListenerKind::Smtp => {
+            if let Some(checker) = &shared.checker {
+                body = crate::headers::without_fields(&body, "Authentication-Results", |value| {
+                    crate::headers::claims_authserv_id(value, checker.hostname())
+                });
+                let verdict = checker
+                    .check(&body, peer.ip(), &envelope.helo, &queued.from)
+                    .await;
+                tracing::info!(%peer, %id, "smtp: {}", verdict.summary);
+                first_fields = verdict.field;
+            }
+        }
+        ListenerKind::Pop3 | ListenerKind::Pop3s => {}
+    }
+    let mut message = Vec::with_capacity(first_fields.len() + received.len() + body.len());
+    match context.kind {
+        // The signature sits under our Received field; the results sit above it.
+        ListenerKind::Smtp => {
+            message.extend_from_slice(first_fields.as_bytes());
+            message.extend_from_slice(received.as_bytes());
+        }
+        _ => {
+            message.extend_from_slice(received.as_bytes());
+            message.extend_from_slice(first_fields.as_bytes());
+        }
+    }
+    message.extend_from_slice(&body);
     let size = message.len();
     let queue = shared.queue.clone();
     let stored_id = id.clone();

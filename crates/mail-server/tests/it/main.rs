@@ -1,6 +1,7 @@
 //! Integration tests of the mail server: the queue's durability and recovery, real clients
 //! (Python's smtplib, swaks) and Postfix as a peer both ways.
 
+mod dkim;
 mod pop3;
 mod postfix;
 mod queue;
