@@ -348,13 +348,11 @@ impl Checker {
                     let dkim = self.authenticator.verify_dkim(&parsed).await;
                     if dkim.is_empty() {
                         summary.push("dkim=none".to_string());
-                        results = results.with_dkim_results(&dkim, &header_from);
-                    } else {
-                        for output in &dkim {
-                            summary.push(format!("dkim={}", dkim_word(output.result())));
-                        }
-                        results = results.with_dkim_results(&dkim, &header_from);
                     }
+                    for output in &dkim {
+                        summary.push(format!("dkim={}", dkim_word(output.result())));
+                    }
+                    results = results.with_dkim_results(&dkim, &header_from);
                 }
                 None => summary.push("dkim=permerror (unparsable message)".to_string()),
             }
