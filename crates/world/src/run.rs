@@ -300,7 +300,10 @@ async fn start_service(
             spawn_bound!(sockets::net::UdpUpperServer::bind(config))
         }
         ServiceKind::DnsAuth { zones } => {
-            let config = dns_auth_config(world, host, zones, addr, options)
+            // The mail domains' DKIM keys are published in the zones that cover them.
+            let keys = world_dkim_keys(world, &state_dir(options))
+                .map_err(|reason| place.config_error(reason))?;
+            let config = dns_auth_config(world, host, zones, &keys, addr, options)
                 .map_err(|reason| place.config_error(reason))?;
             spawn_bound!(dns_server::bind(config))
         }
@@ -351,6 +354,20 @@ async fn start_service(
         }
         ServiceKind::Mail { domains, users } => {
             let mut config = mail_config(world, host, domains, users, addr, options, port_offset);
+            // Each domain's key signs what its users submit (its record is in the domain's
+            // zone); mail from other servers gets DKIM and SPF checked.
+            let keys = world_dkim_keys(world, &state_dir(options))
+                .map_err(|reason| place.config_error(reason))?;
+            config.dkim = keys
+                .into_iter()
+                .filter(|key| {
+                    config
+                        .domains
+                        .iter()
+                        .any(|domain| domain.eq_ignore_ascii_case(&key.domain))
+                })
+                .collect();
+            config.check_inbound = true;
             // The world CA (made at the first start, kept in the state dir) certifies every
             // mail host for STARTTLS and 465, and is what the hosts trust as clients.
             let ca = tls::Ca::load_or_create(&state_dir(options).join("ca"), "applayer world CA")
@@ -388,6 +405,56 @@ pub fn mail_domains(host: &crate::Host, domains: &[String]) -> Vec<String> {
         Some((_, parent)) if parent.contains('.') || !parent.is_empty() => vec![parent.to_string()],
         _ => vec![host.name.clone()],
     }
+}
+
+/// The selector of the world's DKIM keys: `world._domainkey.crepes.fr`.
+pub const DKIM_SELECTOR: &str = "world";
+
+/// One DKIM key per mail domain of the world, made at the first start and kept in the state
+/// dir (`dkim/DOMAIN.key`), so a restarted world signs with the key its zones publish.
+pub fn world_dkim_keys(
+    world: &World,
+    state: &std::path::Path,
+) -> Result<Vec<std::sync::Arc<mail_server::auth::DkimKey>>, String> {
+    let mut keys: Vec<std::sync::Arc<mail_server::auth::DkimKey>> = Vec::new();
+    for (host, service) in world.services_named("mail") {
+        let ServiceKind::Mail { domains, .. } = &service.kind else {
+            continue;
+        };
+        for domain in mail_domains(host, domains) {
+            let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+            if keys.iter().any(|key| key.domain == domain) {
+                continue;
+            }
+            let path = state.join("dkim").join(format!("{domain}.key"));
+            let key = mail_server::auth::DkimKey::load_or_create(&domain, DKIM_SELECTOR, &path)?;
+            keys.push(std::sync::Arc::new(key));
+        }
+    }
+    Ok(keys)
+}
+
+/// `data` with the TXT record of every key whose domain the zone `origin` covers, unless
+/// the zone defines that record itself.
+fn with_dkim_records(
+    data: &str,
+    origin: &str,
+    keys: &[std::sync::Arc<mail_server::auth::DkimKey>],
+) -> String {
+    let origin = origin.trim_end_matches('.').to_ascii_lowercase();
+    let mut text = data.to_string();
+    for key in keys {
+        let covered = key.domain == origin || key.domain.ends_with(&format!(".{origin}"));
+        let own = format!("{}._domainkey", key.selector);
+        if covered && !data.to_ascii_lowercase().contains(&own) {
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&key.zone_line());
+            text.push('\n');
+        }
+    }
+    text
 }
 
 /// Where a mail host keeps its queue and mailboxes, under the world's state dir.
@@ -503,6 +570,7 @@ fn dns_auth_config(
     world: &World,
     host: &crate::Host,
     zones: &[crate::model::ZoneDef],
+    dkim: &[std::sync::Arc<mail_server::auth::DkimKey>],
     addr: SocketAddr,
     options: &UpOptions,
 ) -> Result<dns_server::DnsServerConfig, String> {
@@ -527,9 +595,9 @@ fn dns_auth_config(
             .origin
             .parse()
             .map_err(|error| format!("zone origin {}: {error}", zone.origin))?;
-        let parsed =
-            dns_server::Zone::parse_str(&zone.data, &origin, &format!("zone {}", zone.origin))
-                .map_err(|errors| errors.to_string())?;
+        let data = with_dkim_records(&zone.data, &zone.origin, dkim);
+        let parsed = dns_server::Zone::parse_str(&data, &origin, &format!("zone {}", zone.origin))
+            .map_err(|errors| errors.to_string())?;
         let mut zone_config = dns_server::ZoneConfig::new(parsed);
         zone_config.policy.round_robin = zone.round_robin;
         zone_config.policy.allow_transfer.addresses = zone.allow_transfer.clone();

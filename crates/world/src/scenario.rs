@@ -617,6 +617,33 @@ impl MailParty {
     }
 }
 
+/// The first `name` field of a message's header, unfolded.
+fn header_field(message: &str, name: &str) -> Option<String> {
+    let mut lines = message.lines();
+    let head = name.to_ascii_lowercase();
+    while let Some(line) = lines.next() {
+        if line.is_empty() {
+            return None;
+        }
+        let Some((field, value)) = line.split_once(':') else {
+            continue;
+        };
+        if field.trim().to_ascii_lowercase() != head {
+            continue;
+        }
+        let mut value = value.trim().to_string();
+        for more in lines.by_ref() {
+            if !more.starts_with([' ', '\t']) {
+                break;
+            }
+            value.push(' ');
+            value.push_str(more.trim());
+        }
+        return Some(value);
+    }
+    None
+}
+
 async fn mail(world: &World, running: &Running) -> Result<Vec<Step>, ScenarioError> {
     let (alice, password, crepes) = mail_user(world, "mail.crepes.fr")?;
     let (bob, _, hamburger) = mail_user(world, "mail.hamburger.edu")?;
@@ -650,9 +677,14 @@ async fn mail(world: &World, running: &Running) -> Result<Vec<Step>, ScenarioErr
                 .submit(running, &token, "Bonjour Bob,\r\n.a line that starts with a dot\r\n")
                 .await?;
             let path = party.delivered(&token).await?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|error| failed("relay")(format!("{}: {error}", path.display())))?;
+            let results = header_field(&text, "Authentication-Results")
+                .unwrap_or_else(|| "(no Authentication-Results field)".into());
             Ok(format!(
-                "mail.crepes.fr accepted <{from}>'s message for <{to}> over STARTTLS ({reply}); it looked up the MX of {hamburger}, relayed it over SMTP with STARTTLS, and mail.hamburger.edu put it in {}",
-                path.display()
+                "mail.crepes.fr accepted <{from}>'s message for <{to}> over STARTTLS ({reply}), signed it with DKIM (d={crepes}, s={selector}), looked up the MX of {hamburger}, and relayed it over SMTP with STARTTLS; mail.hamburger.edu checked the signature and crepes.fr's SPF record in DNS, recorded\n  Authentication-Results: {results}\nand put it in {}",
+                path.display(),
+                selector = crate::run::DKIM_SELECTOR,
             ))
         },
     )
