@@ -127,6 +127,15 @@ struct ServeArgs {
     /// Tell the sender once when a message has waited this long, in seconds (0: never).
     #[arg(long, value_name = "SECS", default_value_t = 14_400)]
     delay_warning: u64,
+    /// Sign what users of DOMAIN submit with the key in FILE (PEM: Ed25519 or RSA, PKCS#8
+    /// or PKCS#1), its record at SELECTOR._domainkey.DOMAIN; a new Ed25519 key is written to
+    /// FILE when it does not exist. The record to publish is printed at start. Repeatable.
+    #[arg(long = "dkim-key", value_name = "DOMAIN:SELECTOR:FILE")]
+    dkim_keys: Vec<String>,
+    /// Check the DKIM signatures and the sender's SPF policy of mail from other servers
+    /// (port 25) and record them in an Authentication-Results field (asks --dns).
+    #[arg(long)]
+    check_auth: bool,
 }
 
 /// Example: `applayer mail send --server 127.0.6.10 --auth alice:wonderland --from
@@ -286,6 +295,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.vrfy = args.vrfy;
     config.defer_delivery = args.defer_delivery;
     config.pop3_plaintext_login = args.pop3_plaintext;
+    config.check_inbound = args.check_auth;
+    for spec in &args.dkim_keys {
+        let mut parts = spec.splitn(3, ':');
+        let (Some(domain), Some(selector), Some(file)) = (parts.next(), parts.next(), parts.next())
+        else {
+            anyhow::bail!("--dkim-key {spec:?}: expected DOMAIN:SELECTOR:FILE");
+        };
+        let key = mail_server::auth::DkimKey::load_or_create(domain, selector, file.as_ref())
+            .map_err(|error| anyhow::anyhow!("--dkim-key {spec}: {error}"))?;
+        eprintln!(
+            "{hostname}: DKIM key for {domain}; publish: {}",
+            key.zone_line()
+        );
+        config.dkim.push(std::sync::Arc::new(key));
+    }
     config.retry = mail_server::Retry {
         min_backoff: Duration::from_secs(args.min_backoff.max(1)),
         max_backoff: Duration::from_secs(args.max_backoff.max(args.min_backoff).max(1)),

@@ -437,6 +437,20 @@ fn mail_scenario_relays_alice_to_bob_by_mx() {
     assert!(header.contains("dns.hamburger.edu"), "{out}");
 }
 
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
 /// `mail send` composes a MIME message with an attachment, submits it over implicit TLS with
 /// AUTH and prints the seed's `S:`/`C:` dialogue with `-v`; `mail queue` lists the message
 /// waiting for a next hop that is down, `--flush` retries it, `--delete` drops it.
@@ -477,6 +491,9 @@ fn mail_send_with_attachment_and_the_queue_commands() {
             "--route",
             // Nobody listens there: the message stays queued.
             "hamburger.edu=127.77.0.2:2525",
+            // Made at start (it does not exist yet), then signs Alice's message.
+            "--dkim-key",
+            "crepes.fr:s1:dkim.key",
         ])
         .current_dir(&dir)
         .stdout(std::process::Stdio::null())
@@ -531,6 +548,18 @@ fn mail_send_with_attachment_and_the_queue_commands() {
     ] {
         assert!(out.contains(line), "no {line:?} in:\n{out}");
     }
+    let key = std::fs::read_to_string(dir.join("dkim.key")).unwrap();
+    assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"), "{key}");
+    let signed = walk(&dir.join("crepes").join("queue"))
+        .into_iter()
+        .filter_map(|path| std::fs::read(path).ok())
+        .any(|data| {
+            let text = String::from_utf8_lossy(&data);
+            text.contains("DKIM-Signature:")
+                && text.contains("d=crepes.fr")
+                && text.contains("s=s1")
+        });
+    assert!(signed, "no signed message in the queue");
     // The relay has failed once by now (connection refused) and waits minutes to retry.
     let started = std::time::Instant::now();
     let listing = loop {
@@ -548,7 +577,7 @@ fn mail_send_with_attachment_and_the_queue_commands() {
         listing.contains("bob@hamburger.edu (connect to"),
         "{listing}"
     );
-    assert!(listing.contains("-- 1 Kbytes in 1 Request."), "{listing}");
+    assert!(listing.contains("-- 2 Kbytes in 1 Request."), "{listing}");
     let id = listing
         .lines()
         .nth(1)
