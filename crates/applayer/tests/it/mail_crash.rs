@@ -86,9 +86,8 @@ fn session(next: &mut u64, stop: &AtomicBool, accepted: &Mutex<BTreeSet<u64>>) {
     while !stop.load(Ordering::SeqCst) {
         let n = *next;
         *next += 1;
-        let commands =
-            format!("MAIL FROM:<alice@crepes.fr>\r\nRCPT TO:<bob@hamburger.edu>\r\nDATA\r\n");
-        if writer.write_all(commands.as_bytes()).is_err()
+        let commands = b"MAIL FROM:<alice@crepes.fr>\r\nRCPT TO:<bob@hamburger.edu>\r\nDATA\r\n";
+        if writer.write_all(commands).is_err()
             || reply(&mut reader) != Some(250)
             || reply(&mut reader) != Some(250)
             || reply(&mut reader) != Some(354)
