@@ -125,6 +125,9 @@ pub struct MailConfig {
     pub max_message_size: u64,
     /// Recipients per message.
     pub max_recipients: usize,
+    /// SMTP connections one client address may have open at once; more get `421 4.7.0`
+    /// (Postfix's smtpd_client_connection_count_limit, 50). `networks` are exempt; 0: no limit.
+    pub max_connections_per_client: usize,
     /// Whether VRFY answers (off by default, as `disable_vrfy_command = yes`).
     pub vrfy: bool,
     /// The tarpit: each error reply past `soft_error_limit` in a session waits `error_sleep`
@@ -182,6 +185,7 @@ impl MailConfig {
             source: None,
             max_message_size: 10_240_000,
             max_recipients: 100,
+            max_connections_per_client: 50,
             vrfy: false,
             defer_delivery: false,
             pop3_plaintext_login: false,

@@ -30,6 +30,57 @@ struct Shared {
     pop3: Arc<crate::pop3::Pop3Shared>,
     /// DKIM and SPF checks of mail from other servers, when on.
     checker: Option<crate::auth::Checker>,
+    /// SMTP connections open per client address (Postfix's anvil).
+    clients: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One open SMTP connection counted against its client's limit; uncounted when dropped.
+struct ClientSlot<'a> {
+    shared: &'a Shared,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for ClientSlot<'_> {
+    fn drop(&mut self) {
+        let mut clients = self
+            .shared
+            .clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = clients.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                clients.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// Counts a new connection from `ip`; None when that client has its limit open already
+    /// (`mynetworks` are exempt, as Postfix's smtpd_client_event_limit_exceptions).
+    fn client_slot(&self, ip: std::net::IpAddr) -> Option<Option<ClientSlot<'_>>> {
+        let limit = self.config.max_connections_per_client;
+        if limit == 0
+            || self
+                .config
+                .networks
+                .iter()
+                .any(|network| network.contains(ip))
+        {
+            return Some(None);
+        }
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = clients.entry(ip).or_insert(0);
+        if *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(Some(ClientSlot { shared: self, ip }))
+    }
 }
 
 /// A bound mail server: listeners and the delivery loop, not yet running.
@@ -110,6 +161,7 @@ pub async fn bind(config: MailConfig) -> Result<MailServer, crate::MailError> {
             deliverer,
             tls,
             pop3,
+            clients: std::sync::Mutex::new(std::collections::HashMap::new()),
         }),
         listeners,
     })
@@ -213,8 +265,32 @@ fn session_config(shared: &Shared, kind: ListenerKind) -> ServerConfig {
 }
 
 /// One client connection: plaintext, then TLS after STARTTLS; TLS from the start on 465.
-async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, conn: Conn, kind: ListenerKind) {
+async fn serve_connection(
+    shared: Arc<Shared>,
+    mut stream: TcpStream,
+    conn: Conn,
+    kind: ListenerKind,
+) {
     let peer = conn.peer;
+    let Some(_slot) = shared.client_slot(peer.ip()) else {
+        // Postfix's answer when smtpd_client_connection_count_limit is reached.
+        let text = format!(
+            "421 4.7.0 {} Error: too many connections from {}\r\n",
+            shared.config.hostname,
+            peer.ip()
+        );
+        tracing::warn!(
+            %peer,
+            limit = shared.config.max_connections_per_client,
+            "smtp connection refused: too many connections from this client"
+        );
+        if kind != ListenerKind::Submissions {
+            wire::emit("smtp", Dir::Send, conn.local, peer, &text.trim_end());
+            let _ = stream.write_all(text.as_bytes()).await;
+        }
+        let _ = stream.shutdown().await;
+        return;
+    };
     let config = Arc::new(session_config(&shared, kind));
     let mut context = Context {
         shared: shared.clone(),

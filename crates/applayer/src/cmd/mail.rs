@@ -132,6 +132,10 @@ struct ServeArgs {
     /// FILE when it does not exist. The record to publish is printed at start. Repeatable.
     #[arg(long = "dkim-key", value_name = "DOMAIN:SELECTOR:FILE")]
     dkim_keys: Vec<String>,
+    /// SMTP connections one client address may have open at once; more get `421 4.7.0`
+    /// (Postfix's smtpd_client_connection_count_limit; --mynetworks are exempt; 0: none).
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    client_connection_limit: usize,
     /// Check the DKIM signatures and the sender's SPF policy of mail from other servers
     /// (port 25) and record them in an Authentication-Results field (asks --dns).
     #[arg(long)]
@@ -296,6 +300,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.defer_delivery = args.defer_delivery;
     config.pop3_plaintext_login = args.pop3_plaintext;
     config.check_inbound = args.check_auth;
+    config.max_connections_per_client = args.client_connection_limit;
     for spec in &args.dkim_keys {
         let mut parts = spec.splitn(3, ':');
         let (Some(domain), Some(selector), Some(file)) = (parts.next(), parts.next(), parts.next())

@@ -543,6 +543,7 @@ fn tarpit_auth_failure_delay_and_recipient_limit() {
     hamburger.error_sleep = Duration::from_millis(100);
     hamburger.auth_failure_delay = Duration::from_millis(400);
     hamburger.max_recipients = 3;
+    hamburger.max_connections_per_client = 3;
     hamburger
         .catch_all
         .push(("hamburger.edu".into(), "bob".into()));
@@ -604,5 +605,49 @@ RCPT TO:<b@hamburger.edu>\r\nRCPT TO:<c@hamburger.edu>\r\nRCPT TO:<d@hamburger.e
     let replies = String::from_utf8_lossy(&replies).into_owned();
     assert!(replies.contains("452 4.5.3"), "{replies}");
     assert_eq!(replies.matches("250 2.1.5").count(), 3, "{replies}");
+    drop(stream);
+    // Three connections from one address are allowed; the fourth gets 421 and is closed,
+    // the listener goes on serving, and a slot freed is usable again.
+    let greet = |stream: &mut std::net::TcpStream| {
+        let mut text = Vec::new();
+        let mut byte = [0u8; 1];
+        while !text.ends_with(b"\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+            text.push(byte[0]);
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    };
+    // Earlier sessions' slots are released once their server tasks finish.
+    std::thread::sleep(Duration::from_millis(200));
+    let mut open: Vec<std::net::TcpStream> = Vec::new();
+    for _ in 0..3 {
+        let mut stream = std::net::TcpStream::connect(smtp).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let greeting = greet(&mut stream);
+        assert!(greeting.starts_with("220 "), "{greeting}");
+        open.push(stream);
+    }
+    let mut fourth = std::net::TcpStream::connect(smtp).unwrap();
+    fourth
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let refused = greet(&mut fourth);
+    assert!(
+        refused
+            .starts_with("421 4.7.0 mail.hamburger.edu Error: too many connections from 127.0.0.1"),
+        "{refused}"
+    );
+    let mut rest = Vec::new();
+    let _ = fourth.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    open.pop().unwrap().write_all(b"QUIT\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut again = std::net::TcpStream::connect(smtp).unwrap();
+    again
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let greeting = greet(&mut again);
+    assert!(greeting.starts_with("220 "), "{greeting}");
     stop.trigger();
 }
