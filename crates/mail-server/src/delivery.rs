@@ -518,14 +518,16 @@ impl Deliverer {
         copy.extend_from_slice(message);
         let store = self.inner.store.clone();
         let mailbox = mailbox.clone();
+        let recipient = recipient.to_string();
         let host = self.inner.settings.hostname.clone();
         tokio::task::spawn_blocking(move || {
             let target = store
                 .mailbox(&mailbox.domain, &mailbox.local)
                 .map_err(|error| error.to_string())?;
+            let folder = detail_folder(&target, &recipient, &mailbox.local);
             target
                 .deliver(
-                    None,
+                    folder.as_deref(),
                     &copy,
                     &crate::maildir::UniqueParts {
                         time: SystemTime::now(),
@@ -921,4 +923,24 @@ pub(crate) async fn client_drive<S: AsyncRead + AsyncWrite + Unpin>(
             () = sleep => session.handle_timeout(Instant::now()),
         }
     }
+}
+
+/// The folder that `bob+lists@` names for `bob`, when `bob` has it (Dovecot's
+/// lmtp_save_to_detail_mailbox; a detail without its folder goes to the INBOX, so no sender
+/// can make folders).
+fn detail_folder(
+    mailbox: &crate::maildir::Mailbox,
+    recipient: &str,
+    local: &str,
+) -> Option<String> {
+    let (user, _) = recipient.rsplit_once('@')?;
+    let (base, detail) = user.split_once('+')?;
+    if !base.eq_ignore_ascii_case(local) || detail.is_empty() {
+        return None;
+    }
+    mailbox
+        .folders()
+        .ok()?
+        .into_iter()
+        .find(|folder| folder.eq_ignore_ascii_case(detail))
 }

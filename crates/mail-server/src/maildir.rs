@@ -1,6 +1,9 @@
 //! Local mailboxes in Maildir format (cr.yp.to/proto/maildir.html, with Dovecot's `,S=` size
 //! field), one per user under `ROOT/DOMAIN/USER/`: a message is written to `tmp/`, fsynced,
-//! renamed into `new/`, and `new/` is fsynced before delivery counts as done.
+//! renamed into `new/`, and `new/` is fsynced before delivery counts as done. Folders are
+//! Maildir++ (Courier's and Dovecot's layout): `.Sent/`, `.Lists.rust/` beside the INBOX's
+//! `new/`, `cur/` and `tmp/`, each a Maildir with a `maildirfolder` marker file; `.` separates
+//! levels of the hierarchy.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -80,6 +83,31 @@ fn unique_name(unique: &UniqueParts, size: usize) -> String {
     )
 }
 
+/// The folders every mailbox has from the start, for the special uses of RFC 6154 (Dovecot's
+/// `auto = create` in its example configuration).
+pub const SPECIAL_FOLDERS: [&str; 4] = ["Drafts", "Sent", "Trash", "Junk"];
+
+/// A folder name is safe: levels separated by `.`, each a safe directory-name part, not INBOX
+/// (which is the Maildir itself).
+pub fn folder_name_ok(name: &str) -> bool {
+    name.len() <= 200
+        && !name.eq_ignore_ascii_case("inbox")
+        && name
+            .split('.')
+            .all(|level| safe(level) && !level.contains(['~', '*', '%']))
+}
+
+/// Makes `dir` a Maildir: `tmp/`, `new/`, `cur/`.
+fn make_maildir(dir: &Path) -> Result<(), StoreError> {
+    for sub in ["tmp", "new", "cur"] {
+        let path = dir.join(sub);
+        if !path.is_dir() {
+            fs::create_dir_all(&path).map_err(io_error(&path))?;
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens (creating) the store under `root`.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
@@ -99,13 +127,15 @@ impl Store {
             }
         }
         let dir = self.root.join(domain).join(local);
-        for sub in ["tmp", "new", "cur"] {
-            let path = dir.join(sub);
-            if !path.is_dir() {
-                fs::create_dir_all(&path).map_err(io_error(&path))?;
+        let fresh = !dir.join("cur").is_dir();
+        make_maildir(&dir)?;
+        let mailbox = Mailbox { dir };
+        if fresh {
+            for folder in SPECIAL_FOLDERS {
+                mailbox.create_folder(folder)?;
             }
         }
-        Ok(Mailbox { dir })
+        Ok(mailbox)
     }
 }
 
@@ -115,21 +145,73 @@ impl Mailbox {
         &self.dir
     }
 
-    /// Delivers `message` into `new/` (folder deliveries other than the INBOX are for IMAP,
-    /// later); when this returns, the message survives a crash. Nothing half-written is ever
-    /// visible in `new/`.
+    /// The directory of `folder` (a Maildir++ `.NAME`), or of the INBOX for None.
+    pub fn folder_path(&self, folder: Option<&str>) -> Result<PathBuf, StoreError> {
+        match folder {
+            None => Ok(self.dir.clone()),
+            Some(name) if folder_name_ok(name) => Ok(self.dir.join(format!(".{name}"))),
+            Some(name) => Err(StoreError::BadName(format!("folder {name}"))),
+        }
+    }
+
+    /// Whether `folder` exists.
+    pub fn has_folder(&self, folder: &str) -> bool {
+        self.folder_path(Some(folder))
+            .is_ok_and(|path| path.join("cur").is_dir())
+    }
+
+    /// Creates `folder` (and the levels above it, as Dovecot does), with its marker file.
+    pub fn create_folder(&self, folder: &str) -> Result<(), StoreError> {
+        let mut name = String::new();
+        for level in folder.split('.') {
+            if !name.is_empty() {
+                name.push('.');
+            }
+            name.push_str(level);
+            let path = self.folder_path(Some(&name))?;
+            make_maildir(&path)?;
+            let marker = path.join("maildirfolder");
+            if !marker.exists() {
+                File::create(&marker).map_err(io_error(&marker))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The folders (not the INBOX), sorted.
+    pub fn folders(&self) -> Result<Vec<String>, StoreError> {
+        let mut found = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(io_error(&self.dir))? {
+            let entry = entry.map_err(io_error(&self.dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(folder) = name.strip_prefix('.') {
+                if folder_name_ok(folder) && entry.path().join("cur").is_dir() {
+                    found.push(folder.to_string());
+                }
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    /// Delivers `message` into `new/` of the INBOX or of `folder` (created when missing);
+    /// when this returns, the message survives a crash. Nothing half-written is ever visible
+    /// in `new/`.
     pub fn deliver(
         &self,
         folder: Option<&str>,
         message: &[u8],
         unique: &UniqueParts,
     ) -> Result<PathBuf, StoreError> {
+        let dir = self.folder_path(folder)?;
         if let Some(folder) = folder {
-            return Err(StoreError::BadName(format!("folder {folder}")));
+            if !self.has_folder(folder) {
+                self.create_folder(folder)?;
+            }
         }
         let name = unique_name(unique, message.len());
-        let tmp = self.dir.join("tmp").join(&name);
-        let target = self.dir.join("new").join(&name);
+        let tmp = dir.join("tmp").join(&name);
+        let target = dir.join("new").join(&name);
         let result = (|| {
             let mut file = OpenOptions::new()
                 .write(true)
@@ -140,7 +222,7 @@ impl Mailbox {
                 .and_then(|()| file.sync_all())
                 .map_err(io_error(&tmp))?;
             fs::rename(&tmp, &target).map_err(io_error(&target))?;
-            let new = self.dir.join("new");
+            let new = dir.join("new");
             File::open(&new)
                 .and_then(|dir| dir.sync_all())
                 .map_err(io_error(&new))
@@ -233,6 +315,39 @@ mod tests {
         ] {
             assert!(store.mailbox(domain, local).is_err(), "{domain} {local}");
         }
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn folders_are_maildir_plus_plus() {
+        let root = std::env::temp_dir().join(format!("maildir-folders-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let store = Store::open(&root).unwrap();
+        let bob = store.mailbox("hamburger.edu", "bob").unwrap();
+        assert_eq!(bob.folders().unwrap(), ["Drafts", "Junk", "Sent", "Trash"]);
+        assert!(bob.path().join(".Sent/maildirfolder").is_file());
+        let path = bob
+            .deliver(Some("Lists.rust"), b"Subject: x\r\n\r\nx\r\n", &unique())
+            .unwrap();
+        assert!(
+            path.starts_with(bob.path().join(".Lists.rust/new")),
+            "{path:?}"
+        );
+        assert!(bob.has_folder("Lists"), "the parent level is made too");
+        assert_eq!(
+            bob.folders().unwrap(),
+            ["Drafts", "Junk", "Lists", "Lists.rust", "Sent", "Trash"]
+        );
+        // The INBOX has nothing: the message went to the folder only.
+        assert!(bob.messages().unwrap().is_empty());
+        for bad in ["", "..", "a..b", ".x", "a/b", "INBOX", "x\0", "a.*", "%"] {
+            assert!(bob.deliver(Some(bad), b"x", &unique()).is_err(), "{bad:?}");
+            assert!(!folder_name_ok(bad), "{bad:?}");
+        }
+        // A second open does not re-create folders the user deleted.
+        fs::remove_dir_all(bob.path().join(".Junk")).unwrap();
+        let again = store.mailbox("hamburger.edu", "bob").unwrap();
+        assert!(!again.has_folder("Junk"));
         let _ = fs::remove_dir_all(&root);
     }
 }

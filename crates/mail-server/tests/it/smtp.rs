@@ -283,6 +283,31 @@ fn no_open_relay_and_swaks_delivers() {
     let mail = wait_for_mail(&dir.join("hamburger/mail/hamburger.edu/bob"), 1);
     assert_eq!(mail.len(), 1);
     assert!(mail[0].contains("Subject: via swaks"), "{}", mail[0]);
+    // bob+Sent@ lands in his Sent folder (Maildir++ `.Sent/`), which every mailbox has;
+    // bob+nosuch@ names no folder and goes to the INBOX (senders make no folders).
+    for (to, subject) in [
+        ("bob+sent@hamburger.edu", "to a folder"),
+        ("bob+nosuch@hamburger.edu", "detail"),
+    ] {
+        let header = format!("Subject: {subject}");
+        let (code, out) = swaks(&["--from", "alice@crepes.fr", "--to", to, "--header", &header]);
+        assert_eq!(code, Some(0), "{out}");
+    }
+    let sent = wait_for_mail(&dir.join("hamburger/mail/hamburger.edu/bob/.Sent"), 1);
+    assert!(sent[0].contains("Subject: to a folder"), "{}", sent[0]);
+    assert!(
+        sent[0].contains("Delivered-To: bob+sent@hamburger.edu"),
+        "{}",
+        sent[0]
+    );
+    let inbox = wait_for_mail(&dir.join("hamburger/mail/hamburger.edu/bob"), 2);
+    assert!(
+        inbox.iter().any(|text| text.contains("Subject: detail")),
+        "{inbox:?}"
+    );
+    assert!(!dir
+        .join("hamburger/mail/hamburger.edu/bob/.nosuch")
+        .exists());
     stop.trigger();
 }
 
