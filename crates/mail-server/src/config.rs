@@ -140,6 +140,9 @@ pub struct MailConfig {
     /// Whether POP3's USER/PASS and AUTH work without TLS (a world on loopback; Dovecot's
     /// `disable_plaintext_auth = no`). Off by default.
     pub pop3_plaintext_login: bool,
+    /// Whether POP3 offers APOP (RFC 1939 §7: a timestamp in the greeting, the MD5 of it and
+    /// the password as the proof). Off by default, as in Dovecot: MD5 is weak.
+    pub pop3_apop: bool,
     /// DKIM keys: what users submit is signed with the key of its `From` domain.
     pub dkim: Vec<std::sync::Arc<crate::auth::DkimKey>>,
     /// Whether mail from other servers (port 25) has its DKIM signatures and the sender's
@@ -189,6 +192,7 @@ impl MailConfig {
             vrfy: false,
             defer_delivery: false,
             pop3_plaintext_login: false,
+            pop3_apop: false,
             dkim: Vec::new(),
             check_inbound: false,
             soft_error_limit: 10,

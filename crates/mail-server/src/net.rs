@@ -144,6 +144,7 @@ pub async fn bind(config: MailConfig) -> Result<MailServer, crate::MailError> {
         pop3_store,
         tls.clone(),
         config.pop3_plaintext_login,
+        config.pop3_apop,
         config.auth_failure_delay,
     ));
     Ok(MailServer {

@@ -229,6 +229,30 @@ impl Policy {
         equal.then_some(address)
     }
 
+    /// The user's address when `digest` is the MD5 of `banner` followed by their password,
+    /// in hex (POP3 APOP, RFC 1939 §7).
+    pub fn authenticate_apop(&self, user: &str, banner: &str, digest: &str) -> Option<String> {
+        use md5::Digest;
+        let address = self.qualify(user).ok()?;
+        let stored = self.users.get(&address)?;
+        let mut hasher = md5::Md5::new();
+        hasher.update(banner.as_bytes());
+        hasher.update(stored.as_bytes());
+        let expected: String = hasher
+            .finalize()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        let digest = digest.to_ascii_lowercase();
+        let equal = expected.len() == digest.len()
+            && expected
+                .bytes()
+                .zip(digest.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        equal.then_some(address)
+    }
+
     /// Whether a client may relay: authenticated, or from one of `mynetworks`.
     pub fn may_relay(&self, peer: IpAddr, authenticated: bool) -> bool {
         authenticated || self.networks.iter().any(|network| network.contains(peer))

@@ -23,6 +23,8 @@ pub(crate) struct Pop3Shared {
     pub(crate) tls: Option<tls::TlsAcceptor>,
     /// Whether USER/PASS work without TLS (the world on loopback; off by default).
     pub(crate) plaintext_login: bool,
+    /// Whether APOP is offered (a timestamp in the greeting).
+    pub(crate) apop: bool,
     /// How long a failed login waits before its `-ERR`.
     pub(crate) auth_failure_delay: Duration,
     /// The maildrops locked by a session (`local@domain`).
@@ -36,6 +38,7 @@ impl Pop3Shared {
         store: Store,
         tls: Option<tls::TlsAcceptor>,
         plaintext_login: bool,
+        apop: bool,
         auth_failure_delay: Duration,
     ) -> Pop3Shared {
         Pop3Shared {
@@ -44,6 +47,7 @@ impl Pop3Shared {
             store,
             tls,
             plaintext_login,
+            apop,
             auth_failure_delay,
             locks: Mutex::new(HashSet::new()),
         }
@@ -104,6 +108,22 @@ fn sent_size(path: &std::path::Path) -> std::io::Result<u64> {
     Ok(size as u64)
 }
 
+/// A greeting timestamp unique to this session (RFC 1939 §7: `<process-ID.clock@hostname>`),
+/// with a counter so two sessions in one microsecond differ.
+fn apop_banner(hostname: &str) -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!(
+        "<{}.{}.{}{:06}@{hostname}>",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        clock.as_secs(),
+        clock.subsec_micros()
+    )
+}
+
 /// One connection: plaintext, then TLS after STLS; TLS from the start with `implicit_tls`.
 pub(crate) async fn serve_connection(
     shared: Arc<Pop3Shared>,
@@ -116,6 +136,9 @@ pub(crate) async fn serve_connection(
         let mut config = Config::new(shared.hostname.clone());
         config.tls_available = shared.tls.is_some();
         config.plaintext_login = shared.plaintext_login;
+        if shared.apop {
+            config.apop_banner = Some(apop_banner(&shared.hostname));
+        }
         let mut maildrop = None;
         match (&shared.tls, implicit_tls) {
             (Some(acceptor), true) => {
@@ -251,10 +274,18 @@ async fn answer(
             };
             open(shared, session, maildrop, address, peer).await;
         }
-        Event::Apop { user, .. } => {
-            // APOP needs the password in the clear on the server; we keep none that way.
-            tracing::warn!(%peer, %user, "pop3: APOP is not offered");
-            session.login_failed(LoginFailure::Credentials);
+        Event::Apop {
+            user,
+            digest,
+            banner,
+        } => {
+            let Some(address) = shared.policy.authenticate_apop(&user, &banner, &digest) else {
+                tracing::warn!(%peer, %user, "pop3: APOP authentication failed");
+                tokio::time::sleep(shared.auth_failure_delay).await;
+                session.login_failed(LoginFailure::Credentials);
+                return;
+            };
+            open(shared, session, maildrop, address, peer).await;
         }
         Event::Retrieve { index, .. } => {
             let Some(path) = maildrop

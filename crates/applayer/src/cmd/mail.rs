@@ -82,6 +82,9 @@ struct ServeArgs {
     /// Allow POP3 USER/PASS and AUTH without TLS (off by default).
     #[arg(long)]
     pop3_plaintext: bool,
+    /// Offer POP3 APOP (an MD5 challenge in the greeting; off by default, as in Dovecot).
+    #[arg(long)]
+    pop3_apop: bool,
     /// The server's certificate chain (PEM); without it, a certificate for the host name from
     /// a CA kept in DATA_DIR/ca (its ca.pem is what clients trust).
     #[arg(long, value_name = "FILE", requires = "key")]
@@ -299,6 +302,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.vrfy = args.vrfy;
     config.defer_delivery = args.defer_delivery;
     config.pop3_plaintext_login = args.pop3_plaintext;
+    config.pop3_apop = args.pop3_apop;
     config.check_inbound = args.check_auth;
     config.max_connections_per_client = args.client_connection_limit;
     for spec in &args.dkim_keys {

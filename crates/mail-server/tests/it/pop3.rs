@@ -147,3 +147,58 @@ print("ok")
     assert_eq!(left, 2);
     stop.trigger();
 }
+
+/// APOP (RFC 1939 §7) with poplib's `apop`, which reads the timestamp from our greeting:
+/// offered only when configured, and then usable without TLS (no password on the wire);
+/// each session's timestamp differs, so a captured digest does not log in again.
+#[test]
+fn apop_with_poplib() {
+    if tool_missing("python3") {
+        return;
+    }
+    let dir = scratch("pop3-apop");
+    let mut hamburger = config(
+        "mail.hamburger.edu",
+        "hamburger.edu",
+        &dir.join("hamburger"),
+    );
+    hamburger.users.push(("bob".into(), "bobpw".into()));
+    hamburger.auth_failure_delay = std::time::Duration::from_millis(10);
+    hamburger.pop3_apop = true;
+    hamburger.listeners.push(Listener {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        kind: ListenerKind::Pop3,
+    });
+    let (addrs, stop) = start(hamburger);
+    let pop3 = addr(&addrs, ListenerKind::Pop3);
+    let script = format!(
+        r#"
+import hashlib, poplib, re
+p = poplib.POP3("127.0.0.1", {pop3}, timeout=10)
+banner = re.search(rb"<[^>]+@mail\.hamburger\.edu>", p.getwelcome()).group(0)
+try:
+    p.apop("bob", "wrong")
+    raise SystemExit("a wrong APOP secret worked")
+except poplib.error_proto as e:
+    assert b"[AUTH]" in e.args[0], e
+p.apop("bob", "bobpw")
+assert p.stat() == (0, 0), p.stat()
+p.quit()
+# Replaying the first session's digest in a new session fails: a new timestamp.
+digest = hashlib.md5(banner + b"bobpw").hexdigest()
+q = poplib.POP3("127.0.0.1", {pop3}, timeout=10)
+assert re.search(rb"<[^>]+>", q.getwelcome()).group(0) != banner
+try:
+    q._shortcmd("APOP bob " + digest)
+    raise SystemExit("a replayed digest worked")
+except poplib.error_proto as e:
+    assert b"[AUTH]" in e.args[0], e
+q.quit()
+print("ok")
+"#,
+        pop3 = pop3.port()
+    );
+    let (ok, out) = python(&script).unwrap();
+    assert!(ok, "{out}");
+    stop.trigger();
+}
