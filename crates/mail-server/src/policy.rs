@@ -141,6 +141,17 @@ fn split(address: &str) -> Option<(String, String)> {
     Some((local.to_ascii_lowercase(), domain.to_ascii_lowercase()))
 }
 
+/// Whether two secrets are equal, compared without an early exit, so the time taken does not
+/// tell how much of a guess matched.
+fn same_secret(ours: &str, theirs: &str) -> bool {
+    ours.len() == theirs.len()
+        && ours
+            .bytes()
+            .zip(theirs.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
 impl Policy {
     /// A policy for `domains`, with no users yet.
     pub fn new(domains: &[String]) -> Policy {
@@ -219,14 +230,7 @@ impl Policy {
     pub fn authenticate(&self, user: &str, password: &str) -> Option<String> {
         let address = self.qualify(user).ok()?;
         let stored = self.users.get(&address)?;
-        // Compare without an early exit, so the time taken does not tell how much matched.
-        let equal = stored.len() == password.len()
-            && stored
-                .bytes()
-                .zip(password.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        equal.then_some(address)
+        same_secret(stored, password).then_some(address)
     }
 
     /// The user's address when `digest` is the MD5 of `banner` followed by their password,
@@ -243,14 +247,7 @@ impl Policy {
             .iter()
             .map(|byte| format!("{byte:02x}"))
             .collect();
-        let digest = digest.to_ascii_lowercase();
-        let equal = expected.len() == digest.len()
-            && expected
-                .bytes()
-                .zip(digest.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        equal.then_some(address)
+        same_secret(&expected, &digest.to_ascii_lowercase()).then_some(address)
     }
 
     /// Whether a client may relay: authenticated, or from one of `mynetworks`.
