@@ -21,6 +21,7 @@ mod bounce;
 pub mod config;
 pub mod control;
 pub mod delivery;
+pub mod fetch;
 pub mod headers;
 pub mod maildir;
 pub mod net;

@@ -140,6 +140,15 @@ impl Store {
 }
 
 impl Mailbox {
+    /// The Maildir at `dir` (a user agent's own, as `mail fetch --maildir` fills), created
+    /// when missing.
+    pub fn at(dir: &Path) -> Result<Mailbox, StoreError> {
+        make_maildir(dir)?;
+        Ok(Mailbox {
+            dir: dir.to_path_buf(),
+        })
+    }
+
     /// The Maildir's directory.
     pub fn path(&self) -> &Path {
         &self.dir

@@ -26,6 +26,8 @@ enum MailCommand {
     /// List the queue (id, size, age, tries, next try, sender, recipients with their last
     /// error); `--flush` retries everything now, `--delete ID` drops an entry.
     Queue(QueueArgs),
+    /// Download a user's mail with POP3 or IMAP, as a user agent does.
+    Fetch(Box<super::mail_fetch::Args>),
 }
 
 /// Example: `applayer mail queue --data-dir applayer-data/state/mail/mail.crepes.fr --flush`.
@@ -196,7 +198,9 @@ struct SendArgs {
 }
 
 /// The certificates of a PEM file, for a client to trust.
-fn trust(path: &std::path::Path) -> anyhow::Result<std::sync::Arc<tls::rustls::ClientConfig>> {
+pub(crate) fn trust(
+    path: &std::path::Path,
+) -> anyhow::Result<std::sync::Arc<tls::rustls::ClientConfig>> {
     use tls::rustls::pki_types::pem::PemObject;
     use tls::rustls::pki_types::CertificateDer;
     let roots = CertificateDer::pem_file_iter(path)
@@ -216,6 +220,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         MailCommand::Serve(args) => serve(*args).await,
         MailCommand::Send(args) => send(args).await,
         MailCommand::Queue(args) => queue(args),
+        MailCommand::Fetch(args) => super::mail_fetch::run(*args).await,
     }
 }
 
@@ -335,7 +340,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The world's CA, where `world up` keeps it (relative to the directory it ran in).
-const WORLD_CA: &str = "applayer-data/state/ca/ca.pem";
+pub(crate) const WORLD_CA: &str = "applayer-data/state/ca/ca.pem";
 
 async fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
     use mail_server::submit::{Attachment, Draft, Security, Submission};

@@ -7,6 +7,7 @@ pub(crate) mod dns_register;
 pub(crate) mod dns_resolve;
 pub(crate) mod dns_serve;
 pub(crate) mod mail;
+pub(crate) mod mail_fetch;
 pub(crate) mod proxy;
 pub(crate) mod scenario;
 pub(crate) mod socket;

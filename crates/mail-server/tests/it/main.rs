@@ -2,6 +2,7 @@
 //! (Python's smtplib, swaks) and Postfix as a peer both ways.
 
 mod dkim;
+mod fetch;
 mod pop3;
 mod postfix;
 mod queue;
