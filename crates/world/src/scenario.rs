@@ -526,12 +526,74 @@ fn mail_user(world: &World, host: &str) -> Result<(String, String, String), Scen
         .ok_or_else(missing)
 }
 
+/// Bob's user agent fetches with `protocol` from `server` (STARTTLS against the world CA)
+/// into `maildir`, keeping the mail on the server; the report and the dialogue in the seed's
+/// `S:`/`C:` layout, messages shortened to a line.
+async fn bob_fetches(
+    running: &Running,
+    protocol: mail_server::fetch::Protocol,
+    server: SocketAddr,
+    source: Option<IpAddr>,
+    user: &str,
+    password: &str,
+    maildir: &std::path::Path,
+) -> Result<(mail_server::fetch::Report, String), ScenarioError> {
+    let failed = mail_failed("fetch");
+    let ca = tls::Ca::load_or_create(&running.state_dir().join("ca"), "applayer world CA")
+        .map_err(|error| failed(error.to_string()))?;
+    let client =
+        tls::client_config(&[ca.cert_der()], &[]).map_err(|error| failed(error.to_string()))?;
+    let account = mail_server::fetch::Account {
+        server,
+        source,
+        user: user.to_string(),
+        password: password.to_string(),
+        security: mail_server::submit::Security::StartTls,
+        tls: Some((client, "mail.hamburger.edu".into())),
+    };
+    let mut sink = mail_server::fetch::MaildirSink::open(maildir)
+        .map_err(|error| failed(error.to_string()))?;
+    let mut lines: Vec<mail_server::fetch::Said> = Vec::new();
+    let report = tokio::time::timeout(
+        Duration::from_secs(30),
+        mail_server::fetch::fetch(
+            protocol,
+            &account,
+            &mail_server::fetch::Folders::One("INBOX".into()),
+            true,
+            &mut sink,
+            &mut |said: &mail_server::fetch::Said| lines.push(said.clone()),
+        ),
+    )
+    .await
+    .map_err(|_| failed("no answer in 30 s".into()))?
+    .map_err(|error| failed(error.to_string()))?;
+    // Replies and commands as they are; a message's lines folded into one.
+    let mut dialogue = String::new();
+    let mut folded = 0usize;
+    for said in &lines {
+        if !said.in_message {
+            if folded > 0 {
+                let _ = writeln!(dialogue, "  S: ({folded} lines of the message)");
+                folded = 0;
+            }
+            let who = if said.by_server { "S:" } else { "C:" };
+            let _ = writeln!(dialogue, "  {who} {}", said.text);
+        } else {
+            folded += 1;
+        }
+    }
+    Ok((report, dialogue))
+}
+
 /// What the mail scenario's steps share: who sends to whom, and through where.
 struct MailParty {
     from: String,
     to: String,
     alice: String,
     password: String,
+    /// Alice's laptop, where her user agent submits from.
+    laptop: Option<IpAddr>,
     submission: SocketAddr,
     bob_maildir: std::path::PathBuf,
     crepes_queue: std::path::PathBuf,
@@ -574,8 +636,8 @@ impl MailParty {
             .map_err(|error| failed("world CA")(error.to_string()))?;
         let outcome = mail_server::send(
             self.submission,
-            None,
-            "alice-laptop.crepes.fr",
+            self.laptop,
+            "alice.crepes.fr",
             Some(credentials),
             Some((client, "mail.crepes.fr".to_string())),
             message,
@@ -646,7 +708,7 @@ fn header_field(message: &str, name: &str) -> Option<String> {
 
 async fn mail(world: &World, running: &Running) -> Result<Vec<Step>, ScenarioError> {
     let (alice, password, crepes) = mail_user(world, "mail.crepes.fr")?;
-    let (bob, _, hamburger) = mail_user(world, "mail.hamburger.edu")?;
+    let (bob, bob_password, hamburger) = mail_user(world, "mail.hamburger.edu")?;
     // Submission listens beside SMTP on the same host, on 587 (moved with the port offset).
     let smtp = endpoint(running, "mail.crepes.fr", "mail")?;
     let party = MailParty {
@@ -654,6 +716,7 @@ async fn mail(world: &World, running: &Running) -> Result<Vec<Step>, ScenarioErr
         to: format!("{bob}@{hamburger}"),
         alice,
         password,
+        laptop: world.host("alice.crepes.fr").map(|host| host.address),
         submission: SocketAddr::new(
             smtp.ip(),
             crate::run::effective_port(587, running.port_offset),
@@ -686,6 +749,31 @@ async fn mail(world: &World, running: &Running) -> Result<Vec<Step>, ScenarioErr
                 path.display(),
                 selector = crate::run::DKIM_SELECTOR,
             ))
+        },
+    )
+    .await?;
+    // Seed §2.3.4: Bob's user agent pulls the message from his server.
+    step(
+        &mut steps,
+        "Bob's user agent downloads his mail with POP3 (download-and-keep)",
+        async {
+            let pop3 = SocketAddr::new(
+                endpoint(running, "mail.hamburger.edu", "mail")?.ip(),
+                crate::run::effective_port(110, running.port_offset),
+            );
+            let bob_laptop = world.host("bob.hamburger.edu").map(|host| host.address);
+            let laptop = running.state_dir().join("user-agents").join(&bob).join("Maildir");
+            let (report, dialogue) =
+                bob_fetches(running, mail_server::fetch::Protocol::Pop3, pop3, bob_laptop, &bob, &bob_password, &laptop)
+                    .await?;
+            let mut story = format!(
+                "Bob's user agent connected to mail.hamburger.edu's POP3 port, upgraded with STLS (the world CA), and took {} message(s) ({} bytes) into {} without deleting them (UIDLs remembered, so the next fetch takes only new mail):\n",
+                report.messages,
+                report.bytes,
+                laptop.display()
+            );
+            story.push_str(&dialogue);
+            Ok(story.trim_end().to_string())
         },
     )
     .await?;

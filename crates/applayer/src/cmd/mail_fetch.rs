@@ -128,6 +128,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let account = Account {
         server,
+        source: None,
         user: user.to_string(),
         password,
         security,

@@ -410,6 +410,16 @@ fn mail_scenario_relays_alice_to_bob_by_mx() {
     assert!(out.contains("dkim=pass"), "{out}");
     assert!(out.contains("header.d=crepes.fr"), "{out}");
     assert!(out.contains("spf=pass"), "{out}");
+    // Bob pulls it with POP3 (STLS, keep), the message folded into one line.
+    assert!(
+        out.contains("Bob's user agent downloads his mail with POP3"),
+        "{out}"
+    );
+    assert!(out.contains("  C: STLS\n"), "{out}");
+    assert!(out.contains("  C: PASS ********\n"), "{out}");
+    assert!(out.contains("lines of the message)\n"), "{out}");
+    assert!(out.contains("pop3 RETR 1"), "{out}");
+    assert!(!out.contains("C: PASS burgers"), "{out}");
     // Part two: Bob's server down, the message waits with its retry time, then is delivered.
     assert!(out.contains("mail.hamburger.edu goes down"), "{out}");
     assert!(

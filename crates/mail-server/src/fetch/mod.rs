@@ -58,6 +58,8 @@ impl Protocol {
 pub struct Account {
     /// The server.
     pub server: SocketAddr,
+    /// Connect from this address (a world host's own), if given.
+    pub source: Option<std::net::IpAddr>,
     /// The login name.
     pub user: String,
     /// The password.
@@ -123,6 +125,8 @@ pub struct Said {
     pub by_server: bool,
     /// The line without its CRLF.
     pub text: String,
+    /// Whether it is a line of a message being downloaded (a RETR reply's, a literal's).
+    pub in_message: bool,
 }
 
 /// What a fetch did.
@@ -157,7 +161,7 @@ pub async fn fetch(
 ) -> io::Result<Report> {
     let key = account_key(protocol, account);
     let mut state = sink.load_state(&key)?;
-    let mut conn = Conn::open(account, observe).await?;
+    let mut conn = Conn::open(protocol, account, observe).await?;
     let report = match protocol {
         Protocol::Pop3 => pop3(&mut conn, account, keep, sink, &key, &mut state).await,
         Protocol::Imap => imap(&mut conn, account, folders, sink, &mut state).await,
@@ -220,19 +224,25 @@ impl AsyncWrite for Transport {
 struct Conn<'a> {
     io: Option<BufReader<Transport>>,
     tls: Option<(tls::TlsConnector, tls::ServerName<'static>)>,
+    proto: &'static str,
+    local: SocketAddr,
     peer: SocketAddr,
     observe: &'a mut (dyn FnMut(&Said) + Send),
 }
 
 impl<'a> Conn<'a> {
     async fn open(
+        protocol: Protocol,
         account: &Account,
         observe: &'a mut (dyn FnMut(&Said) + Send),
     ) -> io::Result<Conn<'a>> {
         let peer = account.server;
-        let stream = tokio::time::timeout(REPLY_TIMEOUT, TcpStream::connect(peer))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect: timed out"))??;
+        let stream = tokio::time::timeout(
+            REPLY_TIMEOUT,
+            netio::resolve::connect_from(account.source, peer),
+        )
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect: timed out"))??;
         let tls = match (account.security, &account.tls) {
             (Security::Plain, _) => None,
             (_, Some((config, name))) => {
@@ -243,9 +253,12 @@ impl<'a> Conn<'a> {
             }
             (_, None) => return Err(io::Error::other("TLS asked for without a TLS set-up")),
         };
+        let local = stream.local_addr()?;
         let mut conn = Conn {
             io: Some(BufReader::new(Transport::Plain(stream))),
             tls,
+            proto: protocol.name(),
+            local,
             peer,
             observe,
         };
@@ -281,23 +294,45 @@ impl<'a> Conn<'a> {
         let secure = tokio::time::timeout(REPLY_TIMEOUT, connector.connect(name, stream))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
-        tracing::debug!(protocol = "tls", peer = %self.peer, "TLS established");
         self.io = Some(BufReader::new(Transport::Tls(Box::new(secure))));
         Ok(())
     }
 
+    /// A line for the transcript.
     fn say(&mut self, by_server: bool, text: String) {
-        tracing::debug!(
-            direction = if by_server { "recv" } else { "send" },
-            peer = %self.peer,
-            "{text}"
+        self.said(by_server, text, false);
+    }
+
+    fn said(&mut self, by_server: bool, text: String, in_message: bool) {
+        (self.observe)(&Said {
+            by_server,
+            text,
+            in_message,
+        });
+    }
+
+    /// The one `wire` event of a reply (a command's is sent by [`Conn::send`]).
+    fn heard(&self, summary: &dyn std::fmt::Display) {
+        netio::wire::emit(
+            self.proto,
+            netio::wire::Dir::Recv,
+            self.local,
+            self.peer,
+            summary,
         );
-        (self.observe)(&Said { by_server, text });
     }
 
     /// Sends `line` (CRLF added); `shown` is what the transcript gets (a password masked).
     async fn send(&mut self, line: &str, shown: Option<&str>) -> io::Result<()> {
-        self.say(false, shown.unwrap_or(line).to_string());
+        let shown = shown.unwrap_or(line);
+        netio::wire::emit(
+            self.proto,
+            netio::wire::Dir::Send,
+            self.local,
+            self.peer,
+            &shown,
+        );
+        self.say(false, shown.to_string());
         let io = self.io()?;
         let mut bytes = Vec::with_capacity(line.len() + 2);
         bytes.extend_from_slice(line.as_bytes());
@@ -361,23 +396,23 @@ impl<'a> Conn<'a> {
 async fn pop3_reply(conn: &mut Conn<'_>, what: &str) -> io::Result<String> {
     let line = conn.line(true).await?;
     let line = String::from_utf8_lossy(&line).into_owned();
+    conn.heard(&line);
     match wire::pop3_status(&line).map_err(protocol_error)? {
         Ok(text) => Ok(text.to_string()),
         Err(text) => Err(io::Error::other(format!("{what}: -ERR {text}"))),
     }
 }
 
-/// A multi-line body after its `+OK`, unstuffed, lines ending in CRLF; the transcript shows
-/// each line when `shown`.
-async fn pop3_body(conn: &mut Conn<'_>, shown: bool) -> io::Result<Vec<u8>> {
+/// A multi-line body after its `+OK`, unstuffed, lines ending in CRLF; each line goes to
+/// the transcript, marked as a message's when `message`.
+async fn pop3_body(conn: &mut Conn<'_>, message: bool) -> io::Result<Vec<u8>> {
     let mut body = Vec::new();
     loop {
         let line = conn.line(false).await?;
-        if shown {
-            let text = String::from_utf8_lossy(&line).into_owned();
-            conn.say(true, text);
-        }
+        let text = String::from_utf8_lossy(&line).into_owned();
+        conn.said(true, text, message && line != b".");
         let Some(unstuffed) = wire::pop3_unstuff(&line) else {
+            conn.heard(&format_args!("({} bytes, then \".\")", body.len()));
             return Ok(body);
         };
         if body.len() + unstuffed.len() + 2 > wire::MAX_MESSAGE {
@@ -402,7 +437,7 @@ async fn pop3(
     pop3_reply(conn, "greeting").await?;
     conn.send("CAPA", None).await?;
     let capabilities = match pop3_reply(conn, "CAPA").await {
-        Ok(_) => String::from_utf8_lossy(&pop3_body(conn, true).await?).to_ascii_uppercase(),
+        Ok(_) => String::from_utf8_lossy(&pop3_body(conn, false).await?).to_ascii_uppercase(),
         Err(_) => String::new(),
     };
     let has = |name: &str| {
@@ -431,7 +466,7 @@ async fn pop3(
     let uidls: BTreeMap<u64, String> = if has("UIDL") || capabilities.is_empty() {
         conn.send("UIDL", None).await?;
         match pop3_reply(conn, "UIDL").await {
-            Ok(_) => pairs(&pop3_body(conn, true).await?),
+            Ok(_) => pairs(&pop3_body(conn, false).await?),
             Err(_) => BTreeMap::new(),
         }
     } else {
@@ -439,7 +474,7 @@ async fn pop3(
     };
     conn.send("LIST", None).await?;
     pop3_reply(conn, "LIST").await?;
-    let sizes = pairs(&pop3_body(conn, true).await?);
+    let sizes = pairs(&pop3_body(conn, false).await?);
 
     let mut report = Report::default();
     let mut present = BTreeSet::new();
@@ -519,6 +554,8 @@ impl Imap<'_, '_> {
     /// One whole response: its lines joined with CRLF, literals in place.
     async fn response(&mut self) -> io::Result<Vec<u8>> {
         let mut whole = self.conn.line(true).await?;
+        let first = String::from_utf8_lossy(&whole).into_owned();
+        let mut literals = 0;
         while let Some(length) = wire::literal_announced(&whole) {
             if whole.len() + length > wire::MAX_MESSAGE {
                 return Err(protocol_error(format!(
@@ -527,14 +564,21 @@ impl Imap<'_, '_> {
                 )));
             }
             let literal = self.conn.exact(length).await?;
+            literals += literal.len();
             let text = String::from_utf8_lossy(&literal);
             for line in text.lines() {
-                self.conn.say(true, line.to_string());
+                self.conn.said(true, line.to_string(), true);
             }
             whole.extend_from_slice(b"\r\n");
             whole.extend_from_slice(&literal);
             let rest = self.conn.line(true).await?;
             whole.extend_from_slice(&rest);
+        }
+        match literals {
+            0 => self.conn.heard(&first),
+            bytes => self
+                .conn
+                .heard(&format_args!("{first} ... ({bytes} bytes of literals)")),
         }
         Ok(whole)
     }

@@ -99,6 +99,7 @@ with smtplib.SMTP("127.0.0.1", {port}) as s:
 
     let account = Account {
         server: addr(&addrs, ListenerKind::Pop3),
+        source: None,
         user: "bob".into(),
         password: "bobpw".into(),
         security: Security::StartTls,
@@ -278,6 +279,7 @@ m.logout()
     assert!(ok, "{out}");
     let account = |server: SocketAddr| Account {
         server,
+        source: None,
         user: "bob".into(),
         password: "burgers".into(),
         security: Security::Plain,
