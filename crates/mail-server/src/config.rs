@@ -20,6 +20,11 @@ pub enum ListenerKind {
     Pop3,
     /// Port 995 (RFC 8314): POP3 with TLS from the first byte.
     Pop3s,
+    /// Port 143 (RFC 3501): IMAP with STARTTLS; LOGIN/AUTHENTICATE only after TLS unless
+    /// `imap_plaintext_login`.
+    Imap,
+    /// Port 993 (RFC 8314): IMAP with TLS from the first byte.
+    Imaps,
 }
 
 impl ListenerKind {
@@ -31,6 +36,8 @@ impl ListenerKind {
             ListenerKind::Submissions => "submissions",
             ListenerKind::Pop3 => "pop3",
             ListenerKind::Pop3s => "pop3s",
+            ListenerKind::Imap => "imap",
+            ListenerKind::Imaps => "imaps",
         }
     }
 
@@ -42,6 +49,8 @@ impl ListenerKind {
             ListenerKind::Submissions => 465,
             ListenerKind::Pop3 => 110,
             ListenerKind::Pop3s => 995,
+            ListenerKind::Imap => 143,
+            ListenerKind::Imaps => 993,
         }
     }
 }
@@ -143,6 +152,12 @@ pub struct MailConfig {
     /// Whether POP3 offers APOP (RFC 1939 §7: a timestamp in the greeting, the MD5 of it and
     /// the password as the proof). Off by default, as in Dovecot: MD5 is weak.
     pub pop3_apop: bool,
+    /// Whether IMAP's LOGIN and AUTHENTICATE work without TLS (a world on loopback). Off by
+    /// default (LOGINDISABLED is advertised).
+    pub imap_plaintext_login: bool,
+    /// IMAP's autologout timer (RFC 3501 §5.4: at least 30 minutes, the default; shorter
+    /// for tests).
+    pub imap_idle_timeout: std::time::Duration,
     /// DKIM keys: what users submit is signed with the key of its `From` domain.
     pub dkim: Vec<std::sync::Arc<crate::auth::DkimKey>>,
     /// Whether mail from other servers (port 25) has its DKIM signatures and the sender's
@@ -193,6 +208,8 @@ impl MailConfig {
             defer_delivery: false,
             pop3_plaintext_login: false,
             pop3_apop: false,
+            imap_plaintext_login: false,
+            imap_idle_timeout: std::time::Duration::from_secs(30 * 60),
             dkim: Vec::new(),
             check_inbound: false,
             soft_error_limit: 10,

@@ -23,6 +23,8 @@ pub mod control;
 pub mod delivery;
 pub mod fetch;
 pub mod headers;
+mod imap;
+pub mod imap_store;
 pub mod maildir;
 pub mod net;
 pub mod policy;

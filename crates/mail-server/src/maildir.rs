@@ -70,7 +70,7 @@ fn safe(name: &str) -> bool {
 
 /// Maildir's unique name: `SECS.MmicrosPpidQcount.host,S=size` (the host's `/` and `:`
 /// escaped as `\057` and `\072`).
-fn unique_name(unique: &UniqueParts, size: usize) -> String {
+pub(crate) fn unique_name(unique: &UniqueParts, size: usize) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let elapsed = unique.time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let host = unique.host.replace('/', "\\057").replace(':', "\\072");

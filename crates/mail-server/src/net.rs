@@ -28,6 +28,7 @@ struct Shared {
     tls: Option<tls::TlsAcceptor>,
     /// POP3 on the same mailboxes.
     pop3: Arc<crate::pop3::Pop3Shared>,
+    imap: Arc<crate::imap::ImapShared>,
     /// DKIM and SPF checks of mail from other servers, when on.
     checker: Option<crate::auth::Checker>,
     /// SMTP connections open per client address (Postfix's anvil).
@@ -113,6 +114,7 @@ pub async fn bind(config: MailConfig) -> Result<MailServer, crate::MailError> {
     let queue = Arc::new(queue);
     let store = crate::maildir::Store::open(&config.data_dir.join("mail"))?;
     let pop3_store = crate::maildir::Store::open(&config.data_dir.join("mail"))?;
+    let imap_store = crate::maildir::Store::open(&config.data_dir.join("mail"))?;
     for mailbox in policy.mailboxes() {
         store.mailbox(&mailbox.domain, &mailbox.local)?;
     }
@@ -147,6 +149,16 @@ pub async fn bind(config: MailConfig) -> Result<MailServer, crate::MailError> {
         config.pop3_apop,
         config.auth_failure_delay,
     ));
+    let mut imap = crate::imap::ImapShared::new(
+        config.hostname.clone(),
+        policy.clone(),
+        imap_store,
+        tls.clone(),
+        config.imap_plaintext_login,
+        config.auth_failure_delay,
+    );
+    imap.idle_timeout = config.imap_idle_timeout;
+    let imap = Arc::new(imap);
     Ok(MailServer {
         shared: Arc::new(Shared {
             checker: match config.check_inbound {
@@ -162,6 +174,7 @@ pub async fn bind(config: MailConfig) -> Result<MailServer, crate::MailError> {
             deliverer,
             tls,
             pop3,
+            imap,
             clients: std::sync::Mutex::new(std::collections::HashMap::new()),
         }),
         listeners,
@@ -200,6 +213,20 @@ impl MailServer {
                         let pop3 = pop3.clone();
                         async move {
                             crate::pop3::serve_connection(pop3, stream, conn, implicit).await
+                        }
+                    })
+                    .await
+                });
+                continue;
+            }
+            if matches!(listener.kind, ListenerKind::Imap | ListenerKind::Imaps) {
+                let imap = shared.imap.clone();
+                let implicit = listener.kind == ListenerKind::Imaps;
+                tasks.spawn(async move {
+                    netio::tcp::serve(socket, limits, shutdown, move |stream, conn| {
+                        let imap = imap.clone();
+                        async move {
+                            crate::imap::serve_connection(imap, stream, conn, implicit).await
                         }
                     })
                     .await
@@ -250,7 +277,9 @@ fn session_config(shared: &Shared, kind: ListenerKind) -> ServerConfig {
         ListenerKind::Submission if shared.tls.is_some() => AuthPolicy::AfterTls,
         ListenerKind::Submission => AuthPolicy::Always,
         ListenerKind::Submissions => AuthPolicy::Always,
-        ListenerKind::Pop3 | ListenerKind::Pop3s => AuthPolicy::Disabled,
+        ListenerKind::Pop3 | ListenerKind::Pop3s | ListenerKind::Imap | ListenerKind::Imaps => {
+            AuthPolicy::Disabled
+        }
     };
     config.vrfy = if shared.config.vrfy {
         VrfyPolicy::Ask
@@ -624,7 +653,11 @@ async fn store(context: &Context, envelope: smtp_proto::Envelope, data: Vec<u8>)
     );
     // RFC 6409 §8: a submission server adds the Message-ID and Date a user agent left out.
     let added = match context.kind {
-        ListenerKind::Smtp | ListenerKind::Pop3 | ListenerKind::Pop3s => String::new(),
+        ListenerKind::Smtp
+        | ListenerKind::Pop3
+        | ListenerKind::Pop3s
+        | ListenerKind::Imap
+        | ListenerKind::Imaps => String::new(),
         ListenerKind::Submission | ListenerKind::Submissions => {
             crate::headers::missing_submission_fields(
                 &data,
@@ -661,7 +694,7 @@ async fn store(context: &Context, envelope: smtp_proto::Envelope, data: Vec<u8>)
                 first_fields = verdict.field;
             }
         }
-        ListenerKind::Pop3 | ListenerKind::Pop3s => {}
+        ListenerKind::Pop3 | ListenerKind::Pop3s | ListenerKind::Imap | ListenerKind::Imaps => {}
     }
     let mut message = Vec::with_capacity(first_fields.len() + received.len() + body.len());
     match context.kind {

@@ -501,6 +501,15 @@ fn mail_config(
             addr: SocketAddr::new(host.address, effective_port(995, port_offset)),
             kind: mail_server::ListenerKind::Pop3s,
         },
+        // ... and with IMAP (STARTTLS on 143, TLS on 993).
+        mail_server::Listener {
+            addr: SocketAddr::new(host.address, effective_port(143, port_offset)),
+            kind: mail_server::ListenerKind::Imap,
+        },
+        mail_server::Listener {
+            addr: SocketAddr::new(host.address, effective_port(993, port_offset)),
+            kind: mail_server::ListenerKind::Imaps,
+        },
     ];
     config.dns = local_dns(world, host, port_offset).or_else(|| {
         world

@@ -87,6 +87,15 @@ struct ServeArgs {
     /// Offer POP3 APOP (an MD5 challenge in the greeting; off by default, as in Dovecot).
     #[arg(long)]
     pop3_apop: bool,
+    /// IMAP listener (STARTTLS; repeatable).
+    #[arg(long = "imap", value_name = "ADDR", value_parser = super::addr_parser(143), default_value = "127.0.0.1:2143")]
+    imap: Vec<SocketAddr>,
+    /// IMAP with implicit TLS (repeatable).
+    #[arg(long = "imaps", value_name = "ADDR", value_parser = super::addr_parser(993), default_value = "127.0.0.1:2993")]
+    imaps: Vec<SocketAddr>,
+    /// Allow IMAP LOGIN and AUTHENTICATE without TLS (off by default: LOGINDISABLED).
+    #[arg(long)]
+    imap_plaintext: bool,
     /// The server's certificate chain (PEM); without it, a certificate for the host name from
     /// a CA kept in DATA_DIR/ca (its ca.pem is what clients trust).
     #[arg(long, value_name = "FILE", requires = "key")]
@@ -287,6 +296,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             addr: *addr,
             kind: ListenerKind::Pop3s,
         }))
+        .chain(args.imap.iter().map(|addr| Listener {
+            addr: *addr,
+            kind: ListenerKind::Imap,
+        }))
+        .chain(args.imaps.iter().map(|addr| Listener {
+            addr: *addr,
+            kind: ListenerKind::Imaps,
+        }))
         .collect();
     let identity = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => tls::load_pem(cert, key, std::slice::from_ref(&hostname))?,
@@ -308,6 +325,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.defer_delivery = args.defer_delivery;
     config.pop3_plaintext_login = args.pop3_plaintext;
     config.pop3_apop = args.pop3_apop;
+    config.imap_plaintext_login = args.imap_plaintext;
     config.check_inbound = args.check_auth;
     config.max_connections_per_client = args.client_connection_limit;
     for spec in &args.dkim_keys {

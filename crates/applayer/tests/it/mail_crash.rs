@@ -38,6 +38,7 @@ fn start(dir: &Path) -> Child {
         .args(["--smtp", &listen(2525), "--submission", &listen(2587)])
         .args(["--submissions", &listen(2465), "--pop3", &listen(2110)])
         .args(["--pop3s", &listen(2995)])
+        .args(["--imap", &listen(2143), "--imaps", &listen(2993)])
         .current_dir(dir)
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())

@@ -3,6 +3,7 @@
 
 mod dkim;
 mod fetch;
+mod imap;
 mod pop3;
 mod postfix;
 mod queue;

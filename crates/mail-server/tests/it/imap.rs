@@ -1,0 +1,254 @@
+//! IMAP against Python's imaplib (seed §2.3.4): Bob logs in over STARTTLS and over implicit
+//! TLS, lists his folders with their special uses, reads, flags, copies, moves, searches,
+//! appends and expunges; UIDs survive a restart; a message SMTP delivers appears in an open
+//! IDLE session; two sessions see each other's flag changes and expunges; mailbox names that
+//! try to leave the store are refused. Every socket has a 10 s timeout.
+
+use crate::scratch;
+use crate::smtp::{addr, config, python, start, tool_missing, wait_for_mail};
+use mail_server::{Listener, ListenerKind, MailConfig};
+use std::path::Path;
+
+fn hamburger(dir: &Path, ca: &tls::Ca) -> MailConfig {
+    let mut hamburger = config(
+        "mail.hamburger.edu",
+        "hamburger.edu",
+        &dir.join("hamburger"),
+    );
+    hamburger.users.push(("bob".into(), "bobpw".into()));
+    hamburger.auth_failure_delay = std::time::Duration::from_millis(10);
+    for kind in [ListenerKind::Imap, ListenerKind::Imaps] {
+        hamburger.listeners.push(Listener {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            kind,
+        });
+    }
+    hamburger.tls = Some(
+        tls::server_config(
+            vec![ca.issue(&["mail.hamburger.edu", "127.0.0.1"]).unwrap()],
+            &[],
+        )
+        .unwrap(),
+    );
+    hamburger
+}
+
+const PRELUDE: &str = r#"
+import imaplib, ssl, re, time, smtplib, threading
+ctx = ssl.create_default_context(cafile=CA)
+def login143():
+    m = imaplib.IMAP4("127.0.0.1", IMAP, timeout=10)
+    m.starttls(ssl_context=ctx)
+    m.login("bob", "bobpw")
+    return m
+def login993():
+    m = imaplib.IMAP4_SSL("127.0.0.1", IMAPS, ssl_context=ctx, timeout=10)
+    m.login("bob", "bobpw")
+    return m
+"#;
+
+fn script(body: &str, ca: &Path, imap: u16, imaps: u16, smtp: u16) -> String {
+    format!(
+        "CA = {ca:?}\nIMAP = {imap}\nIMAPS = {imaps}\nSMTP = {smtp}\n{PRELUDE}\n{body}\nprint(\"ok\")\n",
+        ca = ca.display().to_string()
+    )
+}
+
+#[test]
+fn bob_uses_imaplib_over_starttls_and_imaps() {
+    if tool_missing("python3") {
+        return;
+    }
+    let dir = scratch("imap");
+    let ca = tls::Ca::ephemeral("test world CA").unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.cert_pem()).unwrap();
+    let (addrs, stop) = start(hamburger(&dir, &ca));
+    let smtp = addr(&addrs, ListenerKind::Smtp).port();
+    let imap = addr(&addrs, ListenerKind::Imap).port();
+    let imaps = addr(&addrs, ListenerKind::Imaps).port();
+    let deliver = r#"
+with smtplib.SMTP("127.0.0.1", SMTP, timeout=10) as s:
+    for n in range(3):
+        s.sendmail("alice@crepes.fr", ["bob@hamburger.edu"],
+                   f"From: Alice <alice@crepes.fr>\r\nTo: bob@hamburger.edu\r\nSubject: crepe {n}\r\n\r\nline one {n}\r\nline two\r\n".encode())
+"#;
+    let (ok, out) = python(&script(deliver, &ca_file, imap, imaps, smtp)).unwrap();
+    assert!(ok, "{out}");
+    wait_for_mail(&dir.join("hamburger/mail/hamburger.edu/bob"), 3);
+    let body = r#"
+# Plaintext login refused before TLS.
+m = imaplib.IMAP4("127.0.0.1", IMAP, timeout=10)
+assert "LOGINDISABLED" in m.capabilities and "STARTTLS" in m.capabilities, m.capabilities
+try:
+    m.login("bob", "bobpw")
+    raise SystemExit("LOGIN accepted before TLS")
+except imaplib.IMAP4.error as e:
+    assert "PRIVACYREQUIRED" in str(e), e
+m.starttls(ssl_context=ctx)
+try:
+    m.login("bob", "wrong")
+    raise SystemExit("a wrong password worked")
+except imaplib.IMAP4.error as e:
+    assert "AUTHENTICATIONFAILED" in str(e), e
+m.login("bob", "bobpw")
+typ, lines = m.list()
+text = b"\n".join(lines).decode()
+assert '(\\HasNoChildren \\Sent) "/" "Sent"' in text, text
+assert "\\Trash" in text and "\\Drafts" in text and "\\Junk" in text and '"INBOX"' in text, text
+for bad in ["../x", "/etc", "a/../../b"]:
+    typ, data = m.create(bad)
+    assert typ == "NO", (bad, typ, data)
+    typ, data = m.select(bad)
+    assert typ == "NO", (bad, typ, data)
+assert m.create("Lists/rust")[0] == "OK"
+typ, lines = m.list('""', "Lists*")
+assert b'(\\HasChildren) "/" "Lists"' in lines[0], lines
+typ, data = m.select("INBOX")
+assert typ == "OK" and data == [b"3"], (typ, data)
+typ, data = m.fetch("1:*", "(UID FLAGS RFC822.SIZE)")
+assert typ == "OK" and len(data) == 3, data
+assert b"UID 1 " in data[0] and b"FLAGS ()" in data[0], data
+typ, data = m.fetch("2", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[TEXT]<0.8> BODYSTRUCTURE ENVELOPE)")
+assert typ == "OK", data
+blob = b"".join(p if isinstance(p, bytes) else b"".join(p) for p in data)
+assert b"Subject: crepe 1" in blob and b"line one" in blob and b"line one 1" not in blob, blob
+assert b'BODYSTRUCTURE ("TEXT" "PLAIN"' in blob and b'"Alice" NIL "alice" "crepes.fr"' in blob, blob
+typ, data = m.fetch("2", "(FLAGS)")
+assert b"\\Seen" not in data[0], data
+typ, data = m.fetch("2", "(BODY[TEXT])")
+assert b"\\Seen" in b"".join(p if isinstance(p, bytes) else b"".join(p) for p in data), data
+typ, data = m.store("1", "+FLAGS", "(\\Flagged)")
+assert b"\\Flagged" in data[0], data
+typ, data = m.search(None, "FLAGGED")
+assert data == [b"1"], data
+typ, data = m.search(None, "OR", "SUBJECT", '"crepe 2"', "SEEN")
+assert data == [b"2 3"], data
+typ, data = m.uid("SEARCH", "NOT", "UID", "1")
+assert data == [b"2 3"], data
+typ, data = m.search("UTF-8", "BODY", "line", "LARGER", "10", "SINCE", "1-Jan-2000")
+assert data == [b"1 2 3"], data
+typ, data = m.copy("1", "Trash")
+assert typ == "OK" and b"COPYUID" in data[0], data
+typ, data = m.uid("MOVE", "3", "Lists/rust")
+assert typ == "OK", (typ, data)
+assert any(b"COPYUID" in l for l in m.untagged_responses.get("OK", [])), m.untagged_responses
+typ, data = m.append("Drafts", "(\\Draft)", None, b"Subject: draft\r\n\r\nhi\r\n")
+assert typ == "OK" and b"APPENDUID" in data[0], data
+typ, data = m.status("Drafts", "(MESSAGES UIDNEXT UNSEEN)")
+assert b"MESSAGES 1" in data[0] and b"UIDNEXT 2" in data[0], data
+# A multipart message: BODYSTRUCTURE and part sections; broken MIME still shows.
+mixed = (b"Subject: parts\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n"
+         b"--XX\r\nContent-Type: text/plain\r\n\r\nfirst part\r\n"
+         b"--XX\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0K\r\n--XX--\r\n")
+assert m.append("Junk", None, None, mixed)[0] == "OK"
+assert m.append("Junk", None, None, b"Content-Type: multipart/mixed; boundary=\r\n\r\n--\r\n--")[0] == "OK"
+m.select("Junk")
+typ, data = m.fetch("1:2", "(BODYSTRUCTURE BODY.PEEK[2] BODY.PEEK[1.MIME])")
+assert typ == "OK", data
+blob = b"".join(p if isinstance(p, bytes) else b"".join(p) for p in data)
+assert b'"IMAGE" "PNG" NIL NIL NIL "BASE64"' in blob and b'"MIXED"' in blob, blob
+assert b"iVBORw0K" in blob and b"Content-Type: text/plain" in blob, blob
+m.select("INBOX")
+m.store("1", "+FLAGS", "(\\Deleted)")
+typ, data = m.expunge()
+assert data == [b"1"], data
+typ, data = m.search(None, "ALL")
+assert data == [b"1"], data
+# Folders: subscriptions, RENAME with children, DELETE, EXAMINE is read-only.
+assert m.subscribe("Sent")[0] == "OK"
+typ, lines = m.lsub()
+assert lines == [b'(\\HasNoChildren \\Sent) "/" "Sent"'], lines
+assert m.create("Old/child")[0] == "OK"
+assert m.rename("Old", "New")[0] == "OK"
+typ, lines = m.list('""', "New*")
+assert b'"New/child"' in b"".join(lines) and b'"New"' in b"".join(lines), lines
+assert m.delete("New")[0] == "NO"
+assert m.delete("New/child")[0] == "OK" and m.delete("New")[0] == "OK"
+assert m.rename("INBOX", "../x")[0] == "NO"
+typ, data = m.select("Trash", readonly=True)
+assert typ == "OK", data
+typ, data = m.store("1", "+FLAGS", "(\\Deleted)")
+assert typ == "NO", data
+m.logout()
+# Over IMAPS, with AUTHENTICATE PLAIN.
+m = imaplib.IMAP4_SSL("127.0.0.1", IMAPS, ssl_context=ctx, timeout=10)
+m.authenticate("PLAIN", lambda _: b"\0bob\0bobpw")
+typ, data = m.select("Lists/rust")
+assert data == [b"1"], data
+typ, data = m.fetch("1", "(UID)")
+assert b"UID 1" in data[0], data
+m.logout()
+"#;
+    let (ok, out) = python(&script(body, &ca_file, imap, imaps, smtp)).unwrap();
+    assert!(ok, "{out}");
+    // Two sessions and IDLE.
+    let body = r#"
+a = login143()
+b = login993()
+a.select("INBOX")
+b.select("INBOX")
+# b idles; a delivery over SMTP shows up as EXISTS.
+tag = b._new_tag().decode()
+b.send(f"{tag} IDLE\r\n".encode())
+assert b.readline().startswith(b"+"), "no continuation"
+with smtplib.SMTP("127.0.0.1", SMTP, timeout=10) as s:
+    s.sendmail("alice@crepes.fr", ["bob@hamburger.edu"], b"Subject: late\r\n\r\nnew\r\n")
+line = b.readline()
+assert re.match(rb"\* 2 EXISTS", line), line
+# a flags message 2: the idling b sees FETCH FLAGS.
+a.store("2", "+FLAGS", "(\\Flagged)")
+line = b.readline()
+assert b"FETCH (FLAGS (\\Flagged))" in line, line
+b.send(b"DONE\r\n")
+line = b.readline()
+assert line.startswith(tag.encode() + b" OK"), line
+# a expunges message 1; b sees it at its next NOOP.
+a.store("1", "+FLAGS", "(\\Deleted)")
+a.expunge()
+b.untagged_responses.pop("EXPUNGE", None)
+typ, data = b.noop()
+assert b.untagged_responses.get("EXPUNGE") == [b"1"], b.untagged_responses
+typ, data = b.fetch("1", "(FLAGS)")
+assert b"\\Flagged" in data[0], data
+# Another agent (a web mail) marks it seen by renaming the file: b sees FETCH FLAGS.
+import os
+cur = os.path.join(MAILDIR, "cur")
+[name] = [n for n in os.listdir(cur) if not n.startswith(".")]
+os.rename(os.path.join(cur, name), os.path.join(cur, name.split(":")[0] + ":2,FS"))
+b.untagged_responses.pop("FETCH", None)
+typ, data = b.noop()
+assert any(b"\\Seen" in l for l in b.untagged_responses.get("FETCH", [])), b.untagged_responses
+a.logout(); b.logout()
+"#;
+    let maildir = dir.join("hamburger/mail/hamburger.edu/bob");
+    let body = format!("MAILDIR = {:?}\n{body}", maildir.display().to_string());
+    let (ok, out) = python(&script(&body, &ca_file, imap, imaps, smtp)).unwrap();
+    assert!(ok, "{out}");
+    // The UIDs before a restart ...
+    let uids = r#"
+m = login993()
+typ, data = m.status("INBOX", "(UIDVALIDITY UIDNEXT MESSAGES)")
+print("STATUS", data[0].decode())
+m.select("INBOX")
+typ, data = m.uid("SEARCH", "ALL")
+print("UIDS", data[0].decode())
+m.logout()
+"#;
+    let (ok, before) = python(&script(uids, &ca_file, imap, imaps, smtp)).unwrap();
+    assert!(ok, "{before}");
+    stop.trigger();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // ... are the UIDs after it.
+    let (addrs, stop) = start(hamburger(&dir, &ca));
+    let imap = addr(&addrs, ListenerKind::Imap).port();
+    let imaps = addr(&addrs, ListenerKind::Imaps).port();
+    let (ok, after) = python(&script(uids, &ca_file, imap, imaps, smtp)).unwrap();
+    assert!(ok, "{after}");
+    assert_eq!(before, after);
+    assert!(
+        before.contains("UIDS 4") && before.contains("UIDNEXT 5"),
+        "{before}"
+    );
+    stop.trigger();
+}
