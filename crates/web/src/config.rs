@@ -20,6 +20,9 @@ pub struct WebServerConfig {
     pub redirects: Vec<Redirect>,
     /// The cookie site with its SQLite store, if enabled.
     pub cookie_site: Option<CookieSiteConfig>,
+    /// Applications at path prefixes, routed after redirects and before the cookie site and
+    /// files (the first that matches).
+    pub apps: Vec<crate::app::AppMount>,
     /// Whether PUT and DELETE change files under the roots (off: they get 405).
     pub allow_write: bool,
     /// Files tried, in order, for a request of a directory.
@@ -59,6 +62,7 @@ impl WebServerConfig {
             hosts: Vec::new(),
             redirects: Vec::new(),
             cookie_site: None,
+            apps: Vec::new(),
             allow_write: false,
             index_files: vec!["index.html".into(), "index.htm".into()],
             autoindex: true,

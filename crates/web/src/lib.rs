@@ -10,6 +10,8 @@
 //!   pluggable [`Resolve`].
 //! - Everything but [`net`] is sans-IO: routing ([`route`]), file answers ([`files`]), the
 //!   cookie site's pages over a [`cookie_site::VisitStore`], configuration ([`config`]).
+//! - Applications ([`App`], the web mail) mount at a path prefix ([`AppMount`] in
+//!   [`WebServerConfig::apps`]).
 //!
 //! ```no_run
 //! # async fn example() -> std::io::Result<()> {
@@ -22,6 +24,7 @@
 //! # }
 //! ```
 
+pub mod app;
 pub mod client;
 pub mod config;
 pub mod cookie_site;
@@ -29,6 +32,7 @@ pub mod files;
 pub mod net;
 pub mod route;
 
+pub use app::{App, AppFuture, AppMount, AppRequest};
 pub use client::{get, FetchOptions, FetchReport, Mode, Resolve, SystemResolver};
 pub use config::{ConfigError, CookieSiteConfig, Redirect, VirtualHost, WebServerConfig};
 pub use net::{bind, WebServer};

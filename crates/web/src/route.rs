@@ -31,6 +31,11 @@ pub enum Route<'a> {
         /// The path below the prefix.
         path: String,
     },
+    /// The application mounted at index `index` of [`WebServerConfig::apps`].
+    App {
+        /// Its index.
+        index: usize,
+    },
     /// An error answer (400 for a malformed path, 404 for hidden names).
     Error(StatusCode),
 }
@@ -67,7 +72,7 @@ pub fn safe_relative_path(raw: &str) -> Result<(PathBuf, bool), StatusCode> {
     Ok((relative, trailing_slash))
 }
 
-/// Routes a request: redirects first, then the cookie site, then files under the root for
+/// Routes a request: redirects first, then applications, then the cookie site, then files under the root for
 /// the Host.
 pub fn route<'a>(config: &'a WebServerConfig, head: &RequestHead) -> Route<'a> {
     let host = host_name(head);
@@ -89,6 +94,9 @@ pub fn route<'a>(config: &'a WebServerConfig, head: &RequestHead) -> Route<'a> {
                 location: redirect.to.clone(),
             };
         }
+    }
+    if let Some(index) = config.apps.iter().position(|mount| mount.matches(path)) {
+        return Route::App { index };
     }
     if let Some(site) = &config.cookie_site {
         let host_ok =

@@ -174,6 +174,21 @@ enum Pending {
         body: Vec<u8>,
         log: LogEntry,
     },
+    /// A body for a mounted application, up to its limit (past it: `413` at the end).
+    App {
+        head: RequestHead,
+        index: usize,
+        body: Vec<u8>,
+        too_large: bool,
+        log: LogEntry,
+    },
+}
+
+/// A mounted application's answer being awaited.
+struct AppCall {
+    future: crate::app::AppFuture,
+    timeout: std::time::Duration,
+    log: LogEntry,
 }
 
 /// The fields of one access-log line.
@@ -283,6 +298,7 @@ struct Connection<'a> {
     shared: &'a Shared,
     pending: Pending,
     transfer: Option<Transfer>,
+    app_call: Option<AppCall>,
     /// Whether to drain the client's input before closing: after an error answer, when the
     /// client may still be sending (a body we refused, smuggled bytes), closing at once
     /// would reset the connection and could destroy our answer in flight.
@@ -301,6 +317,7 @@ async fn connection(stream: Stream, conn: Conn, shared: Arc<Shared>) -> Option<P
         shared: &shared,
         pending: Pending::None,
         transfer: None,
+        app_call: None,
         linger: false,
     };
     match connection.run().await {
@@ -334,9 +351,14 @@ impl Connection<'_> {
         loop {
             while let Some(event) = self.machine.poll_event() {
                 self.handle_event(event)?;
-                if self.transfer.is_some() {
+                if self.transfer.is_some() || self.app_call.is_some() {
                     break;
                 }
+            }
+            if let Some(call) = self.app_call.take() {
+                // Boxed: applications are the rare path here.
+                Box::pin(self.drive_app(call)).await;
+                continue;
             }
             if let Some(transfer) = self.transfer.take() {
                 // Boxed: the large-file path is rare, and its state would otherwise make
@@ -596,6 +618,25 @@ impl Connection<'_> {
                             body.extend_from_slice(&data);
                         }
                     }
+                    Pending::App {
+                        body,
+                        too_large,
+                        index,
+                        ..
+                    } => {
+                        let max = self
+                            .shared
+                            .config
+                            .apps
+                            .get(*index)
+                            .map_or(0, |mount| mount.app.max_body());
+                        if body.len() + data.len() <= max {
+                            body.extend_from_slice(&data);
+                        } else {
+                            *too_large = true;
+                            body.clear();
+                        }
+                    }
                     Pending::None => {}
                 }
                 Ok(())
@@ -655,6 +696,19 @@ impl Connection<'_> {
                 body,
                 log,
             } => self.answer_cookie_site(&head, &path, &body, &log),
+            Pending::App {
+                head,
+                index,
+                body,
+                too_large,
+                log,
+            } => {
+                if too_large {
+                    self.respond_error(&log, StatusCode::CONTENT_TOO_LARGE);
+                } else {
+                    self.call_app(head, index, body, log);
+                }
+            }
             Pending::None => {}
         }
     }
@@ -680,6 +734,36 @@ impl Connection<'_> {
         self.respond(log, response.0, &response.1);
     }
 
+    /// Starts a mounted application on a complete request; `run` awaits its answer.
+    fn call_app(&mut self, head: RequestHead, index: usize, body: Vec<u8>, log: LogEntry) {
+        let Some(mount) = self.shared.config.apps.get(index) else {
+            self.respond_error(&log, StatusCode::NOT_FOUND);
+            return;
+        };
+        let request = crate::app::AppRequest {
+            head,
+            body,
+            peer: self.conn.peer,
+            local: self.conn.local,
+        };
+        self.app_call = Some(AppCall {
+            future: mount.app.call(request),
+            timeout: mount.app.timeout(),
+            log,
+        });
+    }
+
+    /// Awaits an application's answer (or its timeout: `504`) and sends it.
+    async fn drive_app(&mut self, call: AppCall) {
+        match tokio::time::timeout(call.timeout, call.future).await {
+            Ok((head, body)) => self.respond(&call.log, head, &body),
+            Err(_) => {
+                tracing::warn!(peer = %self.conn.peer, "application answer timed out");
+                self.respond_error(&call.log, StatusCode::GATEWAY_TIMEOUT);
+            }
+        }
+    }
+
     fn handle_request(
         &mut self,
         head: RequestHead,
@@ -703,6 +787,28 @@ impl Connection<'_> {
             Route::Redirect { status, location } => {
                 let (response, body) = files::redirect(status, &location);
                 self.respond(&log, response, &body);
+            }
+            Route::App { index } => {
+                let max = config
+                    .apps
+                    .get(index)
+                    .map_or(0, |mount| mount.app.max_body());
+                match body {
+                    _ if body.is_empty() => self.call_app(head, index, Vec::new(), log),
+                    http_proto::BodyKind::Length(length) if length > max as u64 => {
+                        self.respond_error(&log, StatusCode::CONTENT_TOO_LARGE)
+                    }
+                    _ => {
+                        self.pending = Pending::App {
+                            head,
+                            index,
+                            body: Vec::new(),
+                            too_large: false,
+                            log,
+                        };
+                        self.machine.continue_body();
+                    }
+                }
             }
             Route::CookieSite { path } => {
                 if body.is_empty() {
