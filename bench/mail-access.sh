@@ -159,6 +159,8 @@ write_dovecot
 fill "$WORK/dovecot/mail/bob"
 chown -R 65534:65534 "$WORK/dovecot/mail"
 
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
 declare -A RESULTS
 for run_index in $(seq 0 "$RUNS"); do
     for server in ours dovecot; do

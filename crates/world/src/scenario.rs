@@ -526,6 +526,29 @@ fn mail_user(world: &World, host: &str) -> Result<(String, String, String), Scen
         .ok_or_else(missing)
 }
 
+/// Bob's account on mail.hamburger.edu at `server`, STARTTLS verified against the world CA.
+fn bob_account(
+    running: &Running,
+    server: SocketAddr,
+    source: Option<IpAddr>,
+    user: &str,
+    password: &str,
+) -> Result<mail_server::fetch::Account, ScenarioError> {
+    let failed = mail_failed("fetch");
+    let ca = tls::Ca::load_or_create(&running.state_dir().join("ca"), "applayer world CA")
+        .map_err(|error| failed(error.to_string()))?;
+    let client =
+        tls::client_config(&[ca.cert_der()], &[]).map_err(|error| failed(error.to_string()))?;
+    Ok(mail_server::fetch::Account {
+        server,
+        source,
+        user: user.to_string(),
+        password: password.to_string(),
+        security: mail_server::submit::Security::StartTls,
+        tls: Some((client, "mail.hamburger.edu".into())),
+    })
+}
+
 /// Bob's user agent fetches with `protocol` from `server` (STARTTLS against the world CA)
 /// into `maildir`, keeping the mail on the server; the report and the dialogue in the seed's
 /// `S:`/`C:` layout, messages shortened to a line.
@@ -539,18 +562,7 @@ async fn bob_fetches(
     maildir: &std::path::Path,
 ) -> Result<(mail_server::fetch::Report, String), ScenarioError> {
     let failed = mail_failed("fetch");
-    let ca = tls::Ca::load_or_create(&running.state_dir().join("ca"), "applayer world CA")
-        .map_err(|error| failed(error.to_string()))?;
-    let client =
-        tls::client_config(&[ca.cert_der()], &[]).map_err(|error| failed(error.to_string()))?;
-    let account = mail_server::fetch::Account {
-        server,
-        source,
-        user: user.to_string(),
-        password: password.to_string(),
-        security: mail_server::submit::Security::StartTls,
-        tls: Some((client, "mail.hamburger.edu".into())),
-    };
+    let account = bob_account(running, server, source, user, password)?;
     let mut sink = mail_server::fetch::MaildirSink::open(maildir)
         .map_err(|error| failed(error.to_string()))?;
     let mut lines: Vec<mail_server::fetch::Said> = Vec::new();
@@ -773,6 +785,53 @@ async fn mail(world: &World, running: &Running) -> Result<Vec<Step>, ScenarioErr
                 laptop.display()
             );
             story.push_str(&dialogue);
+            Ok(story.trim_end().to_string())
+        },
+    )
+    .await?;
+    // IMAP keeps the folders on the server: Bob finds the message and files it away.
+    step(
+        &mut steps,
+        "Bob's user agent reads it with IMAP, searches for it and moves it to a folder on the server",
+        async {
+            let imap = SocketAddr::new(
+                endpoint(running, "mail.hamburger.edu", "mail")?.ip(),
+                crate::run::effective_port(143, running.port_offset),
+            );
+            let bob_laptop = world.host("bob.hamburger.edu").map(|host| host.address);
+            let laptop = running.state_dir().join("user-agents").join(&bob).join("Maildir-imap");
+            let (report, dialogue) =
+                bob_fetches(running, mail_server::fetch::Protocol::Imap, imap, bob_laptop, &bob, &bob_password, &laptop)
+                    .await?;
+            let account = bob_account(running, imap, bob_laptop, &bob, &bob_password)?;
+            let mut lines: Vec<mail_server::fetch::Said> = Vec::new();
+            let moved = tokio::time::timeout(
+                Duration::from_secs(30),
+                mail_server::fetch::imap_move_matching(&account, &token, "Crepes", &mut |said: &mail_server::fetch::Said| lines.push(said.clone())),
+            )
+            .await
+            .map_err(|_| failed("imap")("no answer in 30 s".into()))?
+            .map_err(|error| failed("imap")(error.to_string()))?;
+            if moved.is_empty() {
+                return Err(failed("imap")(format!("UID SEARCH SUBJECT {token} found nothing")));
+            }
+            let folder = crate::run::mail_dir(running.state_dir(), "mail.hamburger.edu")
+                .join("mail")
+                .join(&hamburger)
+                .join(bob.to_ascii_lowercase())
+                .join(".Crepes");
+            let mut story = format!(
+                "Bob's user agent took {} message(s) ({} bytes) from the INBOX over IMAP with STARTTLS into {}, leaving them on the server:\n{dialogue}then searched the INBOX and moved UID {} into a new folder Crepes on the server ({}):\n",
+                report.messages,
+                report.bytes,
+                laptop.display(),
+                moved.iter().map(u64::to_string).collect::<Vec<_>>().join(","),
+                folder.display(),
+            );
+            for said in lines.iter().filter(|said| !said.in_message) {
+                let who = if said.by_server { "S:" } else { "C:" };
+                let _ = writeln!(story, "  {who} {}", said.text);
+            }
             Ok(story.trim_end().to_string())
         },
     )

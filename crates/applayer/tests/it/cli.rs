@@ -420,6 +420,16 @@ fn mail_scenario_relays_alice_to_bob_by_mx() {
     assert!(out.contains("lines of the message)\n"), "{out}");
     assert!(out.contains("pop3 RETR 1"), "{out}");
     assert!(!out.contains("C: PASS burgers"), "{out}");
+    // Then with IMAP: downloaded (kept on the server), found by SEARCH, moved to a folder.
+    assert!(out.contains("reads it with IMAP"), "{out}");
+    assert!(out.contains("C: a2 STARTTLS"), "{out}");
+    assert!(
+        out.contains("UID FETCH 1:* (UID FLAGS BODY.PEEK[])"),
+        "{out}"
+    );
+    assert!(out.contains("S: * SEARCH 1\n"), "{out}");
+    assert!(out.contains("C: a7 UID MOVE 1 \"Crepes\""), "{out}");
+    assert!(out.contains("OK MOVE completed"), "{out}");
     // Part two: Bob's server down, the message waits with its retry time, then is delivered.
     assert!(out.contains("mail.hamburger.edu goes down"), "{out}");
     assert!(
@@ -498,6 +508,10 @@ fn mail_send_with_attachment_and_the_queue_commands() {
             "127.77.0.1:2110",
             "--pop3s",
             "127.77.0.1:2995",
+            "--imap",
+            "127.77.0.1:2143",
+            "--imaps",
+            "127.77.0.1:2993",
             "--route",
             // Nobody listens there: the message stays queued.
             "hamburger.edu=127.77.0.2:2525",

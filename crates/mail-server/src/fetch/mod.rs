@@ -543,11 +543,9 @@ struct Imap<'c, 'a> {
     next_tag: u32,
 }
 
-/// What a command brought back: the untagged responses (whole, literals in place), then
-/// the tagged status text.
+/// What a command brought back: the untagged responses (whole, literals in place).
 struct Answer {
     untagged: Vec<Vec<u8>>,
-    text: String,
 }
 
 impl Imap<'_, '_> {
@@ -598,10 +596,7 @@ impl Imap<'_, '_> {
                 if got == tag {
                     let verb = command.split(' ').next().unwrap_or(command);
                     return if status.eq_ignore_ascii_case("OK") {
-                        Ok(Answer {
-                            untagged,
-                            text: rest.to_string(),
-                        })
+                        Ok(Answer { untagged })
                     } else {
                         Err(io::Error::other(format!("{verb}: {status} {rest}")))
                     };
@@ -621,20 +616,8 @@ impl Imap<'_, '_> {
     }
 }
 
-fn capabilities_of(text: &str) -> Option<Vec<String>> {
-    let upper = text.to_ascii_uppercase();
-    let start = upper.find("[CAPABILITY ")? + "[CAPABILITY ".len();
-    let end = upper[start..].find(']')? + start;
-    Some(upper[start..end].split(' ').map(str::to_string).collect())
-}
-
-async fn imap(
-    conn: &mut Conn<'_>,
-    account: &Account,
-    folders: &Folders,
-    sink: &mut dyn Sink,
-    state: &mut AccountState,
-) -> io::Result<Report> {
+/// The greeting, STARTTLS when asked for, and LOGIN.
+async fn imap_login<'c, 'a>(conn: &'c mut Conn<'a>, account: &Account) -> io::Result<Imap<'c, 'a>> {
     let mut imap = Imap { conn, next_tag: 0 };
     let greeting = String::from_utf8_lossy(&imap.response().await?).into_owned();
     match wire::imap_status(&greeting) {
@@ -664,13 +647,22 @@ async fn imap(
             "the user name and password must be printable ASCII for IMAP LOGIN",
         ));
     };
-    let login = imap
-        .command(
-            &format!("LOGIN {user} {password}"),
-            Some(&format!("LOGIN {user} {}", "*".repeat(8))),
-        )
-        .await?;
-    let _ = capabilities_of(&login.text);
+    imap.command(
+        &format!("LOGIN {user} {password}"),
+        Some(&format!("LOGIN {user} {}", "*".repeat(8))),
+    )
+    .await?;
+    Ok(imap)
+}
+
+async fn imap(
+    conn: &mut Conn<'_>,
+    account: &Account,
+    folders: &Folders,
+    sink: &mut dyn Sink,
+    state: &mut AccountState,
+) -> io::Result<Report> {
+    let mut imap = imap_login(conn, account).await?;
 
     // The folders: the one asked for, or every selectable one.
     let names: Vec<String> = match folders {
@@ -791,6 +783,55 @@ async fn imap(
     }
     imap.command("LOGOUT", None).await?;
     Ok(report)
+}
+
+/// The user agent files mail away on the server (IMAP): in the INBOX, `UID SEARCH` for
+/// messages whose Subject contains `subject`, then `UID MOVE` them to `folder` (RFC 6851;
+/// created when missing).
+/// Returns the UIDs found.
+pub async fn imap_move_matching(
+    account: &Account,
+    subject: &str,
+    folder: &str,
+    observe: &mut (dyn FnMut(&Said) + Send),
+) -> io::Result<Vec<u64>> {
+    let mut conn = Conn::open(Protocol::Imap, account, observe).await?;
+    let mut imap = imap_login(&mut conn, account).await?;
+    let (Some(subject), Some(target)) = (wire::quoted(subject), wire::quoted(folder)) else {
+        return Err(io::Error::other(
+            "the subject and folder must be printable ASCII",
+        ));
+    };
+    imap.command("SELECT \"INBOX\"", None).await?;
+    let answer = imap
+        .command(&format!("UID SEARCH SUBJECT {subject}"), None)
+        .await?;
+    let uids: Vec<u64> = answer
+        .untagged
+        .iter()
+        .filter_map(|line| {
+            let text = String::from_utf8_lossy(line).into_owned();
+            text.strip_prefix("* SEARCH").map(|rest| {
+                rest.split_whitespace()
+                    .filter_map(|uid| uid.parse().ok())
+                    .collect::<Vec<u64>>()
+            })
+        })
+        .flatten()
+        .collect();
+    if !uids.is_empty() {
+        let set = uids
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        // The folder may exist already (`NO [ALREADYEXISTS]`): that is fine.
+        let _ = imap.command(&format!("CREATE {target}"), None).await;
+        imap.command(&format!("UID MOVE {set} {target}"), None)
+            .await?;
+    }
+    imap.command("LOGOUT", None).await?;
+    Ok(uids)
 }
 
 // ---- sinks ----
