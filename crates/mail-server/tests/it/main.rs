@@ -3,6 +3,7 @@
 
 mod dkim;
 mod fetch;
+mod fetchmail;
 mod imap;
 mod pop3;
 mod postfix;
