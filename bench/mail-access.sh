@@ -61,7 +61,7 @@ start_ours() {
         --pop3-plaintext >"$WORK/ours.log" 2>&1 &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
-    wait_port $OURS_PORT
+    wait_port $OURS_PORT "$WORK/ours.log"
 }
 
 stop_ours() {
@@ -69,73 +69,16 @@ stop_ours() {
     wait "$SERVER_PID" 2>/dev/null || true
 }
 
-write_dovecot() {
-    local d=$WORK/dovecot
-    mkdir -p "$d"/{run,state,mail}
-    echo "bob:{PLAIN}benchpw" >"$d/users"
-    cat >"$d/dovecot.conf" <<EOF
-base_dir = $d/run
-state_dir = $d/state
-log_path = $d/log
-instance_name = applayer-bench
-protocols = pop3
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-mail_location = maildir:$d/mail/%n
-mail_fsync = always
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%n $d/users
-}
-userdb {
-  driver = static
-  args = uid=65534 gid=65534 home=$d/mail/%n
-}
-service pop3-login {
-  chroot =
-  inet_listener pop3 {
-    port = $DOVECOT_PORT
-  }
-  inet_listener pop3s {
-    port = 0
-  }
-}
-service anvil {
-  chroot =
-}
-EOF
-}
-
 start_dovecot() {
     taskset -c "$SERVER_CPU" dovecot -F -c "$WORK/dovecot/dovecot.conf" >/dev/null 2>&1 &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
-    wait_port $DOVECOT_PORT
+    wait_port $DOVECOT_PORT "$WORK/dovecot/log"
 }
 
 stop_dovecot() {
     kill "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
-}
-
-wait_port() {
-    local i
-    for i in $(seq 1 600); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "nothing listens on port $1" >&2
-    tail -5 "$WORK/ours.log" "$WORK/dovecot/log" >&2 2>/dev/null || true
-    exit 1
-}
-
-# The process tree's CPU plus what its root reaped (Dovecot's pop3 process exits at QUIT).
-tree_ticks() {
-    local reaped
-    reaped=$(awk '{ sub(/^.*\) /, ""); print $14 + $15 }' "/proc/$1/stat")
-    echo $(($(cpu_ticks "$1") + reaped))
 }
 
 # run PORT -> "msgs_per_s cpu_us_per_retr"
@@ -155,11 +98,11 @@ run() {
 start_ours
 stop_ours
 fill "$WORK/ours/mail/bench.test/bob"
-write_dovecot
+mkdir -p "$WORK/dovecot"
+echo "bob:{PLAIN}benchpw" >"$WORK/dovecot/users"
+write_dovecot "$WORK/dovecot" pop3 $DOVECOT_PORT
 fill "$WORK/dovecot/mail/bob"
 chown -R 65534:65534 "$WORK/dovecot/mail"
-
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 declare -A RESULTS
 for run_index in $(seq 0 "$RUNS"); do

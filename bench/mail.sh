@@ -138,7 +138,6 @@ run() {
     python3 -c "print(f'{$count/($t1-$t0):.0f} {($after-$before)*1e6/$HZ/$count:.0f} $(rss_kb "$SERVER_PID")')"
 }
 
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 declare -A RESULTS
 for mode in many single; do
