@@ -534,8 +534,38 @@ async fn answer(
                 session.untagged(updates);
                 return;
             }
-            let (out, reply, next) = execute(shared, state, command);
-            session.command_done(out, reply, next);
+            // The Maildir work (reads, fsyncs of APPEND/COPY/STORE) runs on the blocking
+            // pool, so one session's fsync does not hold up every other session.
+            let taken = std::mem::replace(
+                state,
+                UserState {
+                    mailbox: state.mailbox.clone(),
+                    selected: None,
+                },
+            );
+            let work = {
+                let shared = shared.clone();
+                let mut state = taken;
+                tokio::task::spawn_blocking(move || {
+                    let outcome = execute(&shared, &mut state, command);
+                    (state, outcome)
+                })
+            };
+            match work.await {
+                Ok((back, (out, reply, next))) => {
+                    *state = back;
+                    session.command_done(out, reply, next);
+                }
+                Err(error) => {
+                    tracing::error!(%peer, "imap: command failed: {error}");
+                    *user = None;
+                    session.command_done(
+                        Vec::new(),
+                        Reply::No("[SERVERBUG] internal error, log in again".into()),
+                        Some(State::NotAuthenticated),
+                    );
+                }
+            }
         }
         Event::IdleDone => {
             let updates = user
