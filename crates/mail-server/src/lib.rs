@@ -31,6 +31,7 @@ pub mod policy;
 mod pop3;
 pub mod queue;
 pub mod submit;
+pub mod webmail;
 
 pub use config::{Listener, ListenerKind, MailConfig, Retry};
 pub use net::{bind, MailServer};
