@@ -84,6 +84,85 @@ impl Shared {
     }
 }
 
+/// A handle that submits messages as an authenticated user would on port 587, without a
+/// socket: the web mail's path into the same policy checks, added fields, DKIM signature and
+/// fsynced queue commit.
+#[derive(Clone)]
+pub struct Submitter {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Submitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Submitter").finish_non_exhaustive()
+    }
+}
+
+impl Submitter {
+    /// Submits `message` from `from` to `recipients` for the authenticated `user` (an
+    /// address), who connected from `peer`; the queue id's reply text, or why not.
+    pub async fn submit(
+        &self,
+        user: &str,
+        from: &str,
+        recipients: &[String],
+        message: Vec<u8>,
+        peer: SocketAddr,
+    ) -> Result<String, String> {
+        let shared = &self.shared;
+        if !shared.policy.may_send_as(user, from) {
+            return Err(format!("<{from}>: sender address not owned by user {user}"));
+        }
+        if recipients.is_empty() || recipients.len() > shared.config.max_recipients {
+            return Err(format!(
+                "1 to {} recipients, not {}",
+                shared.config.max_recipients,
+                recipients.len()
+            ));
+        }
+        if message.len() as u64 > shared.config.max_message_size {
+            return Err(format!(
+                "message larger than {} bytes",
+                shared.config.max_message_size
+            ));
+        }
+        let from_path = smtp_proto::ReversePath::parse(&format!("<{from}>"))
+            .map_err(|error| format!("<{from}>: {error}"))?;
+        let recipients = recipients
+            .iter()
+            .map(|to| {
+                smtp_proto::ForwardPath::parse(&format!("<{to}>"))
+                    .map(smtp_proto::Recipient::new)
+                    .map_err(|error| format!("<{to}>: {error}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let envelope = smtp_proto::Envelope {
+            helo: shared.config.hostname.clone(),
+            esmtp: true,
+            from: from_path,
+            params: smtp_proto::MailParams::default(),
+            recipients,
+            tls: false,
+            authenticated: Some(user.to_string()),
+            chunked: false,
+        };
+        let reply = store(
+            shared,
+            peer,
+            ListenerKind::Submission,
+            false,
+            envelope,
+            message,
+        )
+        .await;
+        if reply.is_positive() {
+            Ok(reply.text())
+        } else {
+            Err(format!("{} {}", reply.code, reply.text()))
+        }
+    }
+}
+
 /// A bound mail server: listeners and the delivery loop, not yet running.
 pub struct MailServer {
     shared: Arc<Shared>,
@@ -182,6 +261,32 @@ pub async fn bind(config: MailConfig) -> Result<MailServer, crate::MailError> {
 }
 
 impl MailServer {
+    /// The in-process submission handle (the web mail's).
+    pub fn submitter(&self) -> Submitter {
+        Submitter {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The web mail over this server's users, mailboxes and submission path, for a web
+    /// server to mount.
+    pub fn webmail(
+        &self,
+        config: webmail::Config,
+    ) -> Result<crate::webmail::WebmailApp, crate::maildir::StoreError> {
+        let store = crate::maildir::Store::open(&self.shared.config.data_dir.join("mail"))?;
+        let backend = crate::webmail::MaildirBackend::new(
+            self.shared.policy.clone(),
+            store,
+            &self.shared.config.hostname,
+        );
+        Ok(crate::webmail::WebmailApp::new(
+            config,
+            backend,
+            self.submitter(),
+        ))
+    }
+
     /// The addresses bound, with what each serves.
     pub fn local_addrs(&self) -> Vec<(SocketAddr, ListenerKind)> {
         self.listeners
@@ -520,7 +625,15 @@ async fn answer(context: &mut Context, session: &mut ServerSession, event: Serve
             }
         }
         ServerEvent::Message { envelope, data } => {
-            let reply = store(context, envelope, data).await;
+            let reply = store(
+                &context.shared,
+                context.conn.peer,
+                context.kind,
+                context.tls,
+                envelope,
+                data,
+            )
+            .await;
             if reply.is_positive() {
                 session.message_accepted(reply);
             } else {
@@ -580,12 +693,20 @@ async fn answer(context: &mut Context, session: &mut ServerSession, event: Serve
 }
 
 /// Adds the trace header and stores the message; the reply says what became of it.
-async fn store(context: &Context, envelope: smtp_proto::Envelope, data: Vec<u8>) -> Reply {
-    let shared = context.shared.clone();
-    let peer = context.conn.peer;
+/// Commits an accepted message to the queue as a listener of `kind` does (Received field,
+/// submission's added fields and DKIM signature, port 25's checks); the reply for the client.
+async fn store(
+    shared: &Arc<Shared>,
+    peer: SocketAddr,
+    kind: ListenerKind,
+    tls: bool,
+    envelope: smtp_proto::Envelope,
+    data: Vec<u8>,
+) -> Reply {
+    let shared = shared.clone();
     let now = SystemTime::now();
     let id = shared.queue.next_id(now);
-    let tls = context.tls || envelope.tls;
+    let tls = tls || envelope.tls;
     let queued = Envelope {
         from: envelope
             .from
@@ -652,7 +773,7 @@ async fn store(context: &Context, envelope: smtp_proto::Envelope, data: Vec<u8>)
         crate::rfc5322_date(now)
     );
     // RFC 6409 §8: a submission server adds the Message-ID and Date a user agent left out.
-    let added = match context.kind {
+    let added = match kind {
         ListenerKind::Smtp
         | ListenerKind::Pop3
         | ListenerKind::Pop3s
@@ -671,7 +792,7 @@ async fn store(context: &Context, envelope: smtp_proto::Envelope, data: Vec<u8>)
     body.extend_from_slice(added.as_bytes());
     body.extend_from_slice(&data);
     let mut first_fields = String::new();
-    match context.kind {
+    match kind {
         // RFC 6376: what our users send leaves signed by the key of its From domain.
         ListenerKind::Submission | ListenerKind::Submissions => {
             if let Some(key) = crate::auth::key_for(&shared.config.dkim, &body, &queued.from) {
@@ -697,7 +818,7 @@ async fn store(context: &Context, envelope: smtp_proto::Envelope, data: Vec<u8>)
         ListenerKind::Pop3 | ListenerKind::Pop3s | ListenerKind::Imap | ListenerKind::Imaps => {}
     }
     let mut message = Vec::with_capacity(first_fields.len() + received.len() + body.len());
-    match context.kind {
+    match kind {
         // The signature sits under our Received field; the results sit above it.
         ListenerKind::Smtp => {
             message.extend_from_slice(first_fields.as_bytes());

@@ -3,7 +3,9 @@
 //! info part (Dovecot's layout, which the IMAP server reads too), a move as a rename into the
 //! other folder's `cur/`, a delete as a move into the Trash (and an unlink there), the Sent
 //! copy written through [`imap_store::add`]. Every change is a rename or an fsynced write, so
-//! the IMAP server's next rescan sees it. Not mounted on a listener yet.
+//! the IMAP server's next rescan sees it. [`WebmailApp`] mounts the pages in the project's
+//! web server (`web::App`); what the user sends goes through [`crate::net::Submitter`], the
+//! submission path of port 587.
 
 use crate::imap_store;
 use crate::maildir::{folder_name_ok, Mailbox, Store, UniqueParts};
@@ -217,6 +219,123 @@ impl Backend for MaildirBackend {
         imap_store::add(&dir, message, "S", &self.unique())
             .map(|_| ())
             .map_err(store_error)
+    }
+}
+
+/// The web mail as an application of the web server: each request's page logic and Maildir
+/// work on the blocking pool, submissions through the server's own submission path.
+pub struct WebmailApp {
+    inner: std::sync::Arc<std::sync::Mutex<(webmail::Webmail, MaildirBackend)>>,
+    submitter: crate::net::Submitter,
+    max_body: usize,
+}
+
+impl std::fmt::Debug for WebmailApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebmailApp").finish_non_exhaustive()
+    }
+}
+
+impl WebmailApp {
+    /// The pages with `config` over `backend`, sending through `submitter`.
+    pub fn new(
+        config: webmail::Config,
+        backend: MaildirBackend,
+        submitter: crate::net::Submitter,
+    ) -> WebmailApp {
+        let max_body = config.max_body;
+        WebmailApp {
+            inner: std::sync::Arc::new(std::sync::Mutex::new((
+                webmail::Webmail::new(config),
+                backend,
+            ))),
+            submitter,
+            max_body,
+        }
+    }
+}
+
+type Shared = std::sync::Arc<std::sync::Mutex<(webmail::Webmail, MaildirBackend)>>;
+
+/// Runs `work` on the page state on the blocking pool.
+async fn with_state<T: Send + 'static>(
+    inner: &Shared,
+    work: impl FnOnce(&mut webmail::Webmail, &mut MaildirBackend) -> T + Send + 'static,
+) -> Option<T> {
+    let inner = inner.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut guard = inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (pages, backend) = &mut *guard;
+        work(pages, backend)
+    })
+    .await
+    .ok()
+}
+
+fn internal_error() -> (http_proto::ResponseHead, Vec<u8>) {
+    let mut head = http_proto::ResponseHead::new(http_proto::StatusCode::INTERNAL_SERVER_ERROR);
+    head.headers
+        .append("Content-Type", "text/plain; charset=utf-8");
+    (head, b"internal error\n".to_vec())
+}
+
+async fn respond(response: webmail::Response) -> (http_proto::ResponseHead, Vec<u8>) {
+    if let Some(delay) = response.delay {
+        tokio::time::sleep(delay).await;
+    }
+    (response.head, response.body)
+}
+
+impl web::App for WebmailApp {
+    fn max_body(&self) -> usize {
+        self.max_body
+    }
+
+    fn call(&self, request: web::AppRequest) -> web::AppFuture {
+        let inner = self.inner.clone();
+        let submitter = self.submitter.clone();
+        Box::pin(async move {
+            let input = webmail::Input {
+                now: std::time::Instant::now(),
+                time: SystemTime::now(),
+                random: rand::random(),
+            };
+            let web::AppRequest {
+                head, body, peer, ..
+            } = request;
+            let step = with_state(&inner, move |pages, backend| {
+                pages.handle(backend, &head, &body, &input)
+            })
+            .await;
+            match step {
+                Some(webmail::Step::Respond(response)) => respond(response).await,
+                Some(webmail::Step::Submit(submission)) => {
+                    let result = submitter
+                        .submit(
+                            &submission.user,
+                            &submission.from,
+                            &submission.recipients,
+                            submission.message.clone(),
+                            peer,
+                        )
+                        .await;
+                    if let Err(reason) = &result {
+                        tracing::warn!(%peer, user = %submission.user, "webmail: not sent: {reason}");
+                    }
+                    match with_state(&inner, move |pages, backend| {
+                        pages.submitted(backend, &submission, result)
+                    })
+                    .await
+                    {
+                        Some(response) => respond(response).await,
+                        None => internal_error(),
+                    }
+                }
+                None => internal_error(),
+            }
+        })
     }
 }
 

@@ -252,7 +252,7 @@ img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'; base-uri 'none
 
 const STYLE: &str = "body{font-family:sans-serif;margin:0;color:#222}\
 header{background:#2b4c7e;color:#fff;padding:.5em 1em;display:flex;justify-content:space-between}\
-header a,header button{color:#fff}nav{float:left;width:11em;padding:1em}\
+header a{color:#fff}header button{color:#fff;background:none;border:1px solid #fff;border-radius:3px}nav{float:left;width:11em;padding:1em}\
 main{margin-left:13em;padding:1em}table{border-collapse:collapse;width:100%}\
 td,th{padding:.3em .5em;border-bottom:1px solid #ddd;text-align:left}\
 tr.unseen td{font-weight:bold}iframe{width:100%;height:30em;border:1px solid #ccc}\
@@ -260,10 +260,13 @@ pre{white-space:pre-wrap}.notice{background:#efe;padding:.5em}.error{background:
 form.inline{display:inline}label{display:block;margin-top:.5em}\
 input[type=text],input[type=email],input[type=password],textarea{width:100%;max-width:50em}";
 
+/// `same-origin`, not `no-referrer`: under `no-referrer` a browser sends `Origin: null` with
+/// our own forms' POSTs (Fetch, "serializing a request origin"), which the Origin check must
+/// refuse; other sites still get no `Referer` from our pages.
 fn with_security_headers(head: ResponseHead, csp: &str) -> ResponseHead {
     head.header("Content-Security-Policy", csp)
         .header("X-Content-Type-Options", "nosniff")
-        .header("Referrer-Policy", "no-referrer")
+        .header("Referrer-Policy", "same-origin")
         .header("Cache-Control", "no-store")
 }
 

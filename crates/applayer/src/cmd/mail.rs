@@ -96,6 +96,10 @@ struct ServeArgs {
     /// Allow IMAP LOGIN and AUTHENTICATE without TLS (off by default: LOGINDISABLED).
     #[arg(long)]
     imap_plaintext: bool,
+    /// Serve the web mail (HTTP; login, folders, read, compose, reply, move, delete) on ADDR
+    /// (off by default; the world's mail hosts serve it on port 80).
+    #[arg(long, value_name = "ADDR", value_parser = super::addr_parser(80))]
+    webmail: Option<SocketAddr>,
     /// The server's certificate chain (PEM); without it, a certificate for the host name from
     /// a CA kept in DATA_DIR/ca (its ca.pem is what clients trust).
     #[arg(long, value_name = "FILE", requires = "key")]
@@ -349,11 +353,34 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         delay_warning: (args.delay_warning > 0).then(|| Duration::from_secs(args.delay_warning)),
     };
     let shutdown = netio::shutdown_on_signals();
+    let data_dir = config.data_dir.clone();
     let server = mail_server::bind(config).await?;
     for (addr, kind) in server.local_addrs() {
         eprintln!("{hostname}: {} on {addr}", kind.name());
     }
-    server.run(shutdown).await?;
+    let Some(addr) = args.webmail else {
+        server.run(shutdown).await?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    // The web mail: the project's web server with the pages mounted at its root.
+    let app = server
+        .webmail(webmail::Config::default())
+        .context("cannot open the mailboxes for the web mail")?;
+    let root = data_dir.join("webmail-root");
+    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
+    let mut web_config = web::WebServerConfig::new(root);
+    web_config.listen = vec![addr];
+    web_config.apps.push(web::AppMount {
+        prefix: String::new(),
+        app: std::sync::Arc::new(app),
+    });
+    let web_server = web::bind(web_config)
+        .await
+        .with_context(|| format!("cannot listen for the web mail on {addr}"))?;
+    eprintln!("{hostname}: webmail on {addr}");
+    let (mail, pages) = tokio::join!(server.run(shutdown.clone()), web_server.run(shutdown));
+    mail?;
+    pages?;
     Ok(ExitCode::SUCCESS)
 }
 

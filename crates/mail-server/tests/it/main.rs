@@ -9,6 +9,7 @@ mod pop3;
 mod postfix;
 mod queue;
 mod smtp;
+mod webmail;
 
 use std::path::PathBuf;
 
