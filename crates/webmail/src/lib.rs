@@ -228,8 +228,8 @@ fn id_ok(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b',' | b'=' | b'_' | b'-'))
 }
 
-/// Percent-encodes a query value.
-fn query_escape(text: &str) -> String {
+/// Percent-encodes a query or form value (everything but the unreserved characters).
+pub fn query_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {

@@ -122,12 +122,15 @@ pub enum ServiceKind {
         /// Cache size in bytes.
         size: u64,
     },
-    /// A mail server: SMTP on `port` (25), submission on 587, for its domains' users.
+    /// A mail server: SMTP on `port` (25), submission on 587 and 465, POP3 on 110 and 995,
+    /// IMAP on 143 and 993, and the web mail on 80, for its domains' users.
     Mail {
         /// The domains it receives mail for (default: the host name without its first label).
         domains: Vec<String>,
         /// Its users, `name:password`.
         users: Vec<(String, String)>,
+        /// Whether the host serves the web mail on port 80 (default true).
+        webmail: bool,
     },
 }
 
@@ -602,7 +605,21 @@ impl Checker<'_> {
                         }
                     }
                 }
-                ServiceKind::Mail { domains, users }
+                let webmail = match settings.remove("webmail") {
+                    Some(item) => match item.as_bool() {
+                        Some(value) => value,
+                        None => {
+                            self.problem(span_of(item), "`webmail` must be true or false");
+                            return None;
+                        }
+                    },
+                    None => true,
+                };
+                ServiceKind::Mail {
+                    domains,
+                    users,
+                    webmail,
+                }
             }
             _ => return None,
         };

@@ -352,7 +352,11 @@ async fn start_service(
             };
             spawn_bound!(web_proxy::bind(config))
         }
-        ServiceKind::Mail { domains, users } => {
+        ServiceKind::Mail {
+            domains,
+            users,
+            webmail,
+        } => {
             let mut config = mail_config(world, host, domains, users, addr, options, port_offset);
             // Each domain's key signs what its users submit (its record is in the domain's
             // zone); mail from other servers gets DKIM and SPF checked.
@@ -386,11 +390,45 @@ async fn start_service(
                 tls::client_config(&[ca.cert_der()], &[])
                     .map_err(|error| place.config_error(error.to_string()))?,
             );
-            match mail_server::bind(config).await {
-                Ok(server) => Ok(tokio::spawn(server.run(shutdown.clone()))),
-                Err(mail_server::MailError::Bind { source, .. }) => Err(place.bind_error(source)),
-                Err(error) => Err(place.config_error(error.to_string())),
+            let data_dir = config.data_dir.clone();
+            let server = match mail_server::bind(config).await {
+                Ok(server) => server,
+                Err(mail_server::MailError::Bind { source, .. }) => {
+                    return Err(place.bind_error(source))
+                }
+                Err(error) => return Err(place.config_error(error.to_string())),
+            };
+            if !*webmail {
+                return Ok(tokio::spawn(server.run(shutdown.clone())));
             }
+            // Seed §2.3.4: the browser talks HTTP to the mail server. The web mail is our web
+            // server on port 80 of the mail host, sending through the server's submission path.
+            let app = server
+                .webmail(webmail::Config::default())
+                .map_err(|error| place.config_error(error.to_string()))?;
+            let root = data_dir.join("webmail-root");
+            std::fs::create_dir_all(&root)
+                .map_err(|error| place.config_error(format!("{}: {error}", root.display())))?;
+            let web_addr = SocketAddr::new(host.address, effective_port(80, port_offset));
+            let mut web_config = web::WebServerConfig::new(root);
+            web_config.listen = vec![web_addr];
+            web_config.apps.push(web::AppMount {
+                prefix: String::new(),
+                app: std::sync::Arc::new(app),
+            });
+            let pages = web::bind(web_config)
+                .await
+                .map_err(|error| StartError::Bind {
+                    host: host.name.clone(),
+                    service: "mail",
+                    addr: web_addr,
+                    error,
+                })?;
+            let shutdown = shutdown.clone();
+            Ok(tokio::spawn(async move {
+                let (mail, pages) = tokio::join!(server.run(shutdown.clone()), pages.run(shutdown));
+                mail.and(pages)
+            }))
         }
     }
 }

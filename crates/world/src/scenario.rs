@@ -516,7 +516,7 @@ fn mail_user(world: &World, host: &str) -> Result<(String, String, String), Scen
     host.services
         .iter()
         .find_map(|service| match &service.kind {
-            crate::ServiceKind::Mail { domains, users } => {
+            crate::ServiceKind::Mail { domains, users, .. } => {
                 let domain = crate::run::mail_domains(host, domains).into_iter().next()?;
                 let (name, password) = users.first()?.clone();
                 Some((name, password, domain))
@@ -718,6 +718,130 @@ fn header_field(message: &str, name: &str) -> Option<String> {
     None
 }
 
+/// Bob's browser on the web mail at `base`: logs in (a session cookie), opens the folder
+/// Crepes the IMAP leg filed the message in, and the message whose subject has `token`.
+/// The story, and the message page.
+async fn web_mail_read(
+    running: &Running,
+    base: &str,
+    user: &str,
+    password: &str,
+    token: &str,
+) -> Result<(String, String), String> {
+    let jar = running
+        .state_dir()
+        .join("user-agents")
+        .join(user)
+        .join("browser-cookies.txt");
+    if let Some(parent) = jar.parent() {
+        std::fs::create_dir_all(parent).map_err(|error| error.to_string())?;
+    }
+    let _ = std::fs::remove_file(&jar);
+    let options = web::FetchOptions {
+        source: running
+            .world()
+            .host("bob.hamburger.edu")
+            .map(|host| host.address),
+        cookie_jar: Some(jar.clone()),
+        fetch_objects: false,
+        user_agent: "applayer (Bob's browser)".into(),
+        ..fetch_options(running)
+    };
+    let mut story = String::new();
+    let mut login = options.clone();
+    login.method = http_proto::Method::Post;
+    login
+        .headers
+        .append("Content-Type", "application/x-www-form-urlencoded");
+    login.body = Some(
+        format!(
+            "user={}&password={}",
+            webmail::query_escape(user),
+            webmail::query_escape(password)
+        )
+        .into_bytes(),
+    );
+    let report = web::get(&format!("{base}/login"), &login)
+        .await
+        .map_err(|error| error.to_string())?;
+    let head = &report.base_head;
+    if head.status.as_u16() != 303 || !head.headers.contains("set-cookie") {
+        return Err(format!(
+            "POST /login answered {} without a session",
+            head.status.as_u16()
+        ));
+    }
+    let _ = writeln!(
+        story,
+        "  POST {base}/login (user={user}, password ********) -> {} {}, Set-Cookie: {}=<128-bit id>; HttpOnly; SameSite=Strict",
+        head.status.as_u16(),
+        head.headers.get("location").unwrap_or(""),
+        webmail::SESSION_COOKIE,
+    );
+    let folder_url = format!("{base}/folder?f=Crepes");
+    let report = web::get(&folder_url, &options)
+        .await
+        .map_err(|error| error.to_string())?;
+    let page = String::from_utf8_lossy(&report.base_body).into_owned();
+    if report.base_head.status.as_u16() != 200 {
+        return Err(format!(
+            "GET {folder_url} answered {}",
+            report.base_head.status.as_u16()
+        ));
+    }
+    // The message's link: the row whose subject has the token.
+    let row = page
+        .split("<tr")
+        .find(|row| row.contains(token))
+        .ok_or_else(|| format!("the folder page does not list {token}"))?;
+    let href = row
+        .split("href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .ok_or("no link to the message")?
+        .replace("&amp;", "&");
+    let _ = writeln!(
+        story,
+        "  GET {folder_url} (cookie sent) -> {} text/html, the folder lists the message",
+        report.base_head.status.as_u16()
+    );
+    let message_url = format!("{base}{href}");
+    let report = web::get(&message_url, &options)
+        .await
+        .map_err(|error| error.to_string())?;
+    let page = String::from_utf8_lossy(&report.base_body).into_owned();
+    let subject = page
+        .split("<h1 id=\"subject\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</h1>").next())
+        .unwrap_or("");
+    if report.base_head.status.as_u16() != 200 || !subject.contains(token) {
+        return Err(format!(
+            "GET {message_url} answered {} without the message",
+            report.base_head.status.as_u16()
+        ));
+    }
+    let _ = writeln!(
+        story,
+        "  GET {message_url} -> {} text/html: \"{subject}\" (Content-Security-Policy: {}; ...)",
+        report.base_head.status.as_u16(),
+        report
+            .base_head
+            .headers
+            .get("content-security-policy")
+            .and_then(|policy| policy.split(';').next())
+            .unwrap_or("none")
+    );
+    let _ = std::fs::remove_file(&jar);
+    Ok((
+        format!(
+            "Bob's browser on bob.hamburger.edu logged in to the web mail on mail.hamburger.edu (our web server on port 80, the pages over the same Maildirs) and read the message in the folder IMAP filed it in:\n{}",
+            story.trim_end()
+        ),
+        page,
+    ))
+}
+
 async fn mail(world: &World, running: &Running) -> Result<Vec<Step>, ScenarioError> {
     let (alice, password, crepes) = mail_user(world, "mail.crepes.fr")?;
     let (bob, bob_password, hamburger) = mail_user(world, "mail.hamburger.edu")?;
@@ -833,6 +957,24 @@ async fn mail(world: &World, running: &Running) -> Result<Vec<Step>, ScenarioErr
                 let _ = writeln!(story, "  {who} {}", said.text);
             }
             Ok(story.trim_end().to_string())
+        },
+    )
+    .await?;
+    // The third way of the seed's figure: the browser talks HTTP to the mail server.
+    step(
+        &mut steps,
+        "Bob reads it in his browser on the web mail page (HTTP)",
+        async {
+            let pop3 = endpoint(running, "mail.hamburger.edu", "mail")?;
+            let web = SocketAddr::new(
+                pop3.ip(),
+                crate::run::effective_port(80, running.port_offset),
+            );
+            let base = crate::run::base_url("mail.hamburger.edu", web);
+            let (story, _) = web_mail_read(running, &base, &bob, &bob_password, &token)
+                .await
+                .map_err(failed("webmail"))?;
+            Ok(story)
         },
     )
     .await?;

@@ -430,6 +430,18 @@ fn mail_scenario_relays_alice_to_bob_by_mx() {
     assert!(out.contains("S: * SEARCH 1\n"), "{out}");
     assert!(out.contains("C: a7 UID MOVE 1 \"Crepes\""), "{out}");
     assert!(out.contains("OK MOVE completed"), "{out}");
+    // And on the web mail page: a session cookie, the folder, the message.
+    assert!(out.contains("on the web mail page (HTTP)"), "{out}");
+    assert!(
+        out.contains("/login (user=bob, password ********) -> 303"),
+        "{out}"
+    );
+    assert!(
+        out.contains("/folder?f=Crepes (cookie sent) -> 200"),
+        "{out}"
+    );
+    assert!(out.contains("http POST /login"), "{out}");
+    assert!(!out.contains("password=burgers"), "{out}");
     // Part two: Bob's server down, the message waits with its retry time, then is delivered.
     assert!(out.contains("mail.hamburger.edu goes down"), "{out}");
     assert!(
