@@ -107,6 +107,9 @@ struct Selected {
     read_only: bool,
     /// The messages by sequence number, with the flags last reported.
     known: Vec<Message>,
+    /// The UIDs that are `\Recent` in this session (it claimed them from `new/`, or, read
+    /// only, nobody has).
+    recent: std::collections::HashSet<u32>,
 }
 
 /// The logged-in user's side of a session.
@@ -262,6 +265,32 @@ fn parse_date(text: &str) -> Option<i64> {
     Some(era * 146_097 + doe - 719_468)
 }
 
+/// An IMAP date-time (`" 7-Dec-2026 10:02:03 +0100"`, RFC 3501 §9) as a time.
+fn parse_date_time(text: &str) -> Option<std::time::SystemTime> {
+    let text = text.trim_start();
+    let (date, rest) = text.split_once(' ')?;
+    let (clock, zone) = rest.split_once(' ')?;
+    let days = parse_date(date)?;
+    let mut hms = clock.split(':').map(|part| part.parse::<i64>().ok());
+    let (hours, minutes, seconds) = (hms.next()??, hms.next()??, hms.next()??);
+    if hms.next().is_some() || hours > 23 || minutes > 59 || seconds > 60 || clock.len() != 8 {
+        return None;
+    }
+    let sign = match zone.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    if zone.len() != 5 || !zone[1..].bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let offset =
+        sign * (zone[1..3].parse::<i64>().ok()? * 3600 + zone[3..5].parse::<i64>().ok()? * 60);
+    let unix = days * 86_400 + hours * 3600 + minutes * 60 + seconds - offset;
+    let unix = u64::try_from(unix).ok()?;
+    Some(UNIX_EPOCH + std::time::Duration::from_secs(unix))
+}
+
 fn mtime_day(path: &Path) -> i64 {
     std::fs::metadata(path)
         .and_then(|meta| meta.modified())
@@ -271,8 +300,12 @@ fn mtime_day(path: &Path) -> i64 {
         .unwrap_or(0)
 }
 
-fn flag_list(message: &Message) -> String {
-    format!("({})", message.flags().join(" "))
+fn flag_list(message: &Message, recent: bool) -> String {
+    let mut flags = message.flags();
+    if recent {
+        flags.push("\\Recent".into());
+    }
+    format!("({})", flags.join(" "))
 }
 
 /// One connection: plaintext, then TLS after STARTTLS; TLS from the start with `implicit_tls`.
@@ -448,6 +481,12 @@ fn refresh(shared: &ImapShared, state: &mut UserState, expunges: bool) -> Vec<u8
     let Ok(folder) = shared.scan(&selected.dir, !selected.read_only) else {
         return Vec::new();
     };
+    selected.recent.extend(folder.claimed.iter().copied());
+    if selected.read_only {
+        selected
+            .recent
+            .extend(folder.messages.iter().filter(|m| m.in_new).map(|m| m.uid));
+    }
     let mut out = String::new();
     if expunges {
         let mut index = selected.known.len();
@@ -462,7 +501,13 @@ fn refresh(shared: &ImapShared, state: &mut UserState, expunges: bool) -> Vec<u8
     for (index, known) in selected.known.iter_mut().enumerate() {
         if let Some(now) = folder.by_uid(known.uid) {
             if now.letters != known.letters {
-                let _ = write!(out, "* {} FETCH (FLAGS {})\r\n", index + 1, flag_list(now));
+                let recent = selected.recent.contains(&now.uid);
+                let _ = write!(
+                    out,
+                    "* {} FETCH (FLAGS {})\r\n",
+                    index + 1,
+                    flag_list(now, recent)
+                );
             }
             *known = now.clone();
         }
@@ -617,19 +662,33 @@ fn execute(shared: &ImapShared, state: &mut UserState, command: Command) -> Outc
                 Ok(folder) => folder,
                 Err(why) => return no(format!("[SERVERBUG] {why}")),
             };
+            // Recent: what this session claimed from new/ (EXAMINE claims nothing, so what
+            // is still there).
+            let recent: std::collections::HashSet<u32> = folder
+                .claimed
+                .iter()
+                .copied()
+                .chain(folder.messages.iter().filter(|m| m.in_new).map(|m| m.uid))
+                .collect();
+            let mut flags = String::from("\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+            for keyword in folder.keywords.iter().filter(|k| !k.is_empty()) {
+                flags.push(' ');
+                flags.push_str(keyword);
+            }
             let mut out = String::new();
             let _ = write!(
                 out,
-                "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n\
+                "* FLAGS ({flags})\r\n\
                  * OK [PERMANENTFLAGS ({})] flags kept\r\n\
-                 * {} EXISTS\r\n* 0 RECENT\r\n\
+                 * {} EXISTS\r\n* {} RECENT\r\n\
                  * OK [UIDVALIDITY {}] UIDs valid\r\n* OK [UIDNEXT {}] predicted next UID\r\n",
                 if read_only {
-                    ""
+                    String::new()
                 } else {
-                    "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
+                    format!("{flags} \\*")
                 },
                 folder.messages.len(),
+                recent.len(),
                 folder.validity,
                 folder.next
             );
@@ -640,6 +699,7 @@ fn execute(shared: &ImapShared, state: &mut UserState, command: Command) -> Outc
                 dir,
                 read_only,
                 known: folder.messages,
+                recent,
             });
             let code = if read_only {
                 "[READ-ONLY]"
@@ -834,7 +894,7 @@ fn execute(shared: &ImapShared, state: &mut UserState, command: Command) -> Outc
             for item in &items {
                 let value = match item.as_str() {
                     "MESSAGES" => folder.messages.len() as u64,
-                    "RECENT" => 0,
+                    "RECENT" => folder.messages.iter().filter(|m| m.in_new).count() as u64,
                     "UIDNEXT" => folder.next as u64,
                     "UIDVALIDITY" => folder.validity as u64,
                     "UNSEEN" => folder.messages.iter().filter(|m| !m.has("\\Seen")).count() as u64,
@@ -873,6 +933,7 @@ fn execute(shared: &ImapShared, state: &mut UserState, command: Command) -> Outc
             mailbox,
             flags,
             message,
+            date,
             ..
         } => {
             let dir = match dir_of(state, &mailbox) {
@@ -880,11 +941,31 @@ fn execute(shared: &ImapShared, state: &mut UserState, command: Command) -> Outc
                 Ok(_) => return no("[TRYCREATE] no such mailbox"),
                 Err(why) => return no(why),
             };
-            let letters = imap_store::letters_for(&flags, "");
+            if let Some(bad) = flags.iter().find(|flag| !imap_store::flag_ok(flag)) {
+                return (Vec::new(), Reply::Bad(format!("invalid flag {bad}")), None);
+            }
+            let letters = match imap_store::letters_with_keywords(&dir, &flags, "") {
+                Ok(letters) => letters,
+                Err(error) => return no(error.to_string()),
+            };
+            // RFC 3501 §6.3.11: the date-time argument becomes the INTERNALDATE (the file's
+            // modification time, as Dovecot keeps it).
+            let received = match date.as_deref().map(parse_date_time) {
+                Some(Some(time)) => Some(time),
+                Some(None) => return (Vec::new(), Reply::Bad("bad APPEND date-time".into()), None),
+                None => None,
+            };
             let base = match imap_store::add(&dir, &message, &letters, &unique(&shared.hostname)) {
                 Ok(base) => base,
                 Err(error) => return no(format!("[SERVERBUG] {error}")),
             };
+            if let Some(time) = received {
+                let path = dir.join("cur").join(format!("{base}:2,{letters}"));
+                let _ = std::fs::File::options()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|file| file.set_modified(time));
+            }
             let folder = match shared.scan(&dir, false) {
                 Ok(folder) => folder,
                 Err(why) => return no(format!("[SERVERBUG] {why}")),
@@ -956,10 +1037,14 @@ fn execute(shared: &ImapShared, state: &mut UserState, command: Command) -> Outc
             if selected.read_only {
                 return no("[READ-ONLY] mailbox is read-only");
             }
+            if let Some(bad) = flags.iter().find(|flag| !imap_store::flag_ok(flag)) {
+                return (Vec::new(), Reply::Bad(format!("invalid flag {bad}")), None);
+            }
             let targets = resolve(&selected.known, &set, uid);
+            let mut failure = None;
             for index in targets {
                 let message = &selected.known[index];
-                let current: Vec<String> = message.flags().iter().map(|f| f.to_string()).collect();
+                let current: Vec<String> = message.flags();
                 let wanted: Vec<String> = match mode {
                     StoreMode::Replace => flags.clone(),
                     StoreMode::Add => current.iter().chain(flags.iter()).cloned().collect(),
@@ -969,10 +1054,22 @@ fn execute(shared: &ImapShared, state: &mut UserState, command: Command) -> Outc
                         .cloned()
                         .collect(),
                 };
-                let letters = imap_store::letters_for(&wanted, &message.letters);
+                let letters = match imap_store::letters_with_keywords(
+                    &selected.dir,
+                    &wanted,
+                    &message.letters,
+                ) {
+                    Ok(letters) => letters,
+                    Err(error) => {
+                        failure = Some(error.to_string());
+                        break;
+                    }
+                };
                 if let Ok(Some(path)) = imap_store::set_letters(&selected.dir, message, &letters) {
+                    let names = imap_store::read_keywords(&selected.dir);
                     let message = &mut selected.known[index];
                     message.path = path;
+                    message.keywords = imap_store::keywords_of(&letters, &names);
                     message.letters = letters;
                 }
                 let message = &selected.known[index];
@@ -988,7 +1085,7 @@ fn execute(shared: &ImapShared, state: &mut UserState, command: Command) -> Outc
                         format!(
                             "* {} FETCH (FLAGS {}{uid_part})\r\n",
                             index + 1,
-                            flag_list(message)
+                            flag_list(message, selected.recent.contains(&message.uid))
                         )
                     };
                     if !silent {
@@ -998,6 +1095,9 @@ fn execute(shared: &ImapShared, state: &mut UserState, command: Command) -> Outc
             }
             let dir = selected.dir.clone();
             shared.changed(&dir);
+            if let Some(why) = failure {
+                return no(why);
+            }
             ok(out, "STORE completed")
         }
         Command::Copy {
@@ -1025,8 +1125,16 @@ fn execute(shared: &ImapShared, state: &mut UserState, command: Command) -> Outc
                 let Ok(bytes) = std::fs::read(&message.path) else {
                     continue;
                 };
-                match imap_store::add(&target, &bytes, &message.letters, &unique(&shared.hostname))
-                {
+                // Keyword letters are per folder: name them again in the target.
+                let letters = match imap_store::letters_with_keywords(
+                    &target,
+                    &message.flags(),
+                    &message.letters,
+                ) {
+                    Ok(letters) => letters,
+                    Err(error) => return no(error.to_string()),
+                };
+                match imap_store::add(&target, &bytes, &letters, &unique(&shared.hostname)) {
                     Ok(base) => pairs.push((message.uid, base)),
                     Err(error) => return no(format!("[SERVERBUG] {error}")),
                 }
@@ -1081,6 +1189,7 @@ fn execute(shared: &ImapShared, state: &mut UserState, command: Command) -> Outc
             for (index, message) in selected.known.iter().enumerate() {
                 let mut context = SearchContext {
                     message,
+                    recent: selected.recent.contains(&message.uid),
                     seq: index as u32 + 1,
                     count,
                     largest_uid,
@@ -1167,6 +1276,7 @@ fn save_subscriptions(mailbox: &Mailbox, names: &[String]) -> std::io::Result<()
 
 struct SearchContext<'a> {
     message: &'a Message,
+    recent: bool,
     seq: u32,
     count: u32,
     largest_uid: u32,
@@ -1224,10 +1334,11 @@ fn search_key(keys: &[Value], context: &mut SearchContext<'_>) -> Result<(bool, 
         "UNDELETED" => (!flag("\\Deleted"), 1),
         "DRAFT" => (flag("\\Draft"), 1),
         "UNDRAFT" => (!flag("\\Draft"), 1),
-        "RECENT" | "NEW" => (false, 1),
-        "OLD" => (true, 1),
-        "KEYWORD" => (false, 2),
-        "UNKEYWORD" => (true, 2),
+        "RECENT" => (context.recent, 1),
+        "NEW" => (context.recent && !flag("\\Seen"), 1),
+        "OLD" => (!context.recent, 1),
+        "KEYWORD" => (flag(&arg(1)?), 2),
+        "UNKEYWORD" => (!flag(&arg(1)?), 2),
         "FROM" | "TO" | "CC" | "BCC" | "SUBJECT" => {
             let needle = arg(1)?;
             let (header, _) = split_message(context.bytes());
@@ -1767,7 +1878,9 @@ fn fetch(
             }
         }
         if items.iter().any(|i| i == "FLAGS") || flags_changed {
-            parts.push(format!("FLAGS {}", flag_list(&selected.known[index])).into_bytes());
+            let entry = &selected.known[index];
+            let recent = selected.recent.contains(&entry.uid);
+            parts.push(format!("FLAGS {}", flag_list(entry, recent)).into_bytes());
         }
         out.extend_from_slice(format!("* {} FETCH (", index + 1).as_bytes());
         for (position, part) in parts.iter().enumerate() {
@@ -1805,6 +1918,26 @@ mod tests {
         assert_eq!(parse_date("1-Jan-1970"), Some(0));
         assert_eq!(parse_date("07-Dec-2026"), Some(20_794));
         assert_eq!(parse_date("7-Foo-2026"), None);
+        let at = |text: &str| {
+            parse_date_time(text)
+                .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+                .map(|elapsed| elapsed.as_secs())
+        };
+        assert_eq!(at(" 1-Jan-1970 01:00:00 +0100"), Some(0));
+        assert_eq!(at("07-Dec-2026 00:00:10 +0000"), Some(20_794 * 86_400 + 10));
+        assert_eq!(
+            at("07-Dec-2026 00:00:10 -0030"),
+            Some(20_794 * 86_400 + 10 + 1800)
+        );
+        for bad in [
+            "07-Dec-2026 24:00:00 +0000",
+            "07-Dec-2026 1:00:00 +0000",
+            "07-Dec-2026 00:00:00 0000",
+            "07-Dec-2026",
+            "1-Jan-1970 00:00:00 +0100",
+        ] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //! deletions and other agents renaming, moving or deleting files are all seen: a base name
 //! that vanished is expunged, a new one gets the next UID, a renamed info part changes flags.
 //! Callers in one process serialise scans of one folder (a mutex per folder).
+//!
+//! Keywords (RFC 3501 §2.3.2, `$Forwarded`, `Junk` ...) are the lower-case letters `a`–`z` of
+//! the info part, named in the folder's `dovecot-keywords` file (`0 $Forwarded` for `a`), as
+//! Dovecot keeps them, so either server reads the other's keywords; 26 per folder at most.
 
 use crate::maildir::{unique_name, StoreError, UniqueParts};
 use std::collections::HashMap;
@@ -18,6 +22,12 @@ use std::path::{Path, PathBuf};
 
 /// The UID list's file name inside a folder's directory.
 pub const UIDLIST: &str = "applayer-uidlist";
+
+/// The keyword names' file inside a folder's directory (Dovecot's name and format).
+pub const KEYWORDS: &str = "dovecot-keywords";
+
+/// Keywords per folder at most (the letters `a`–`z`).
+pub const MAX_KEYWORDS: usize = 26;
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
@@ -46,21 +56,32 @@ pub struct Message {
     pub path: PathBuf,
     /// The Maildir flag letters (sorted, as in the file name; `P` kept though IMAP has none).
     pub letters: String,
+    /// Its keywords, from the lower-case letters and the folder's keyword names.
+    pub keywords: Vec<String>,
+    /// Whether the file is still in `new/` (no session has claimed it: `\Recent`).
+    pub in_new: bool,
 }
 
 impl Message {
-    /// The IMAP system flags of the message, in Maildir order.
-    pub fn flags(&self) -> Vec<&'static str> {
+    /// The IMAP flags of the message: system flags in Maildir order, then keywords.
+    pub fn flags(&self) -> Vec<String> {
         FLAG_LETTERS
             .iter()
             .filter(|(letter, _)| self.letters.contains(*letter))
-            .map(|(_, flag)| *flag)
+            .map(|(_, flag)| flag.to_string())
+            .chain(self.keywords.iter().cloned())
             .collect()
     }
 
-    /// Whether the message has `flag` (`\Seen` ...; case-insensitive).
+    /// Whether the message has `flag` (`\Seen`, or a keyword; case-insensitive).
     pub fn has(&self, flag: &str) -> bool {
-        letter_of(flag).is_some_and(|letter| self.letters.contains(letter))
+        match letter_of(flag) {
+            Some(letter) => self.letters.contains(letter),
+            None => self
+                .keywords
+                .iter()
+                .any(|keyword| keyword.eq_ignore_ascii_case(flag)),
+        }
     }
 }
 
@@ -96,6 +117,10 @@ pub struct Folder {
     pub next: u32,
     /// The messages, in ascending UID order.
     pub messages: Vec<Message>,
+    /// The UIDs this scan moved from `new/` to `cur/` (recent to the claiming session).
+    pub claimed: Vec<u32>,
+    /// The folder's keyword names, by letter (`a` first).
+    pub keywords: Vec<String>,
 }
 
 impl Folder {
@@ -115,6 +140,153 @@ fn split_name(name: &str) -> (&str, &str) {
         Some((base, info)) => (base, info.strip_prefix("2,").unwrap_or("")),
         None => (name, ""),
     }
+}
+
+/// The keyword names of the folder at `dir` by letter (`a` first); a missing or broken file
+/// names none.
+pub fn read_keywords(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let Ok(text) = fs::read_to_string(dir.join(KEYWORDS)) else {
+        return names;
+    };
+    for line in text.lines() {
+        let Some((index, name)) = line.split_once(' ') else {
+            continue;
+        };
+        let Ok(index) = index.parse::<usize>() else {
+            continue;
+        };
+        if index >= MAX_KEYWORDS || !keyword_ok(name) {
+            continue;
+        }
+        if names.len() <= index {
+            names.resize(index + 1, String::new());
+        }
+        names[index] = name.to_string();
+    }
+    names
+}
+
+/// Whether `name` is an IMAP keyword (an atom without `\`, RFC 3501 §9 `flag-keyword`).
+pub fn keyword_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && name.bytes().all(|b| {
+            b.is_ascii_graphic()
+                && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
+        })
+}
+
+fn write_keywords(dir: &Path, names: &[String]) -> Result<(), StoreError> {
+    let mut text = String::new();
+    for (index, name) in names.iter().enumerate() {
+        if !name.is_empty() {
+            text.push_str(&format!("{index} {name}\n"));
+        }
+    }
+    let tmp = dir.join(format!("{KEYWORDS}.tmp"));
+    let target = dir.join(KEYWORDS);
+    (|| {
+        let mut file = File::create(&tmp)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        fs::rename(&tmp, &target)?;
+        File::open(dir)?.sync_all()
+    })()
+    .map_err(io_error(&target))
+}
+
+/// Why flags could not be stored.
+#[derive(Debug)]
+pub enum FlagError {
+    /// The folder has all the keywords it can name.
+    TooManyKeywords,
+    /// Not a flag: a `\` name that is not a system flag, or not an atom.
+    BadFlag(String),
+    /// The keyword file could not be written.
+    Store(StoreError),
+}
+
+impl std::fmt::Display for FlagError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FlagError::TooManyKeywords => {
+                write!(f, "[LIMIT] at most {MAX_KEYWORDS} keywords per mailbox")
+            }
+            FlagError::BadFlag(flag) => write!(f, "{flag:?} is not a flag that can be stored"),
+            FlagError::Store(error) => write!(f, "[SERVERBUG] {error}"),
+        }
+    }
+}
+
+/// The sorted letters for `flags` (system flags and keywords) in the folder at `dir`, keeping
+/// `P` from `keep`; a keyword the folder has not named yet gets the next free letter, written
+/// to the keyword file first. `\Recent` is not stored (RFC 3501 §2.3.2) and is skipped.
+pub fn letters_with_keywords(
+    dir: &Path,
+    flags: &[String],
+    keep: &str,
+) -> Result<String, FlagError> {
+    let mut names = read_keywords(dir);
+    let mut added = false;
+    let mut letters: Vec<char> = keep.chars().filter(|letter| *letter == 'P').collect();
+    for flag in flags {
+        if let Some(letter) = letter_of(flag) {
+            letters.push(letter);
+            continue;
+        }
+        if flag.eq_ignore_ascii_case("\\Recent") {
+            continue;
+        }
+        if flag.starts_with('\\') || !keyword_ok(flag) {
+            return Err(FlagError::BadFlag(flag.clone()));
+        }
+        let index = match names
+            .iter()
+            .position(|name| name.eq_ignore_ascii_case(flag))
+        {
+            Some(index) => index,
+            None => {
+                let index = match names.iter().position(String::is_empty) {
+                    Some(free) => free,
+                    None if names.len() < MAX_KEYWORDS => {
+                        names.push(String::new());
+                        names.len() - 1
+                    }
+                    None => return Err(FlagError::TooManyKeywords),
+                };
+                names[index] = flag.clone();
+                added = true;
+                index
+            }
+        };
+        letters.push((b'a' + index as u8) as char);
+    }
+    if added {
+        write_keywords(dir, &names).map_err(FlagError::Store)?;
+    }
+    letters.sort_unstable();
+    letters.dedup();
+    Ok(letters.into_iter().collect())
+}
+
+/// Whether `flag` may be stored: a system flag (`\\Recent` too, which is ignored) or a
+/// keyword.
+pub fn flag_ok(flag: &str) -> bool {
+    letter_of(flag).is_some()
+        || flag.eq_ignore_ascii_case("\\Recent")
+        || (!flag.starts_with('\\') && keyword_ok(flag))
+}
+
+/// The keywords of flag `letters` under the folder's `names` ([`read_keywords`]).
+pub fn keywords_of(letters: &str, names: &[String]) -> Vec<String> {
+    letters
+        .bytes()
+        .filter(u8::is_ascii_lowercase)
+        .filter_map(|letter| names.get((letter - b'a') as usize))
+        .filter(|name| !name.is_empty())
+        .cloned()
+        .collect()
 }
 
 struct UidList {
@@ -177,7 +349,8 @@ pub fn scan(dir: &Path, claim_new: bool, validity: u32) -> Result<Folder, StoreE
         next: 1,
         uids: HashMap::new(),
     });
-    let mut found: Vec<(String, String, PathBuf)> = Vec::new();
+    let mut found: Vec<(String, String, PathBuf, bool)> = Vec::new();
+    let mut claimed_bases: std::collections::HashSet<String> = std::collections::HashSet::new();
     for sub in ["new", "cur"] {
         let path = dir.join(sub);
         let entries = match fs::read_dir(&path) {
@@ -193,16 +366,21 @@ pub fn scan(dir: &Path, claim_new: bool, validity: u32) -> Result<Folder, StoreE
             let mut file = entry.path();
             let (base, letters) = split_name(&name);
             let (base, letters) = (base.to_string(), letters.to_string());
-            if sub == "new" && claim_new {
+            let mut in_new = sub == "new";
+            if in_new && claim_new {
                 let target = dir.join("cur").join(format!("{base}:2,{letters}"));
                 match fs::rename(&file, &target) {
-                    Ok(()) => file = target,
+                    Ok(()) => {
+                        file = target;
+                        in_new = false;
+                        claimed_bases.insert(base.clone());
+                    }
                     // Another session or agent moved it first: the cur/ listing may miss
                     // it this time; the next scan sees it.
                     Err(_) => continue,
                 }
             }
-            found.push((base, letters, file));
+            found.push((base, letters, file, in_new));
         }
     }
     // Oldest delivery first (Maildir names start with the seconds), then by name.
@@ -216,8 +394,9 @@ pub fn scan(dir: &Path, claim_new: bool, validity: u32) -> Result<Folder, StoreE
         (seconds(&a.0), &a.0).cmp(&(seconds(&b.0), &b.0))
     });
     found.dedup_by(|a, b| a.0 == b.0);
+    let names = read_keywords(dir);
     let mut messages = Vec::with_capacity(found.len());
-    for (base, letters, path) in found {
+    for (base, letters, path, in_new) in found {
         let uid = match list.uids.get(&base) {
             Some(&uid) => uid,
             None => {
@@ -229,12 +408,19 @@ pub fn scan(dir: &Path, claim_new: bool, validity: u32) -> Result<Folder, StoreE
         };
         messages.push(Message {
             uid,
+            keywords: keywords_of(&letters, &names),
             base,
             path,
             letters,
+            in_new,
         });
     }
     messages.sort_by_key(|message| message.uid);
+    let claimed = messages
+        .iter()
+        .filter(|message| claimed_bases.contains(&message.base))
+        .map(|message| message.uid)
+        .collect();
     if messages.len() != list.uids.len() {
         changed = true;
     }
@@ -243,6 +429,8 @@ pub fn scan(dir: &Path, claim_new: bool, validity: u32) -> Result<Folder, StoreE
         validity: list.validity,
         next: list.next,
         messages,
+        claimed,
+        keywords: names,
     };
     if changed {
         write_uidlist(dir, &folder)?;
@@ -360,6 +548,52 @@ mod tests {
         remove(&again.messages[0]).expect("rm");
         remove(&again.messages[0]).expect("rm twice is fine");
         assert_eq!(scan(&dir, false, 1).expect("scan").messages.len(), 1);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn keywords_get_letters_in_dovecots_file() {
+        let dir = maildir("keywords");
+        let flags = |list: &[&str]| list.iter().map(|f| f.to_string()).collect::<Vec<_>>();
+        let letters = letters_with_keywords(&dir, &flags(&["$Forwarded", "\\Seen", "Junk"]), "P")
+            .expect("letters");
+        assert_eq!(letters, "PSab");
+        assert_eq!(
+            fs::read_to_string(dir.join(KEYWORDS)).expect("file"),
+            "0 $Forwarded\n1 Junk\n"
+        );
+        // Known ones (any case) reuse their letter; \Recent is never stored.
+        let again =
+            letters_with_keywords(&dir, &flags(&["junk", "\\Recent"]), "").expect("letters");
+        assert_eq!(again, "b");
+        fs::write(dir.join("cur/1.M1P1.h:2,Sab"), "x").expect("write");
+        let folder = scan(&dir, true, 1).expect("scan");
+        assert_eq!(folder.messages[0].flags(), ["\\Seen", "$Forwarded", "Junk"]);
+        assert!(folder.messages[0].has("$forwarded"));
+        assert_eq!(folder.keywords, ["$Forwarded", "Junk"]);
+        // 26 at most.
+        let many: Vec<String> = (0..24).map(|n| format!("k{n}")).collect();
+        letters_with_keywords(&dir, &many, "").expect("26 fit");
+        assert!(matches!(
+            letters_with_keywords(&dir, &flags(&["one-too-many"]), ""),
+            Err(FlagError::TooManyKeywords)
+        ));
+        assert!(
+            !flag_ok("\\Bogus") && !flag_ok("a(b") && flag_ok("\\Recent") && flag_ok("$Label1")
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn claimed_messages_are_reported_once() {
+        let dir = maildir("claimed");
+        fs::write(dir.join("new/1.M1P1.h,S=1"), "x").expect("write");
+        let peek = scan(&dir, false, 1).expect("scan");
+        assert!(peek.claimed.is_empty() && peek.messages[0].in_new);
+        let first = scan(&dir, true, 1).expect("scan");
+        assert_eq!(first.claimed, [1]);
+        assert!(!first.messages[0].in_new);
+        assert!(scan(&dir, true, 1).expect("scan").claimed.is_empty());
         let _ = fs::remove_dir_all(&dir);
     }
 

@@ -108,7 +108,7 @@ typ, data = m.select("INBOX")
 assert typ == "OK" and data == [b"3"], (typ, data)
 typ, data = m.fetch("1:*", "(UID FLAGS RFC822.SIZE)")
 assert typ == "OK" and len(data) == 3, data
-assert b"UID 1 " in data[0] and b"FLAGS ()" in data[0], data
+assert b"UID 1 " in data[0] and b"FLAGS (\\Recent)" in data[0], data
 typ, data = m.fetch("2", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[TEXT]<0.8> BODYSTRUCTURE ENVELOPE)")
 assert typ == "OK", data
 blob = b"".join(p if isinstance(p, bytes) else b"".join(p) for p in data)
@@ -199,7 +199,7 @@ assert re.match(rb"\* 2 EXISTS", line), line
 # a flags message 2: the idling b sees FETCH FLAGS.
 a.store("2", "+FLAGS", "(\\Flagged)")
 line = b.readline()
-assert b"FETCH (FLAGS (\\Flagged))" in line, line
+assert b"FETCH (FLAGS (\\Flagged \\Recent))" in line, line  # b claimed it: recent to b
 b.send(b"DONE\r\n")
 line = b.readline()
 assert line.startswith(tag.encode() + b" OK"), line
@@ -250,5 +250,102 @@ m.logout()
         before.contains("UIDS 4") && before.contains("UIDNEXT 5"),
         "{before}"
     );
+    stop.trigger();
+}
+
+/// `\Recent` for the session that first sees a delivery (and nobody else), keywords stored
+/// the way Dovecot keeps them (`dovecot-keywords`, letters `a`-`z`), searched, seen by a
+/// second session and kept by COPY; APPEND's date-time becomes the INTERNALDATE.
+#[test]
+fn recent_keywords_and_append_dates() {
+    if tool_missing("python3") {
+        return;
+    }
+    let dir = scratch("imap-keywords");
+    let ca = tls::Ca::ephemeral("test world CA").unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.cert_pem()).unwrap();
+    let (addrs, stop) = start(hamburger(&dir, &ca));
+    let smtp = addr(&addrs, ListenerKind::Smtp).port();
+    let imap = addr(&addrs, ListenerKind::Imap).port();
+    let imaps = addr(&addrs, ListenerKind::Imaps).port();
+    let maildir = dir.join("hamburger/mail/hamburger.edu/bob");
+    let deliver = r#"
+with smtplib.SMTP("127.0.0.1", SMTP, timeout=10) as s:
+    for n in range(2):
+        s.sendmail("alice@crepes.fr", ["bob@hamburger.edu"],
+                   f"Subject: crepe {n}\r\n\r\nline {n}\r\n".encode())
+"#;
+    let (ok, out) = python(&script(deliver, &ca_file, imap, imaps, smtp)).unwrap();
+    assert!(ok, "{out}");
+    wait_for_mail(&maildir, 2);
+    let body = r#"
+a = login993()
+typ, data = a.select("INBOX")
+assert a.response("RECENT")[1] == [b"2"], a.response("RECENT")
+typ, data = a.fetch("1:*", "(FLAGS)")
+assert all(b"\\Recent" in d for d in data), data
+assert a.search(None, "RECENT")[1] == [b"1 2"]
+assert a.search(None, "NEW")[1] == [b"1 2"]
+assert a.search(None, "OLD")[1] == [b""]
+# A second session: the messages are not recent to it.
+b = login143()
+b.select("INBOX")
+assert b.response("RECENT")[1] == [b"0"], b.response("RECENT")
+assert b.search(None, "RECENT")[1] == [b""]
+typ, data = b.store("1", "+FLAGS", "($Forwarded Junk)")
+assert b"$Forwarded" in data[0] and b"Junk" in data[0] and b"\\Recent" not in data[0], data
+# The first session sees the keywords, still with its \Recent.
+typ, data = a.noop()
+typ, data = a.fetch("1", "(FLAGS)")
+assert b"$Forwarded" in data[0] and b"Junk" in data[0] and b"\\Recent" in data[0], data
+assert a.search(None, "KEYWORD", "$Forwarded")[1] == [b"1"]
+assert a.search(None, "UNKEYWORD", "$forwarded")[1] == [b"2"]
+typ, data = a.store("1", "-FLAGS", "(Junk)")
+assert b"Junk" not in data[0] and b"$Forwarded" in data[0], data
+# Keywords are announced in FLAGS and PERMANENTFLAGS allows new ones.
+b.select("INBOX")
+assert b"$Forwarded" in b.response("FLAGS")[1][0], b.response("FLAGS")
+ok = [r for r in b.untagged_responses.get("OK", []) if b"PERMANENTFLAGS" in r]
+assert ok and b"\\*" in ok[0], b.untagged_responses
+# Not a flag.
+try:
+    b.store("1", "+FLAGS", "(\\Bogus)")
+    raise SystemExit("stored \\Bogus")
+except imaplib.IMAP4.error as e:
+    assert "flag" in str(e), e
+# COPY keeps keywords in the other folder's own keyword file.
+b.create("Archive")
+b.copy("1", "Archive")
+b.select("Archive")
+typ, data = b.fetch("1", "(FLAGS)")
+assert b"$Forwarded" in data[0], data
+# APPEND's date-time is the INTERNALDATE; its keyword is stored.
+typ, data = b.append("Archive", "($Label1 \\Seen)", '"05-Dec-2026 10:00:00 +0100"', b"Subject: dated\r\n\r\nx\r\n")
+assert typ == "OK", data
+typ, data = b.fetch("2", "(INTERNALDATE FLAGS)")
+assert b'INTERNALDATE "05-Dec-2026 09:00:00 +0000"' in data[0], data
+assert b"$Label1" in data[0] and b"\\Seen" in data[0], data
+try:
+    b.append("Archive", None, '"31-Foo-2026 10:00:00 +0100"', b"Subject: x\r\n\r\nx\r\n")
+    raise SystemExit("a bad date was accepted")
+except imaplib.IMAP4.error:
+    pass
+# STATUS counts what no session has claimed yet.
+with smtplib.SMTP("127.0.0.1", SMTP, timeout=10) as s:
+    s.sendmail("alice@crepes.fr", ["bob@hamburger.edu"], b"Subject: third\r\n\r\nx\r\n")
+for _ in range(100):
+    typ, data = b.status("INBOX", "(RECENT MESSAGES)")
+    if b"MESSAGES 3" in data[0]:
+        break
+    time.sleep(0.05)
+assert b"RECENT 1" in data[0], data
+a.logout(); b.logout()
+"#;
+    let (ok, out) = python(&script(body, &ca_file, imap, imaps, smtp)).unwrap();
+    assert!(ok, "{out}");
+    let keywords = std::fs::read_to_string(maildir.join("dovecot-keywords")).unwrap();
+    assert!(keywords.contains("0 $Forwarded\n"), "{keywords}");
+    assert!(keywords.contains("1 Junk\n"), "{keywords}");
     stop.trigger();
 }
