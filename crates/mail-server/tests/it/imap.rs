@@ -9,7 +9,7 @@ use crate::smtp::{addr, config, python, start, tool_missing, wait_for_mail};
 use mail_server::{Listener, ListenerKind, MailConfig};
 use std::path::Path;
 
-fn hamburger(dir: &Path, ca: &tls::Ca) -> MailConfig {
+pub(crate) fn hamburger(dir: &Path, ca: &tls::Ca) -> MailConfig {
     let mut hamburger = config(
         "mail.hamburger.edu",
         "hamburger.edu",

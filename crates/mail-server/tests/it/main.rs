@@ -5,6 +5,7 @@ mod dkim;
 mod fetch;
 mod fetchmail;
 mod imap;
+mod neomutt;
 mod pop3;
 mod postfix;
 mod queue;
