@@ -25,6 +25,7 @@
 //! `poll_event` gives, arm a timer for `poll_timeout`, read only while `wants_input`, close
 //! when `is_closed`.
 
+pub mod mutf7;
 mod parse;
 
 pub use parse::{
@@ -316,7 +317,7 @@ impl ServerSession {
                 caps.push_str(" LOGINDISABLED");
             }
         } else {
-            caps.push_str(" UIDPLUS MOVE UNSELECT SPECIAL-USE CHILDREN");
+            caps.push_str(" UIDPLUS MOVE UNSELECT SPECIAL-USE CHILDREN ESEARCH BINARY");
         }
         caps
     }

@@ -56,10 +56,22 @@ pub enum Part {
 /// Tokenizes the arguments of a command (everything after the command name).
 pub fn tokenize(parts: &[Part]) -> Result<Vec<Value>, SyntaxError> {
     let mut stack: Vec<Vec<Value>> = vec![Vec::new()];
-    for part in parts {
+    for (index, part) in parts.iter().enumerate() {
         match part {
             Part::Literal(bytes) => push(&mut stack, Value::String(bytes.clone())),
-            Part::Text(text) => tokenize_text(text, &mut stack)?,
+            Part::Text(text) => {
+                // RFC 3516's literal8 `~{n}` (APPEND of binary content): the `~` goes, the
+                // octets are a string like any literal's.
+                let text = match (text.strip_suffix(b"~"), parts.get(index + 1)) {
+                    (Some(head), Some(Part::Literal(_)))
+                        if head.last().is_none_or(|&byte| byte == b' ' || byte == b'(') =>
+                    {
+                        head
+                    }
+                    _ => &text[..],
+                };
+                tokenize_text(text, &mut stack)?
+            }
         }
     }
     if stack.len() != 1 {
@@ -300,6 +312,9 @@ pub enum Command {
         uid: bool,
         /// The CHARSET given, upper-cased.
         charset: Option<String>,
+        /// ESEARCH's `RETURN (...)` options (RFC 4731), upper-cased: MIN, MAX, ALL, COUNT;
+        /// an empty list means ALL. `None`: a plain SEARCH answered with `* SEARCH`.
+        ret: Option<Vec<String>>,
         /// The search keys.
         keys: Vec<Value>,
     },
@@ -540,6 +555,26 @@ pub fn parse_command(name: &str, uid: bool, args: &[Value]) -> Result<Command, S
         }
         (_, "SEARCH") => {
             let mut keys = args;
+            let mut ret = None;
+            if let [Value::Atom(word), Value::List(options), rest @ ..] = keys {
+                if word.eq_ignore_ascii_case("RETURN") {
+                    let mut wanted = Vec::new();
+                    for option in options {
+                        let name = match option {
+                            Value::Atom(name) => name.to_ascii_uppercase(),
+                            _ => return Err(error("RETURN options are atoms")),
+                        };
+                        if !matches!(name.as_str(), "MIN" | "MAX" | "ALL" | "COUNT") {
+                            return Err(error(format!("unknown RETURN option {name}")));
+                        }
+                        if !wanted.contains(&name) {
+                            wanted.push(name);
+                        }
+                    }
+                    ret = Some(wanted);
+                    keys = rest;
+                }
+            }
             let mut charset = None;
             if let [Value::Atom(word), value, rest @ ..] = keys {
                 if word.eq_ignore_ascii_case("CHARSET") {
@@ -558,6 +593,7 @@ pub fn parse_command(name: &str, uid: bool, args: &[Value]) -> Result<Command, S
             Command::Search {
                 uid,
                 charset,
+                ret,
                 keys: keys.to_vec(),
             }
         }
@@ -684,6 +720,31 @@ mod tests {
             check("SEARCH", false, "CHARSET utf-8 FROM alice"),
             Ok(Command::Search { charset: Some(c), keys, .. }) if c == "UTF-8" && keys.len() == 2
         ));
+        assert!(matches!(
+            check("SEARCH", true, "RETURN (min COUNT) UNSEEN"),
+            Ok(Command::Search { ret: Some(r), keys, .. }) if r == ["MIN", "COUNT"] && keys.len() == 1
+        ));
+        assert!(matches!(
+            check("SEARCH", false, "RETURN () ALL"),
+            Ok(Command::Search { ret: Some(r), .. }) if r.is_empty()
+        ));
+        assert!(matches!(
+            check("SEARCH", false, "ALL"),
+            Ok(Command::Search { ret: None, .. })
+        ));
+        assert!(check("SEARCH", false, "RETURN (SAVE) ALL").is_err());
+        // literal8: `~{n}` before the literal (RFC 3516), and a `~` atom elsewhere stays.
+        let literal8 = tokenize(&[
+            Part::Text(b"INBOX ~".to_vec()),
+            Part::Literal(b"A\0B".to_vec()),
+        ])
+        .expect("tokenizes");
+        assert_eq!(literal8.len(), 2);
+        assert!(matches!(&literal8[1], Value::String(bytes) if bytes == b"A\0B"));
+        assert_eq!(
+            tokenize(&[Part::Text(b"a~".to_vec())]).expect("atom").len(),
+            1
+        );
         assert!(check("FETCH", false, "0 FLAGS").is_err());
         assert!(check("STORE", false, "1 LABELS x").is_err());
         assert!(check("FROB", false, "").is_err());

@@ -125,6 +125,11 @@ fn folder_of(name: &str) -> Result<Option<String>, String> {
         return Ok(None);
     }
     let refused = || format!("[CANNOT] mailbox name {name:?} is not allowed");
+    if imap_proto::mutf7::decode(name).is_none() {
+        return Err(format!(
+            "[CANNOT] mailbox name {name:?} is not valid modified UTF-7 (RFC 3501 5.1.3)"
+        ));
+    }
     if name.contains('.') || name.contains('\\') || name.starts_with('/') || name.ends_with('/') {
         return Err(refused());
     }
@@ -568,7 +573,7 @@ async fn answer(
                 }
             }
         }
-        Event::Command { command, .. } => {
+        Event::Command { command, tag } => {
             let Some(state) = user.as_mut() else {
                 session.command_done(Vec::new(), Reply::No("log in first".into()), None);
                 return;
@@ -592,7 +597,7 @@ async fn answer(
                 let shared = shared.clone();
                 let mut state = taken;
                 tokio::task::spawn_blocking(move || {
-                    let outcome = execute(&shared, &mut state, command);
+                    let outcome = execute(&shared, &mut state, &tag, command);
                     (state, outcome)
                 })
             };
@@ -648,7 +653,7 @@ fn exists(dir: &Path) -> bool {
     dir.join("cur").is_dir()
 }
 
-fn execute(shared: &ImapShared, state: &mut UserState, command: Command) -> Outcome {
+fn execute(shared: &ImapShared, state: &mut UserState, tag: &str, command: Command) -> Outcome {
     match command {
         Command::Noop => ok(refresh(shared, state, true), "NOOP completed"),
         Command::Select { mailbox, read_only } => {
@@ -1178,7 +1183,7 @@ fn execute(shared: &ImapShared, state: &mut UserState, command: Command) -> Outc
                 ok(out, format!("{code}COPY completed"))
             }
         }
-        Command::Search { uid, keys, .. } => {
+        Command::Search { uid, keys, ret, .. } => {
             let out = refresh(shared, state, false);
             let Some(selected) = state.selected.as_ref() else {
                 return no("no mailbox selected");
@@ -1202,17 +1207,92 @@ fn execute(shared: &ImapShared, state: &mut UserState, command: Command) -> Outc
                 }
             }
             let mut out = out;
-            let mut line = String::from("* SEARCH");
-            for hit in hits {
-                let _ = write!(line, " {hit}");
-            }
-            line.push_str("\r\n");
+            let line = match ret {
+                None => {
+                    let mut line = String::from("* SEARCH");
+                    for hit in hits {
+                        let _ = write!(line, " {hit}");
+                    }
+                    line
+                }
+                Some(options) => esearch(tag, uid, &options, &hits),
+            };
             out.extend_from_slice(line.as_bytes());
+            out.extend_from_slice(b"\r\n");
             ok(out, "SEARCH completed")
         }
         Command::Idle => ok(Vec::new(), "IDLE completed"),
         _ => (Vec::new(), Reply::Bad("command not supported".into()), None),
     }
+}
+
+/// The ESEARCH response (RFC 4731 §3) for `hits` (ascending): MIN, MAX, COUNT and ALL as
+/// asked (an empty RETURN list means ALL); MIN, MAX and ALL are left out when nothing matched.
+fn esearch(tag: &str, uid: bool, options: &[String], hits: &[u32]) -> String {
+    let mut line = format!("* ESEARCH (TAG {})", quoted(tag));
+    if uid {
+        line.push_str(" UID");
+    }
+    let all = options.is_empty() || options.iter().any(|o| o == "ALL");
+    for option in options {
+        match option.as_str() {
+            "MIN" => {
+                if let Some(min) = hits.first() {
+                    let _ = write!(line, " MIN {min}");
+                }
+            }
+            "MAX" => {
+                if let Some(max) = hits.last() {
+                    let _ = write!(line, " MAX {max}");
+                }
+            }
+            "COUNT" => {
+                let _ = write!(line, " COUNT {}", hits.len());
+            }
+            _ => {}
+        }
+    }
+    if all && !hits.is_empty() {
+        let _ = write!(line, " ALL {}", sequence_set(hits));
+    }
+    line
+}
+
+/// `1:3,7,9:10` for ascending numbers.
+fn sequence_set(numbers: &[u32]) -> String {
+    let mut out = String::new();
+    let mut index = 0;
+    while index < numbers.len() {
+        let start = numbers[index];
+        let mut end = start;
+        while index + 1 < numbers.len() && numbers[index + 1] == end + 1 {
+            index += 1;
+            end = numbers[index];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            let _ = write!(out, "{start}");
+        } else {
+            let _ = write!(out, "{start}:{end}");
+        }
+        index += 1;
+    }
+    out
+}
+
+/// A quoted string (tags are atoms, so only `"` and `\\` could need escaping).
+fn quoted(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }
 
 /// Indices (0-based) of `known` that `set` names (by sequence number or UID).
@@ -1412,21 +1492,44 @@ fn search_key(keys: &[Value], context: &mut SearchContext<'_>) -> Result<(bool, 
 }
 
 /// A BODY[section]<partial> attribute, parsed.
+/// BODY[...] or RFC 3516's BINARY[...] / BINARY.SIZE[...].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Binary {
+    No,
+    Content,
+    Size,
+}
+
 struct Section {
     peek: bool,
+    binary: Binary,
     /// The section text inside the brackets, upper-cased.
     spec: String,
     partial: Option<(usize, usize)>,
 }
 
 fn parse_section(item: &str) -> Option<Section> {
-    let (peek, rest) = if let Some(rest) = item.strip_prefix("BODY.PEEK[") {
-        (true, rest)
+    let (peek, binary, rest) = if let Some(rest) = item.strip_prefix("BODY.PEEK[") {
+        (true, Binary::No, rest)
+    } else if let Some(rest) = item.strip_prefix("BODY[") {
+        (false, Binary::No, rest)
+    } else if let Some(rest) = item.strip_prefix("BINARY.PEEK[") {
+        (true, Binary::Content, rest)
+    } else if let Some(rest) = item.strip_prefix("BINARY.SIZE[") {
+        (true, Binary::Size, rest)
     } else {
-        (false, item.strip_prefix("BODY[")?)
+        (false, Binary::Content, item.strip_prefix("BINARY[")?)
     };
     let close = rest.rfind(']')?;
     let spec = rest[..close].to_string();
+    // RFC 3516: BINARY takes a part number only (or nothing: the whole message).
+    if binary != Binary::No
+        && !spec
+            .split('.')
+            .all(|piece| piece.parse::<u32>().is_ok_and(|n| n > 0) || spec.is_empty())
+    {
+        return None;
+    }
     let tail = &rest[close + 1..];
     let partial = if tail.is_empty() {
         None
@@ -1435,8 +1538,12 @@ fn parse_section(item: &str) -> Option<Section> {
         let (start, len) = inner.split_once('.')?;
         Some((start.parse().ok()?, len.parse().ok()?))
     };
+    if binary == Binary::Size && partial.is_some() {
+        return None;
+    }
     Some(Section {
         peek,
+        binary,
         spec,
         partial,
     })
@@ -1530,6 +1637,62 @@ fn simple_structure(bytes: &[u8], extended: bool) -> String {
         out.push_str(" NIL NIL NIL NIL");
     }
     out.push(')');
+    out
+}
+
+/// Base64 (RFC 2045 §6.8) to octets: characters outside the alphabet are skipped, `=` ends
+/// the data, a dangling sextet is dropped.
+fn decode_base64(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for &byte in text {
+        let value = match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => continue,
+        };
+        acc = (acc << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// Quoted-printable (RFC 2045 §6.7) to octets: `=XX` escapes, `=` line ends are soft breaks,
+/// a malformed `=` is kept as it is.
+fn decode_quoted_printable(text: &[u8]) -> Vec<u8> {
+    let hex = |byte: u8| (byte as char).to_digit(16).map(|digit| digit as u8);
+    let mut out = Vec::with_capacity(text.len());
+    let mut index = 0;
+    while index < text.len() {
+        let byte = text[index];
+        if byte != b'=' {
+            out.push(byte);
+            index += 1;
+            continue;
+        }
+        match (text.get(index + 1), text.get(index + 2)) {
+            (Some(b'\r'), Some(b'\n')) => index += 3,
+            (Some(b'\n'), _) => index += 2,
+            (Some(&high), Some(&low)) if hex(high).is_some() && hex(low).is_some() => {
+                out.push(hex(high).unwrap_or(0) << 4 | hex(low).unwrap_or(0));
+                index += 3;
+            }
+            _ => {
+                out.push(b'=');
+                index += 1;
+            }
+        }
+    }
     out
 }
 
@@ -1646,6 +1809,54 @@ mod mime {
     }
 
     /// The bytes of a part-number section (`1`, `2.1`, `1.MIME`), or None when no such part.
+    /// RFC 3516: the content of part `spec` (`""`: the whole message) with its
+    /// Content-Transfer-Encoding undone; `[UNKNOWN-CTE]` for an encoding we cannot undo.
+    pub(super) fn binary(bytes: &[u8], spec: &str) -> Result<Vec<u8>, String> {
+        if spec.is_empty() {
+            return Ok(bytes.to_vec());
+        }
+        let missing = || "[NONEXISTENT] no such body part".to_string();
+        let message = MessageParser::default().parse(bytes).ok_or_else(missing)?;
+        let mut id: u32 = 0;
+        for (depth, piece) in spec.split('.').enumerate() {
+            if depth > MAX_DEPTH {
+                return Err(missing());
+            }
+            let number: usize = piece.parse().map_err(|_| missing())?;
+            let node = message.parts.get(id as usize).ok_or_else(missing)?;
+            match node.sub_parts() {
+                Some(children) if !children.is_empty() => {
+                    id = *children
+                        .get(number.checked_sub(1).ok_or_else(missing)?)
+                        .ok_or_else(missing)?
+                }
+                _ if number == 1 => {}
+                _ => return Err(missing()),
+            }
+        }
+        let node = message.parts.get(id as usize).ok_or_else(missing)?;
+        let body = raw(bytes, node.offset_body, node.offset_end);
+        if node
+            .sub_parts()
+            .is_some_and(|children| !children.is_empty())
+        {
+            return Ok(body.to_vec());
+        }
+        let encoding = node
+            .content_transfer_encoding()
+            .unwrap_or("7bit")
+            .trim()
+            .to_ascii_lowercase();
+        match encoding.as_str() {
+            "7bit" | "8bit" | "binary" => Ok(body.to_vec()),
+            "base64" => Ok(super::decode_base64(body)),
+            "quoted-printable" => Ok(super::decode_quoted_printable(body)),
+            other => Err(format!(
+                "[UNKNOWN-CTE] cannot decode the transfer encoding {other:?}"
+            )),
+        }
+    }
+
     pub(super) fn section(bytes: &[u8], spec: &str) -> Option<Vec<u8>> {
         let message = MessageParser::default().parse(bytes)?;
         let mut id: u32 = 0;
@@ -1836,9 +2047,33 @@ fn fetch(
                     let Some(section) = parse_section(other) else {
                         continue;
                     };
-                    let data = section_bytes(&load(&mut bytes), &section.spec);
                     set_seen |= !section.peek;
-                    let name = format!("BODY[{}]", section.spec);
+                    let (data, name) = if section.binary == Binary::No {
+                        let data = section_bytes(&load(&mut bytes), &section.spec);
+                        (data, format!("BODY[{}]", section.spec))
+                    } else {
+                        let data = match mime::binary(&load(&mut bytes), &section.spec) {
+                            Ok(data) => data,
+                            Err(why) => return no(why),
+                        };
+                        if section.binary == Binary::Size {
+                            part.extend_from_slice(
+                                format!("BINARY.SIZE[{}] {}", section.spec, data.len()).as_bytes(),
+                            );
+                            parts.push(part);
+                            continue;
+                        }
+                        (data, format!("BINARY[{}]", section.spec))
+                    };
+                    let push_string = |out: &mut Vec<u8>, data: &[u8]| {
+                        if section.binary != Binary::No && data.contains(&0) {
+                            // literal8 (RFC 3516 §4.3): the content has NULs.
+                            out.extend_from_slice(format!("~{{{}}}\r\n", data.len()).as_bytes());
+                            out.extend_from_slice(data);
+                        } else {
+                            push_string(out, data);
+                        }
+                    };
                     match section.partial {
                         Some((start, len)) => {
                             let from = start.min(data.len());
@@ -1909,6 +2144,23 @@ mod tests {
         }
         assert_eq!(folder_of("Lists/rust"), Ok(Some("Lists.rust".into())));
         assert_eq!(folder_of("INBOX"), Ok(None));
+        assert_eq!(folder_of("Caf&AOk-"), Ok(Some("Caf&AOk-".into())));
+        assert!(folder_of("Caf&name").is_err());
+    }
+
+    #[test]
+    fn transfer_encodings_undone() {
+        assert_eq!(decode_base64(b"aGVs\r\nbG8=\r\n"), b"hello");
+        assert_eq!(decode_base64(b"AAEC"), [0, 1, 2]);
+        assert_eq!(
+            decode_quoted_printable(b"caf=C3=A9 =\r\nau lait=3D=ZZ\r\n"),
+            "café au lait==ZZ\r\n".as_bytes()
+        );
+        let message = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC\r\n--b\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n--b--\r\n";
+        assert_eq!(mime::binary(message, "1"), Ok(vec![0, 1, 2]));
+        assert!(mime::binary(message, "2").is_err_and(|why| why.contains("UNKNOWN-CTE")));
+        assert!(mime::binary(message, "3").is_err_and(|why| why.contains("NONEXISTENT")));
+        assert_eq!(mime::binary(message, "").as_deref(), Ok(&message[..]));
     }
 
     #[test]
@@ -1918,6 +2170,16 @@ mod tests {
         assert_eq!(parse_date("1-Jan-1970"), Some(0));
         assert_eq!(parse_date("07-Dec-2026"), Some(20_794));
         assert_eq!(parse_date("7-Foo-2026"), None);
+        assert_eq!(sequence_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
+        assert_eq!(
+            esearch("a1", true, &["MIN".into(), "COUNT".into()], &[4, 9]),
+            "* ESEARCH (TAG \"a1\") UID MIN 4 COUNT 2"
+        );
+        assert_eq!(esearch("a2", false, &[], &[]), "* ESEARCH (TAG \"a2\")");
+        assert_eq!(
+            esearch("a3", false, &["ALL".into(), "MAX".into()], &[1, 2]),
+            "* ESEARCH (TAG \"a3\") MAX 2 ALL 1:2"
+        );
         let at = |text: &str| {
             parse_date_time(text)
                 .and_then(|time| time.duration_since(UNIX_EPOCH).ok())

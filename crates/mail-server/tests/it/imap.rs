@@ -349,3 +349,97 @@ a.logout(); b.logout()
     assert!(keywords.contains("1 Junk\n"), "{keywords}");
     stop.trigger();
 }
+
+/// ESEARCH (RFC 4731) answers `SEARCH RETURN (...)`; BINARY (RFC 3516) gives a part's
+/// content with its transfer encoding undone, BINARY.SIZE its length, and APPEND takes a
+/// literal8 with NULs, which BINARY[] gives back as a literal8.
+#[test]
+fn esearch_and_binary() {
+    if tool_missing("python3") {
+        return;
+    }
+    let dir = scratch("imap-binary");
+    let ca = tls::Ca::ephemeral("test world CA").unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.cert_pem()).unwrap();
+    let (addrs, stop) = start(hamburger(&dir, &ca));
+    let smtp = addr(&addrs, ListenerKind::Smtp).port();
+    let imap = addr(&addrs, ListenerKind::Imap).port();
+    let imaps = addr(&addrs, ListenerKind::Imaps).port();
+    let body = r#"
+import base64
+from email.message import EmailMessage
+m = login993()
+caps = m.capability()[1][0].split()
+assert b"ESEARCH" in caps and b"BINARY" in caps, caps
+payload = bytes(range(256)) * 4
+msg = EmailMessage()
+msg["Subject"] = "binary"
+msg.set_content("caf\u00e9 au lait, line one\n", cte="quoted-printable")
+msg.add_attachment(payload, maintype="application", subtype="octet-stream", filename="blob.bin")
+for n in range(3):
+    typ, data = m.append("INBOX", None, None, msg.as_bytes().replace(b"\n", b"\r\n"))
+    assert typ == "OK", data
+m.select("INBOX")
+# Mailbox names in modified UTF-7: kept as sent, listed back; broken ones refused.
+assert m.create("Caf&AOk-/Cr&AOo-pes")[0] == "OK"
+typ, lines = m.list('""', "Caf*")
+assert b'"Caf&AOk-/Cr&AOo-pes"' in b" ".join(lines), lines
+typ, data = m.create("bad&name")
+assert typ == "NO" and b"UTF-7" in data[0], (typ, data)
+# ESEARCH: MIN MAX COUNT ALL, by sequence number and by UID; nothing found.
+typ, data = m._simple_command("SEARCH", "RETURN", "(MIN MAX COUNT ALL)", "ALL")
+line = m.untagged_responses.pop("ESEARCH")[0]
+assert b"MIN 1 MAX 3 COUNT 3 ALL 1:3" in line and b"(TAG " in line, line
+typ, data = m._simple_command("UID", "SEARCH", "RETURN", "(COUNT)", "SUBJECT", "nothing")
+line = m.untagged_responses.pop("ESEARCH")[0]
+assert line.endswith(b"UID COUNT 0"), line
+typ, data = m._simple_command("SEARCH", "RETURN", "()", "2:3")
+line = m.untagged_responses.pop("ESEARCH")[0]
+assert line.endswith(b"ALL 2:3"), line
+try:
+    m._simple_command("SEARCH", "RETURN", "(SAVE)", "ALL")
+    raise SystemExit("an unknown RETURN option was accepted")
+except imaplib.IMAP4.error:
+    pass
+# BINARY: the base64 attachment and the quoted-printable text, decoded.
+typ, data = m.fetch("1", "(BINARY.SIZE[2] BINARY.PEEK[2] BINARY.PEEK[1])")
+assert typ == "OK", data
+flat = b"".join(p if isinstance(p, bytes) else b"".join(p) for p in data)
+assert b"BINARY.SIZE[2] 1024" in flat, flat[:200]
+assert payload in flat, "the attachment is not decoded"
+assert "caf\u00e9 au lait".encode() in flat, flat
+typ, data = m.fetch("1", "(FLAGS)")
+assert b"\\Seen" not in data[0], data
+typ, data = m.fetch("1", "(BINARY[2]<0.10>)")
+assert payload[:10] in b"".join(p if isinstance(p, bytes) else b"".join(p) for p in data), data
+typ, data = m.fetch("1", "(FLAGS)")
+assert b"\\Seen" in data[0], data
+typ, data = m.fetch("1", "(BINARY[9])")
+assert typ == "NO", data
+# APPEND with a literal8 of content with NULs; BINARY[] gives it back as a literal8.
+blob = b"Subject: nul\r\n\r\nA\x00B\r\n"
+tag = m._new_tag()
+m.send(tag + b" APPEND INBOX ~{" + str(len(blob)).encode() + b"}\r\n")
+assert m.readline().startswith(b"+"), "no continuation"
+m.send(blob + b"\r\n")
+line = m.readline()
+while line.startswith(b"* "):
+    line = m.readline()
+assert line.startswith(tag + b" OK"), line
+tag = m._new_tag()
+m.send(tag + b" FETCH 4 (BINARY.PEEK[])\r\n")
+line = m.readline()
+assert line.endswith(b"~{" + str(len(blob)).encode() + b"}\r\n"), line
+got = m.read(len(blob))
+assert got == blob, got
+rest = m.readline()
+assert rest.startswith(b")"), rest
+line = m.readline()
+assert line.startswith(tag + b" OK"), line
+m.logout()
+"#;
+    let (ok, out) = python(&script(body, &ca_file, imap, imaps, smtp)).unwrap();
+    assert!(ok, "{out}");
+    stop.trigger();
+}
