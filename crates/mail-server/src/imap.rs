@@ -1045,7 +1045,10 @@ fn execute(shared: &ImapShared, state: &mut UserState, tag: &str, command: Comma
             if let Some(bad) = flags.iter().find(|flag| !imap_store::flag_ok(flag)) {
                 return (Vec::new(), Reply::Bad(format!("invalid flag {bad}")), None);
             }
-            let targets = resolve(&selected.known, &set, uid);
+            let targets = match resolve(&selected.known, &set, uid) {
+                Ok(targets) => targets,
+                Err(bad) => return bad,
+            };
             let mut failure = None;
             for index in targets {
                 let message = &selected.known[index];
@@ -1123,7 +1126,10 @@ fn execute(shared: &ImapShared, state: &mut UserState, tag: &str, command: Comma
             if remove && selected.read_only {
                 return no("[READ-ONLY] mailbox is read-only");
             }
-            let targets = resolve(&selected.known, &set, uid);
+            let targets = match resolve(&selected.known, &set, uid) {
+                Ok(targets) => targets,
+                Err(bad) => return bad,
+            };
             let mut pairs = Vec::new();
             for &index in &targets {
                 let message = &selected.known[index];
@@ -1296,7 +1302,32 @@ fn quoted(text: &str) -> String {
 }
 
 /// Indices (0-based) of `known` that `set` names (by sequence number or UID).
-fn resolve(known: &[Message], set: &SequenceSet, uid: bool) -> Vec<usize> {
+/// A sequence number past the end (or `*` in an empty mailbox) is the client's protocol
+/// error and the whole command is BAD (Dovecot does the same); UIDs that do not exist are
+/// ignored (RFC 3501 §6.4.8).
+fn resolve(known: &[Message], set: &SequenceSet, uid: bool) -> Result<Vec<usize>, Outcome> {
+    if !uid {
+        let count = known.len() as u32;
+        for bound in set.0.iter().flat_map(|(low, high)| [low, high]) {
+            let invalid = match bound {
+                imap_proto::SeqBound::Number(n) => *n > count,
+                imap_proto::SeqBound::Star => count == 0,
+            };
+            if invalid {
+                return Err((
+                    Vec::new(),
+                    Reply::Bad(format!(
+                        "invalid message sequence number (the mailbox has {count} messages)"
+                    )),
+                    None,
+                ));
+            }
+        }
+    }
+    Ok(resolve_numbers(known, set, uid))
+}
+
+fn resolve_numbers(known: &[Message], set: &SequenceSet, uid: bool) -> Vec<usize> {
     let largest = if uid {
         known.last().map(|m| m.uid).unwrap_or(0)
     } else {
@@ -1997,7 +2028,10 @@ fn fetch(
             );
         }
     }
-    let targets = resolve(&selected.known, set, uid);
+    let targets = match resolve(&selected.known, set, uid) {
+        Ok(targets) => targets,
+        Err(bad) => return bad,
+    };
     let mut changed = false;
     for index in targets {
         let message = selected.known[index].clone();

@@ -417,6 +417,15 @@ typ, data = m.fetch("1", "(FLAGS)")
 assert b"\\Seen" in data[0], data
 typ, data = m.fetch("1", "(BINARY[9])")
 assert typ == "NO", data
+# A sequence number past the end is the client's error (BAD); a UID that does not exist
+# is ignored.
+try:
+    m.fetch("99", "(FLAGS)")
+    raise SystemExit("FETCH 99 of 3 messages was accepted")
+except imaplib.IMAP4.error as e:
+    assert "sequence number" in str(e), e
+typ, data = m.uid("FETCH", "999", "(FLAGS)")
+assert typ == "OK" and data == [None], data
 # APPEND with a literal8 of content with NULs; BINARY[] gives it back as a literal8.
 blob = b"Subject: nul\r\n\r\nA\x00B\r\n"
 tag = m._new_tag()
