@@ -180,6 +180,9 @@ pub struct ServerSession {
     tls_active: bool,
     deadline: Instant,
     user: Option<String>,
+    /// ENABLE CONDSTORE was given (RFC 7162 §3.1: the driver also turns CONDSTORE on at the
+    /// first CONDSTORE-enabling command).
+    condstore: bool,
 }
 
 fn tagged(tag: &str, reply: &Reply) -> Vec<u8> {
@@ -230,6 +233,7 @@ impl ServerSession {
     pub fn new(config: Config, now: Instant) -> ServerSession {
         let mut session = ServerSession {
             tls_active: config.tls_active,
+            condstore: false,
             deadline: now + config.idle_timeout,
             config,
             state: State::NotAuthenticated,
@@ -304,6 +308,11 @@ impl ServerSession {
         self.tls_active
     }
 
+    /// Whether the client gave ENABLE CONDSTORE.
+    pub fn condstore_enabled(&self) -> bool {
+        self.condstore
+    }
+
     /// The CAPABILITY list for the current state.
     pub fn capabilities(&self) -> String {
         let mut caps = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE");
@@ -317,7 +326,7 @@ impl ServerSession {
                 caps.push_str(" LOGINDISABLED");
             }
         } else {
-            caps.push_str(" UIDPLUS MOVE UNSELECT SPECIAL-USE CHILDREN ESEARCH BINARY");
+            caps.push_str(" UIDPLUS MOVE UNSELECT SPECIAL-USE CHILDREN ESEARCH BINARY CONDSTORE");
         }
         caps
     }
@@ -747,8 +756,18 @@ impl ServerSession {
                 }
             }
             (false, "ENABLE") if self.state != State::NotAuthenticated && !no_args => {
-                // No extension that ENABLE turns on is implemented: nothing is enabled.
-                self.out.push_back(b"* ENABLED\r\n".to_vec());
+                // CONDSTORE is the one extension ENABLE turns on (RFC 5161: what is not
+                // known is left out of the ENABLED answer).
+                let wanted = args
+                    .iter()
+                    .filter_map(Value::as_text)
+                    .any(|name| name.eq_ignore_ascii_case("CONDSTORE"));
+                if wanted && !self.condstore {
+                    self.condstore = true;
+                    self.out.push_back(b"* ENABLED CONDSTORE\r\n".to_vec());
+                } else {
+                    self.out.push_back(b"* ENABLED\r\n".to_vec());
+                }
                 self.out
                     .push_back(tagged(&tag, &Reply::Ok("ENABLE completed".into())));
             }

@@ -53,6 +53,23 @@ pub enum Part {
     Literal(Vec<u8>),
 }
 
+/// A `(NAME n)` modifier list with one mod-sequence value (RFC 7162's CHANGEDSINCE and
+/// UNCHANGEDSINCE; `n` up to 2^63 - 1).
+fn modifier(value: &Value, name: &str) -> Result<u64, SyntaxError> {
+    let usage = || error(format!("usage: ({name} mod-sequence)"));
+    let Value::List(items) = value else {
+        return Err(usage());
+    };
+    match items.as_slice() {
+        [Value::Atom(word), Value::Atom(number)] if word.eq_ignore_ascii_case(name) => number
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n < 1 << 63 && number.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(usage),
+        _ => Err(usage()),
+    }
+}
+
 /// Tokenizes the arguments of a command (everything after the command name).
 pub fn tokenize(parts: &[Part]) -> Result<Vec<Value>, SyntaxError> {
     let mut stack: Vec<Vec<Value>> = vec![Vec::new()];
@@ -243,6 +260,8 @@ pub enum Command {
         mailbox: String,
         /// EXAMINE.
         read_only: bool,
+        /// The `(CONDSTORE)` parameter (RFC 7162 §3.1.8).
+        condstore: bool,
     },
     /// CREATE.
     Create {
@@ -326,6 +345,8 @@ pub enum Command {
         set: SequenceSet,
         /// The attributes (a macro ALL/FAST/FULL, one atom, or the list's atoms), upper-cased.
         items: Vec<String>,
+        /// The `(CHANGEDSINCE n)` modifier (RFC 7162 §3.1.4).
+        changed_since: Option<u64>,
     },
     /// STORE / UID STORE.
     Store {
@@ -339,6 +360,8 @@ pub enum Command {
         silent: bool,
         /// The flags.
         flags: Vec<String>,
+        /// The `(UNCHANGEDSINCE n)` modifier (RFC 7162 §3.1.3).
+        unchanged_since: Option<u64>,
     },
     /// COPY / MOVE and their UID forms.
     Copy {
@@ -422,11 +445,27 @@ pub fn parse_command(name: &str, uid: bool, args: &[Value]) -> Result<Command, S
         }
         (false, "SELECT" | "EXAMINE") => {
             if args.is_empty() || args.len() > 2 {
-                return Err(error("usage: SELECT mailbox"));
+                return Err(error("usage: SELECT mailbox [(CONDSTORE)]"));
+            }
+            let mut condstore = false;
+            match args.get(1) {
+                None => {}
+                Some(Value::List(parameters)) => {
+                    for parameter in parameters {
+                        match parameter.as_text() {
+                            Some(word) if word.eq_ignore_ascii_case("CONDSTORE") => {
+                                condstore = true
+                            }
+                            _ => return Err(error("the only SELECT parameter is CONDSTORE")),
+                        }
+                    }
+                }
+                Some(_) => return Err(error("usage: SELECT mailbox [(CONDSTORE)]")),
             }
             Command::Select {
                 mailbox: mailbox(0)?,
                 read_only: name == "EXAMINE",
+                condstore,
             }
         }
         (false, "CREATE") => {
@@ -598,7 +637,13 @@ pub fn parse_command(name: &str, uid: bool, args: &[Value]) -> Result<Command, S
             }
         }
         (_, "FETCH") => {
-            arity(args, 2, "FETCH set items")?;
+            if args.len() != 2 && args.len() != 3 {
+                return Err(error("usage: FETCH set items [(CHANGEDSINCE n)]"));
+            }
+            let changed_since = match args.get(2) {
+                None => None,
+                Some(modifiers) => Some(modifier(modifiers, "CHANGEDSINCE")?),
+            };
             let set = SequenceSet::parse(&atom(args.first(), "a sequence set")?)?;
             let items = match &args[1] {
                 Value::Atom(atom) => vec![atom.to_ascii_uppercase()],
@@ -611,10 +656,28 @@ pub fn parse_command(name: &str, uid: bool, args: &[Value]) -> Result<Command, S
                     .collect::<Result<Vec<_>, _>>()?,
                 _ => return Err(error("usage: FETCH set items")),
             };
-            Command::Fetch { uid, set, items }
+            Command::Fetch {
+                uid,
+                set,
+                items,
+                changed_since,
+            }
         }
         (_, "STORE") => {
-            arity(args, 3, "STORE set [+-]FLAGS[.SILENT] (flags)")?;
+            // RFC 7162 §3.1.3: STORE set [(UNCHANGEDSINCE n)] item flags.
+            let (unchanged_since, args) = match args {
+                [set, modifiers @ Value::List(_), rest @ ..] if rest.len() == 2 => (
+                    Some(modifier(modifiers, "UNCHANGEDSINCE")?),
+                    vec![set.clone(), rest[0].clone(), rest[1].clone()],
+                ),
+                _ => (None, args.to_vec()),
+            };
+            let args = &args[..];
+            arity(
+                args,
+                3,
+                "STORE set [(UNCHANGEDSINCE n)] [+-]FLAGS[.SILENT] (flags)",
+            )?;
             let set = SequenceSet::parse(&atom(args.first(), "a sequence set")?)?;
             let item = atom(args.get(1), "FLAGS")?.to_ascii_uppercase();
             let (mode, item) = match item.as_bytes().first() {
@@ -633,6 +696,7 @@ pub fn parse_command(name: &str, uid: bool, args: &[Value]) -> Result<Command, S
                 mode,
                 silent,
                 flags: flag_list(&args[2])?,
+                unchanged_since,
             }
         }
         (_, "COPY" | "MOVE") => {
@@ -700,9 +764,36 @@ mod tests {
             check("SELECT", false, "inbox"),
             Ok(Command::Select {
                 mailbox: "INBOX".into(),
-                read_only: false
+                read_only: false,
+                condstore: false,
             })
         );
+        assert!(matches!(
+            check("EXAMINE", false, "Sent (condstore)"),
+            Ok(Command::Select {
+                read_only: true,
+                condstore: true,
+                ..
+            })
+        ));
+        assert!(check("SELECT", false, "INBOX (QRESYNC (1 2))").is_err());
+        assert!(matches!(
+            check("FETCH", true, "1:* (FLAGS) (CHANGEDSINCE 12345)"),
+            Ok(Command::Fetch {
+                changed_since: Some(12345),
+                ..
+            })
+        ));
+        assert!(check("FETCH", false, "1 FLAGS (CHANGEDSINCE -1)").is_err());
+        assert!(matches!(
+            check("STORE", false, r"1:2 (UNCHANGEDSINCE 7) +FLAGS (\Seen)"),
+            Ok(Command::Store {
+                unchanged_since: Some(7),
+                mode: StoreMode::Add,
+                ..
+            })
+        ));
+        assert!(check("STORE", false, r"1 (UNCHANGEDSINCE) FLAGS (\Seen)").is_err());
         assert!(matches!(
             check("STORE", true, r"1:4 +FLAGS.SILENT (\Seen)"),
             Ok(Command::Store {

@@ -168,6 +168,11 @@ fn states_and_commands() {
     assert!(test.send("h NAMESPACE\r\n").starts_with("* NAMESPACE"));
     assert!(test
         .send("i ENABLE CONDSTORE\r\n")
+        .starts_with("* ENABLED CONDSTORE\r\n"));
+    assert!(test.session.condstore_enabled());
+    // Once on, it is not listed again; unknown extensions are left out.
+    assert!(test
+        .send("i2 ENABLE CONDSTORE X-UNKNOWN\r\n")
         .starts_with("* ENABLED\r\n"));
     assert!(test.send("j ID NIL\r\n").starts_with("* ID "));
     assert!(test.send("* NOOP\r\n").starts_with("* BAD"));

@@ -116,6 +116,9 @@ struct Selected {
 struct UserState {
     mailbox: Mailbox,
     selected: Option<Selected>,
+    /// CONDSTORE is on (ENABLE, or a CONDSTORE-enabling command; RFC 7162 §3.1): flag
+    /// changes are reported with their MODSEQ.
+    condstore: bool,
 }
 
 /// Maps an IMAP mailbox name to its directory: `INBOX`, or `a/b` as the Maildir++ `.a.b`.
@@ -268,6 +271,18 @@ fn parse_date(text: &str) -> Option<i64> {
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     Some(era * 146_097 + doe - 719_468)
+}
+
+/// A `fmt::Write` onto a response buffer.
+fn out_text(out: &mut Vec<u8>) -> impl std::fmt::Write + '_ {
+    struct Bytes<'a>(&'a mut Vec<u8>);
+    impl std::fmt::Write for Bytes<'_> {
+        fn write_str(&mut self, text: &str) -> std::fmt::Result {
+            self.0.extend_from_slice(text.as_bytes());
+            Ok(())
+        }
+    }
+    Bytes(out)
 }
 
 /// An IMAP date-time (`" 7-Dec-2026 10:02:03 +0100"`, RFC 3501 §9) as a time.
@@ -480,6 +495,7 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
 /// `expunges`; RFC 3501 §7.4.1 forbids them during FETCH, STORE and SEARCH), FETCH FLAGS,
 /// EXISTS.
 fn refresh(shared: &ImapShared, state: &mut UserState, expunges: bool) -> Vec<u8> {
+    let condstore = state.condstore;
     let Some(selected) = state.selected.as_mut() else {
         return Vec::new();
     };
@@ -507,9 +523,14 @@ fn refresh(shared: &ImapShared, state: &mut UserState, expunges: bool) -> Vec<u8
         if let Some(now) = folder.by_uid(known.uid) {
             if now.letters != known.letters {
                 let recent = selected.recent.contains(&now.uid);
+                let modseq = if condstore {
+                    format!(" MODSEQ ({})", now.modseq)
+                } else {
+                    String::new()
+                };
                 let _ = write!(
                     out,
-                    "* {} FETCH (FLAGS {})\r\n",
+                    "* {} FETCH (FLAGS {}{modseq})\r\n",
                     index + 1,
                     flag_list(now, recent)
                 );
@@ -564,6 +585,7 @@ async fn answer(
                     *user = Some(UserState {
                         mailbox,
                         selected: None,
+                        condstore: false,
                     });
                     session.login_ok(&address);
                 }
@@ -578,6 +600,7 @@ async fn answer(
                 session.command_done(Vec::new(), Reply::No("log in first".into()), None);
                 return;
             };
+            state.condstore |= session.condstore_enabled();
             if command == Command::Idle {
                 let updates = refresh(shared, state, true);
                 session.idle_started();
@@ -591,6 +614,7 @@ async fn answer(
                 UserState {
                     mailbox: state.mailbox.clone(),
                     selected: None,
+                    condstore: state.condstore,
                 },
             );
             let work = {
@@ -656,8 +680,13 @@ fn exists(dir: &Path) -> bool {
 fn execute(shared: &ImapShared, state: &mut UserState, tag: &str, command: Command) -> Outcome {
     match command {
         Command::Noop => ok(refresh(shared, state, true), "NOOP completed"),
-        Command::Select { mailbox, read_only } => {
+        Command::Select {
+            mailbox,
+            read_only,
+            condstore,
+        } => {
             state.selected = None;
+            state.condstore |= condstore;
             let dir = match dir_of(state, &mailbox) {
                 Ok((_, dir)) if exists(&dir) => dir,
                 Ok(_) => return no("[NONEXISTENT] no such mailbox"),
@@ -686,7 +715,8 @@ fn execute(shared: &ImapShared, state: &mut UserState, tag: &str, command: Comma
                 "* FLAGS ({flags})\r\n\
                  * OK [PERMANENTFLAGS ({})] flags kept\r\n\
                  * {} EXISTS\r\n* {} RECENT\r\n\
-                 * OK [UIDVALIDITY {}] UIDs valid\r\n* OK [UIDNEXT {}] predicted next UID\r\n",
+                 * OK [UIDVALIDITY {}] UIDs valid\r\n* OK [UIDNEXT {}] predicted next UID\r\n\
+                 * OK [HIGHESTMODSEQ {}] highest\r\n",
                 if read_only {
                     String::new()
                 } else {
@@ -695,7 +725,8 @@ fn execute(shared: &ImapShared, state: &mut UserState, tag: &str, command: Comma
                 folder.messages.len(),
                 recent.len(),
                 folder.validity,
-                folder.next
+                folder.next,
+                folder.highest_modseq
             );
             if let Some(index) = folder.messages.iter().position(|m| !m.has("\\Seen")) {
                 let _ = write!(out, "* OK [UNSEEN {}] first unseen\r\n", index + 1);
@@ -902,6 +933,7 @@ fn execute(shared: &ImapShared, state: &mut UserState, tag: &str, command: Comma
                     "RECENT" => folder.messages.iter().filter(|m| m.in_new).count() as u64,
                     "UIDNEXT" => folder.next as u64,
                     "UIDVALIDITY" => folder.validity as u64,
+                    "HIGHESTMODSEQ" => folder.highest_modseq,
                     "UNSEEN" => folder.messages.iter().filter(|m| !m.has("\\Seen")).count() as u64,
                     "DELETED" => folder
                         .messages
@@ -1027,14 +1059,24 @@ fn execute(shared: &ImapShared, state: &mut UserState, tag: &str, command: Comma
             shared.changed(&dir);
             ok(refresh(shared, state, true), "EXPUNGE completed")
         }
-        Command::Fetch { uid, set, items } => fetch(shared, state, uid, &set, &items),
+        Command::Fetch {
+            uid,
+            set,
+            items,
+            changed_since,
+        } => fetch(shared, state, uid, &set, &items, changed_since),
         Command::Store {
             uid,
             set,
             mode,
             silent,
             flags,
+            unchanged_since,
         } => {
+            if unchanged_since.is_some() {
+                state.condstore = true;
+            }
+            let condstore = state.condstore;
             let mut out = refresh(shared, state, false);
             let Some(selected) = state.selected.as_mut() else {
                 return no("no mailbox selected");
@@ -1050,8 +1092,16 @@ fn execute(shared: &ImapShared, state: &mut UserState, tag: &str, command: Comma
                 Err(bad) => return bad,
             };
             let mut failure = None;
+            // RFC 7162 §3.1.3: messages changed since UNCHANGEDSINCE are left alone and
+            // named in the MODIFIED response code.
+            let mut modified: Vec<u32> = Vec::new();
+            let mut stored: Vec<usize> = Vec::new();
             for index in targets {
                 let message = &selected.known[index];
+                if unchanged_since.is_some_and(|limit| message.modseq > limit) {
+                    modified.push(if uid { message.uid } else { index as u32 + 1 });
+                    continue;
+                }
                 let current: Vec<String> = message.flags();
                 let wanted: Vec<String> = match mode {
                     StoreMode::Replace => flags.clone(),
@@ -1080,31 +1130,52 @@ fn execute(shared: &ImapShared, state: &mut UserState, tag: &str, command: Comma
                     message.keywords = imap_store::keywords_of(&letters, &names);
                     message.letters = letters;
                 }
-                let message = &selected.known[index];
-                if !silent || uid {
-                    let uid_part = if uid {
-                        format!(" UID {}", message.uid)
-                    } else {
-                        String::new()
-                    };
-                    let line = if silent {
-                        format!("* {} FETCH (UID {})\r\n", index + 1, message.uid)
-                    } else {
-                        format!(
-                            "* {} FETCH (FLAGS {}{uid_part})\r\n",
-                            index + 1,
-                            flag_list(message, selected.recent.contains(&message.uid))
-                        )
-                    };
-                    if !silent {
-                        out.extend_from_slice(line.as_bytes());
+                stored.push(index);
+            }
+            let dir = selected.dir.clone();
+            // One rescan gives the changed messages their new mod-sequences.
+            if condstore {
+                if let Ok(folder) = shared.scan(&dir, false) {
+                    for &index in &stored {
+                        if let Some(now) = folder.by_uid(selected.known[index].uid) {
+                            selected.known[index] = now.clone();
+                        }
                     }
                 }
             }
-            let dir = selected.dir.clone();
+            for &index in &stored {
+                let message = &selected.known[index];
+                let mut items = Vec::new();
+                if !silent {
+                    items.push(format!(
+                        "FLAGS {}",
+                        flag_list(message, selected.recent.contains(&message.uid))
+                    ));
+                }
+                if uid {
+                    items.push(format!("UID {}", message.uid));
+                }
+                if condstore {
+                    items.push(format!("MODSEQ ({})", message.modseq));
+                }
+                if !silent || condstore {
+                    out.extend_from_slice(
+                        format!("* {} FETCH ({})\r\n", index + 1, items.join(" ")).as_bytes(),
+                    );
+                }
+            }
             shared.changed(&dir);
             if let Some(why) = failure {
                 return no(why);
+            }
+            if !modified.is_empty() {
+                return ok(
+                    out,
+                    format!(
+                        "[MODIFIED {}] conditional STORE failed for some messages",
+                        sequence_set(&modified)
+                    ),
+                );
             }
             ok(out, "STORE completed")
         }
@@ -1190,6 +1261,10 @@ fn execute(shared: &ImapShared, state: &mut UserState, tag: &str, command: Comma
             }
         }
         Command::Search { uid, keys, ret, .. } => {
+            // RFC 7162 §3.1.5: a MODSEQ key turns CONDSTORE on and the answer carries the
+            // highest mod-sequence of the messages found.
+            let modseq_key = mentions_modseq(&keys);
+            state.condstore |= modseq_key;
             let out = refresh(shared, state, false);
             let Some(selected) = state.selected.as_ref() else {
                 return no("no mailbox selected");
@@ -1197,6 +1272,7 @@ fn execute(shared: &ImapShared, state: &mut UserState, tag: &str, command: Comma
             let largest_uid = selected.known.last().map(|m| m.uid).unwrap_or(0);
             let count = selected.known.len() as u32;
             let mut hits = Vec::new();
+            let mut highest = 0;
             for (index, message) in selected.known.iter().enumerate() {
                 let mut context = SearchContext {
                     message,
@@ -1207,7 +1283,10 @@ fn execute(shared: &ImapShared, state: &mut UserState, tag: &str, command: Comma
                     bytes: None,
                 };
                 match search_all(&keys, &mut context) {
-                    Ok(true) => hits.push(if uid { message.uid } else { index as u32 + 1 }),
+                    Ok(true) => {
+                        highest = highest.max(message.modseq);
+                        hits.push(if uid { message.uid } else { index as u32 + 1 })
+                    }
                     Ok(false) => {}
                     Err(why) => return (Vec::new(), Reply::Bad(why), None),
                 }
@@ -1216,12 +1295,21 @@ fn execute(shared: &ImapShared, state: &mut UserState, tag: &str, command: Comma
             let line = match ret {
                 None => {
                     let mut line = String::from("* SEARCH");
-                    for hit in hits {
+                    for hit in &hits {
                         let _ = write!(line, " {hit}");
+                    }
+                    if modseq_key && !hits.is_empty() {
+                        let _ = write!(line, " (MODSEQ {highest})");
                     }
                     line
                 }
-                Some(options) => esearch(tag, uid, &options, &hits),
+                Some(options) => {
+                    let mut line = esearch(tag, uid, &options, &hits);
+                    if modseq_key && !hits.is_empty() {
+                        let _ = write!(line, " MODSEQ {highest}");
+                    }
+                    line
+                }
             };
             out.extend_from_slice(line.as_bytes());
             out.extend_from_slice(b"\r\n");
@@ -1230,6 +1318,15 @@ fn execute(shared: &ImapShared, state: &mut UserState, tag: &str, command: Comma
         Command::Idle => ok(Vec::new(), "IDLE completed"),
         _ => (Vec::new(), Reply::Bad("command not supported".into()), None),
     }
+}
+
+/// Whether search keys use MODSEQ (at any depth).
+fn mentions_modseq(keys: &[Value]) -> bool {
+    keys.iter().any(|key| match key {
+        Value::Atom(atom) => atom.eq_ignore_ascii_case("MODSEQ"),
+        Value::List(inner) => mentions_modseq(inner),
+        _ => false,
+    })
 }
 
 /// The ESEARCH response (RFC 4731 §3) for `hits` (ascending): MIN, MAX, COUNT and ALL as
@@ -1449,6 +1546,18 @@ fn search_key(keys: &[Value], context: &mut SearchContext<'_>) -> Result<(bool, 
         "NEW" => (context.recent && !flag("\\Seen"), 1),
         "OLD" => (!context.recent, 1),
         "KEYWORD" => (flag(&arg(1)?), 2),
+        // RFC 7162 §3.1.5: MODSEQ [entry-name entry-type] mod-sequence; flags are not kept
+        // with mod-sequences of their own, so the entry is read and passed over.
+        "MODSEQ" => {
+            let (value, used) = match keys.get(1) {
+                Some(Value::String(_)) => (arg(3)?, 4),
+                _ => (arg(1)?, 2),
+            };
+            let since: u64 = value
+                .parse()
+                .map_err(|_| format!("bad mod-sequence {value:?}"))?;
+            (message.modseq >= since, used)
+        }
         "UNKEYWORD" => (!flag(&arg(1)?), 2),
         "FROM" | "TO" | "CC" | "BCC" | "SUBJECT" => {
             let needle = arg(1)?;
@@ -1988,7 +2097,13 @@ fn fetch(
     uid: bool,
     set: &SequenceSet,
     items: &[String],
+    changed_since: Option<u64>,
 ) -> Outcome {
+    // RFC 7162 §3.1: FETCH MODSEQ and CHANGEDSINCE turn CONDSTORE on.
+    if changed_since.is_some() || items.iter().any(|item| item == "MODSEQ") {
+        state.condstore = true;
+    }
+    let condstore = state.condstore;
     let mut out = refresh(shared, state, false);
     let Some(selected) = state.selected.as_mut() else {
         return no("no mailbox selected");
@@ -2006,10 +2121,14 @@ fn fetch(
     if uid && !items.iter().any(|item| item == "UID") {
         items.insert(0, "UID".into());
     }
+    if changed_since.is_some() && !items.iter().any(|item| item == "MODSEQ") {
+        items.push("MODSEQ".into());
+    }
     for item in &items {
         let known = matches!(
             item.as_str(),
             "UID"
+                | "MODSEQ"
                 | "FLAGS"
                 | "INTERNALDATE"
                 | "RFC822.SIZE"
@@ -2028,11 +2147,15 @@ fn fetch(
             );
         }
     }
-    let targets = match resolve(&selected.known, set, uid) {
+    let mut targets = match resolve(&selected.known, set, uid) {
         Ok(targets) => targets,
         Err(bad) => return bad,
     };
+    if let Some(since) = changed_since {
+        targets.retain(|&index| selected.known[index].modseq > since);
+    }
     let mut changed = false;
+    let mut seen_now: Vec<usize> = Vec::new();
     for index in targets {
         let message = selected.known[index].clone();
         let mut bytes: Option<Vec<u8>> = None;
@@ -2048,6 +2171,9 @@ fn fetch(
             let mut part = Vec::new();
             match item.as_str() {
                 "UID" => part.extend_from_slice(format!("UID {}", message.uid).as_bytes()),
+                "MODSEQ" => {
+                    part.extend_from_slice(format!("MODSEQ ({})", message.modseq).as_bytes())
+                }
                 "FLAGS" => {}
                 "INTERNALDATE" => part.extend_from_slice(
                     format!("INTERNALDATE \"{}\"", internal_date(&message.path)).as_bytes(),
@@ -2144,6 +2270,7 @@ fn fetch(
                 entry.letters = letters;
                 flags_changed = true;
                 changed = true;
+                seen_now.push(index);
             }
         }
         if items.iter().any(|i| i == "FLAGS") || flags_changed {
@@ -2162,6 +2289,28 @@ fn fetch(
     }
     if changed {
         let dir = selected.dir.clone();
+        // The \Seen set by reading changed mod-sequences: with CONDSTORE on, the client
+        // gets them (RFC 7162 §3.1.4 wants MODSEQ with every flag change it is told of).
+        if condstore {
+            if let Ok(folder) = shared.scan(&dir, false) {
+                for &index in &seen_now {
+                    if let Some(now) = folder.by_uid(selected.known[index].uid) {
+                        selected.known[index] = now.clone();
+                        let uid_part = if uid {
+                            format!("UID {} ", now.uid)
+                        } else {
+                            String::new()
+                        };
+                        let _ = write!(
+                            out_text(&mut out),
+                            "* {} FETCH ({uid_part}MODSEQ ({}))\r\n",
+                            index + 1,
+                            now.modseq
+                        );
+                    }
+                }
+            }
+        }
         shared.changed(&dir);
     }
     ok(out, "FETCH completed")

@@ -10,6 +10,11 @@
 //! that vanished is expunged, a new one gets the next UID, a renamed info part changes flags.
 //! Callers in one process serialise scans of one folder (a mutex per folder).
 //!
+//! Mod-sequences (CONDSTORE, RFC 7162) live in the same list: the folder's HIGHESTMODSEQ in
+//! the header, and each message's mod-sequence beside the flag letters it had when last
+//! scanned; a scan that finds the letters changed (by our STORE or by any other agent's
+//! rename), a new message or an expunge takes the next mod-sequence.
+//!
 //! Keywords (RFC 3501 §2.3.2, `$Forwarded`, `Junk` ...) are the lower-case letters `a`–`z` of
 //! the info part, named in the folder's `dovecot-keywords` file (`0 $Forwarded` for `a`), as
 //! Dovecot keeps them, so either server reads the other's keywords; 26 per folder at most.
@@ -60,6 +65,8 @@ pub struct Message {
     pub keywords: Vec<String>,
     /// Whether the file is still in `new/` (no session has claimed it: `\Recent`).
     pub in_new: bool,
+    /// Its mod-sequence: when its flags last changed (RFC 7162).
+    pub modseq: u64,
 }
 
 impl Message {
@@ -115,6 +122,8 @@ pub struct Folder {
     pub validity: u32,
     /// UIDNEXT.
     pub next: u32,
+    /// HIGHESTMODSEQ (RFC 7162 §3.1.1).
+    pub highest_modseq: u64,
     /// The messages, in ascending UID order.
     pub messages: Vec<Message>,
     /// The UIDs this scan moved from `new/` to `cur/` (recent to the claiming session).
@@ -292,7 +301,9 @@ pub fn keywords_of(letters: &str, names: &[String]) -> Vec<String> {
 struct UidList {
     validity: u32,
     next: u32,
-    uids: HashMap<String, u32>,
+    highest: u64,
+    /// Base name → (UID, mod-sequence, letters last seen).
+    uids: HashMap<String, (u32, u64, String)>,
 }
 
 fn read_uidlist(dir: &Path) -> Option<UidList> {
@@ -301,29 +312,57 @@ fn read_uidlist(dir: &Path) -> Option<UidList> {
     let mut header = lines.next()?.split(' ');
     let validity = header.next()?.strip_prefix('V')?.parse().ok()?;
     let next = header.next()?.strip_prefix('N')?.parse().ok()?;
+    // `M` (HIGHESTMODSEQ) marks the list with mod-sequences: `uid modseq letters base`
+    // (`-` for no letters); without it, the first format, `uid base`.
+    let highest: Option<u64> = header
+        .next()
+        .and_then(|field| field.strip_prefix('M'))
+        .and_then(|value| value.parse().ok());
     let mut uids = HashMap::new();
     for line in lines {
-        let Some((uid, base)) = line.split_once(' ') else {
-            continue;
+        let parsed = match highest {
+            Some(_) => (|| {
+                let mut fields = line.splitn(4, ' ');
+                let uid = fields.next()?.parse::<u32>().ok()?;
+                let modseq = fields.next()?.parse::<u64>().ok()?;
+                let letters = fields.next()?;
+                let letters = if letters == "-" { "" } else { letters };
+                Some((fields.next()?.to_string(), uid, modseq, letters.to_string()))
+            })(),
+            None => line.split_once(' ').and_then(|(uid, base)| {
+                Some((base.to_string(), uid.parse::<u32>().ok()?, 1, String::new()))
+            }),
         };
-        if let Ok(uid) = uid.parse::<u32>() {
+        if let Some((base, uid, modseq, letters)) = parsed {
             if uid > 0 && uid < next {
-                uids.insert(base.to_string(), uid);
+                uids.insert(base, (uid, modseq, letters));
             }
         }
     }
     Some(UidList {
         validity,
         next,
+        highest: highest.unwrap_or(1).max(1),
         uids,
     })
 }
 
 /// Writes the UID list crash-safely: a temporary file, fsync, rename, directory fsync.
 fn write_uidlist(dir: &Path, folder: &Folder) -> Result<(), StoreError> {
-    let mut text = format!("V{} N{}\n", folder.validity, folder.next);
+    let mut text = format!(
+        "V{} N{} M{}\n",
+        folder.validity, folder.next, folder.highest_modseq
+    );
     for message in &folder.messages {
-        text.push_str(&format!("{} {}\n", message.uid, message.base));
+        let letters = if message.letters.is_empty() {
+            "-"
+        } else {
+            &message.letters
+        };
+        text.push_str(&format!(
+            "{} {} {letters} {}\n",
+            message.uid, message.modseq, message.base
+        ));
     }
     let tmp = dir.join(format!("{UIDLIST}.tmp"));
     let target = dir.join(UIDLIST);
@@ -347,6 +386,7 @@ pub fn scan(dir: &Path, claim_new: bool, validity: u32) -> Result<Folder, StoreE
     let mut list = list.unwrap_or(UidList {
         validity: validity.max(1),
         next: 1,
+        highest: 1,
         uids: HashMap::new(),
     });
     let mut found: Vec<(String, String, PathBuf, bool)> = Vec::new();
@@ -396,17 +436,29 @@ pub fn scan(dir: &Path, claim_new: bool, validity: u32) -> Result<Folder, StoreE
     found.dedup_by(|a, b| a.0 == b.0);
     let names = read_keywords(dir);
     let mut messages = Vec::with_capacity(found.len());
+    let mut kept = 0;
     for (base, letters, path, in_new) in found {
-        let uid = match list.uids.get(&base) {
-            Some(&uid) => uid,
+        let (uid, modseq) = match list.uids.get(&base) {
+            Some((uid, modseq, seen)) if *seen == letters => {
+                kept += 1;
+                (*uid, *modseq)
+            }
+            Some((uid, _, _)) => {
+                kept += 1;
+                list.highest += 1;
+                changed = true;
+                (*uid, list.highest)
+            }
             None => {
                 let uid = list.next;
                 list.next = list.next.saturating_add(1);
+                list.highest += 1;
                 changed = true;
-                uid
+                (uid, list.highest)
             }
         };
         messages.push(Message {
+            modseq,
             uid,
             keywords: keywords_of(&letters, &names),
             base,
@@ -422,12 +474,19 @@ pub fn scan(dir: &Path, claim_new: bool, validity: u32) -> Result<Folder, StoreE
         .map(|message| message.uid)
         .collect();
     if messages.len() != list.uids.len() {
+        // Expunged by someone: HIGHESTMODSEQ moves on (RFC 7162 §3.1.1 wants it to grow
+        // with every change of the mailbox).
+        changed = true;
+    }
+    if kept < list.uids.len() {
+        list.highest += 1;
         changed = true;
     }
     let folder = Folder {
         dir: dir.to_path_buf(),
         validity: list.validity,
         next: list.next,
+        highest_modseq: list.highest,
         messages,
         claimed,
         keywords: names,
@@ -581,6 +640,40 @@ mod tests {
         assert!(
             !flag_ok("\\Bogus") && !flag_ok("a(b") && flag_ok("\\Recent") && flag_ok("$Label1")
         );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn mod_sequences_follow_every_change() {
+        let dir = maildir("modseq");
+        // A list in the first format (no mod-sequences) is read and upgraded.
+        fs::write(dir.join(UIDLIST), "V9 N3\n1 1.M1P1.h\n2 2.M1P1.h\n").expect("write");
+        fs::write(dir.join("cur/1.M1P1.h:2,"), "a").expect("write");
+        fs::write(dir.join("cur/2.M1P1.h:2,S"), "b").expect("write");
+        let first = scan(&dir, true, 1).expect("scan");
+        assert_eq!(first.validity, 9);
+        let h0 = first.highest_modseq;
+        assert!(first.messages.iter().all(|m| m.modseq <= h0));
+        // Nothing changed: nothing moves.
+        let same = scan(&dir, true, 1).expect("scan");
+        assert_eq!(same.highest_modseq, h0);
+        assert_eq!(same.messages, first.messages);
+        // Another agent renames message 1 (flags): it gets the next mod-sequence.
+        fs::rename(dir.join("cur/1.M1P1.h:2,"), dir.join("cur/1.M1P1.h:2,F")).expect("mv");
+        let flagged = scan(&dir, true, 1).expect("scan");
+        assert_eq!(flagged.highest_modseq, h0 + 1);
+        assert_eq!(flagged.by_uid(1).map(|m| m.modseq), Some(h0 + 1));
+        assert_eq!(
+            flagged.by_uid(2).map(|m| m.modseq),
+            same.by_uid(2).map(|m| m.modseq)
+        );
+        // A delivery and an expunge move HIGHESTMODSEQ too, and it survives a rescan.
+        fs::write(dir.join("new/3.M1P1.h"), "c").expect("write");
+        fs::remove_file(dir.join("cur/2.M1P1.h:2,S")).expect("rm");
+        let later = scan(&dir, true, 1).expect("scan");
+        assert_eq!(later.highest_modseq, h0 + 3);
+        assert_eq!(later.by_uid(3).map(|m| m.modseq), Some(h0 + 2));
+        assert_eq!(scan(&dir, false, 1).expect("scan").highest_modseq, h0 + 3);
         let _ = fs::remove_dir_all(&dir);
     }
 

@@ -452,3 +452,81 @@ m.logout()
     assert!(ok, "{out}");
     stop.trigger();
 }
+
+/// CONDSTORE (RFC 7162): HIGHESTMODSEQ on SELECT and in STATUS, FETCH MODSEQ and
+/// CHANGEDSINCE, STORE UNCHANGEDSINCE with MODIFIED, SEARCH MODSEQ, and another session's
+/// change arriving with its MODSEQ.
+#[test]
+fn condstore() {
+    if tool_missing("python3") {
+        return;
+    }
+    let dir = scratch("imap-condstore");
+    let ca = tls::Ca::ephemeral("test world CA").unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.cert_pem()).unwrap();
+    let (addrs, stop) = start(hamburger(&dir, &ca));
+    let smtp = addr(&addrs, ListenerKind::Smtp).port();
+    let imap = addr(&addrs, ListenerKind::Imap).port();
+    let imaps = addr(&addrs, ListenerKind::Imaps).port();
+    let body = r#"
+a = login993()
+assert b"CONDSTORE" in a.capability()[1][0].split()
+for n in range(3):
+    a.append("INBOX", None, None, f"Subject: m{n}\r\n\r\nx\r\n".encode())
+typ, data = a._simple_command("ENABLE", "CONDSTORE")
+assert a.untagged_responses.pop("ENABLED") == [b"CONDSTORE"], a.untagged_responses
+typ, data = a.select("INBOX")
+ok = [r for r in a.untagged_responses.get("OK", []) if b"HIGHESTMODSEQ" in r]
+h0 = int(re.search(rb"HIGHESTMODSEQ (\d+)", ok[0]).group(1))
+typ, data = a.fetch("1:*", "(MODSEQ)")
+seqs = [int(re.search(rb"MODSEQ \((\d+)\)", d).group(1)) for d in data]
+assert len(seqs) == 3 and max(seqs) <= h0 and len(set(seqs)) == 3, (seqs, h0)
+# Another session flags message 1: a gets it with its MODSEQ; CHANGEDSINCE finds only it.
+b = login143()
+b.select("INBOX")
+b.store("1", "+FLAGS", "(\\Flagged)")
+a.untagged_responses.pop("FETCH", None)
+a.noop()
+pushed = a.untagged_responses.pop("FETCH", [])
+assert any(b"\\Flagged" in p and b"MODSEQ (" in p for p in pushed), pushed
+typ, data = a.fetch("1:*", "(FLAGS) (CHANGEDSINCE %d)" % h0)
+assert len(data) == 1 and data[0].startswith(b"1 (") and b"MODSEQ" in data[0], data
+m1 = int(re.search(rb"MODSEQ \((\d+)\)", data[0]).group(1))
+assert m1 > h0, (m1, h0)
+# UNCHANGEDSINCE: message 1 changed after h0, so it is left alone and named in MODIFIED;
+# message 2 did not, so it is stored, with its new MODSEQ.
+typ, data = a._simple_command("STORE", "1:2", "(UNCHANGEDSINCE %d)" % h0, "+FLAGS", "(\\Seen)")
+assert typ == "OK" and b"[MODIFIED 1]" in data[0], (typ, data)
+stored = a.untagged_responses.pop("FETCH", [])
+assert any(p.startswith(b"2 (") and b"\\Seen" in p and b"MODSEQ (" in p for p in stored), stored
+typ, data = a.fetch("1", "(FLAGS)")
+assert b"\\Seen" not in data[0], data
+# SEARCH MODSEQ: what changed after h0, with the highest MODSEQ found.
+typ, data = a.search(None, "MODSEQ", str(h0 + 1))
+assert data[0].startswith(b"1 2 (MODSEQ "), data
+typ, data = a.status("INBOX", "(HIGHESTMODSEQ)")
+h1 = int(re.search(rb"HIGHESTMODSEQ (\d+)", data[0]).group(1))
+assert h1 > m1, (h1, m1)
+# A STORE of message 3 under its own MODSEQ works; .SILENT still tells the MODSEQ.
+typ, data = a.fetch("3", "(MODSEQ)")
+m3 = int(re.search(rb"MODSEQ \((\d+)\)", data[0]).group(1))
+typ, data = a._simple_command("UID", "STORE", "3", "(UNCHANGEDSINCE %d)" % m3, "+FLAGS.SILENT", "(\\Answered)")
+assert typ == "OK" and b"MODIFIED" not in data[0], data
+stored = a.untagged_responses.pop("FETCH", [])
+assert stored and b"MODSEQ (" in stored[0] and b"UID 3" in stored[0] and b"FLAGS" not in stored[0], stored
+try:
+    a._simple_command("FETCH", "1", "(FLAGS)", "(CHANGEDSINCE x)")
+    raise SystemExit("a bad CHANGEDSINCE was accepted")
+except imaplib.IMAP4.error:
+    pass
+a.logout(); b.logout()
+"#;
+    let (ok, out) = python(&script(body, &ca_file, imap, imaps, smtp)).unwrap();
+    assert!(ok, "{out}");
+    let list =
+        std::fs::read_to_string(dir.join("hamburger/mail/hamburger.edu/bob/applayer-uidlist"))
+            .unwrap();
+    assert!(list.lines().next().unwrap().contains(" M"), "{list}");
+    stop.trigger();
+}
