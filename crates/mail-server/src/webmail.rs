@@ -155,6 +155,13 @@ impl Backend for MaildirBackend {
         Ok(folders)
     }
 
+    /// The IMAP server's view of the name: `/` for the Maildir++ `.` and modified UTF-7
+    /// decoded (`Caf&AOk-.Cr&AOo-pes` is shown as `Café/Crêpes`).
+    fn display_name(&self, folder: &str) -> String {
+        let name = folder.replace('.', "/");
+        imap_proto::mutf7::decode(&name).unwrap_or(name)
+    }
+
     fn list(&mut self, user: &str, folder: &str) -> Result<Vec<Entry>, BackendError> {
         let mut found = files(&self.folder_dir(user, folder)?)?;
         found.sort_by(|a, b| (seconds(&b.base), &b.base).cmp(&(seconds(&a.base), &a.base)));
@@ -354,6 +361,15 @@ mod tests {
             MaildirBackend::new(policy, store, "mail.hamburger.edu"),
             root,
         )
+    }
+
+    #[test]
+    fn folder_names_are_shown_as_imap_clients_show_them() {
+        let (backend, dir) = backend("names");
+        assert_eq!(backend.display_name("Caf&AOk-.Cr&AOo-pes"), "Café/Crêpes");
+        assert_eq!(backend.display_name("Lists.rust"), "Lists/rust");
+        assert_eq!(backend.display_name("bad&name"), "bad&name");
+        let _ = fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -119,6 +119,11 @@ pub trait Backend {
     fn authenticate(&mut self, user: &str, password: &str) -> Option<String>;
     /// The user's folders: [`INBOX`] first, then the others.
     fn folders(&mut self, user: &str) -> Result<Vec<String>, BackendError>;
+    /// How a folder's name is shown (the store's name, e.g. an IMAP one in modified UTF-7,
+    /// may differ from what a person reads); the name itself stays the id in URLs and forms.
+    fn display_name(&self, folder: &str) -> String {
+        folder.to_owned()
+    }
     /// The messages of a folder, newest first.
     fn list(&mut self, user: &str, folder: &str) -> Result<Vec<Entry>, BackendError>;
     /// A message's bytes.
@@ -741,7 +746,7 @@ impl Webmail {
                 out,
                 "<li><a href=\"{}\">{}</a>{bold}</li>",
                 escape(&self.folder_url(&folder)),
-                escape(&folder)
+                escape(&backend.display_name(&folder))
             );
         }
         out.push_str("</ul></nav>\n<main>");
@@ -776,7 +781,7 @@ impl Webmail {
             content,
             "<h1>{}</h1><p>{} messages, page {page} of {pages}</p>\
 <table id=\"messages\"><tr><th>From</th><th>Subject</th><th>Date</th></tr>",
-            escape(folder),
+            escape(&backend.display_name(folder)),
             entries.len()
         );
         let parser = mail_parser::MessageParser::default();
@@ -830,7 +835,11 @@ impl Webmail {
         }
         content.push_str("</p>");
         let body = self.layout(backend, user, csrf, folder, &content)?;
-        Ok(html_response(StatusCode::OK, folder, &body))
+        Ok(html_response(
+            StatusCode::OK,
+            &backend.display_name(folder),
+            &body,
+        ))
     }
 
     fn message_params<'a>(
@@ -937,7 +946,12 @@ referrerpolicy=\"no-referrer\" src=\"{}\"></iframe>",
         );
         for target in backend.folders(user)? {
             if target != folder {
-                let _ = write!(content, "<option>{}</option>", escape(&target));
+                let _ = write!(
+                    content,
+                    "<option value=\"{}\">{}</option>",
+                    escape(&target),
+                    escape(&backend.display_name(&target))
+                );
             }
         }
         content.push_str("</select> <button type=\"submit\">Move</button></form></p>");
