@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
@@ -422,22 +421,12 @@ async fn tcp_upstream(
 
 /// Writes one DNS message with its two-byte length prefix (RFC 1035 §4.2.2).
 async fn write_framed(stream: &mut TcpStream, message: &[u8]) -> std::io::Result<()> {
-    let len = u16::try_from(message.len()).map_err(|_| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, "message over 65535 bytes")
-    })?;
-    let mut framed = Vec::with_capacity(message.len() + 2);
-    framed.extend_from_slice(&len.to_be_bytes());
-    framed.extend_from_slice(message);
-    stream.write_all(&framed).await
+    netio::io::write_u16_framed(stream, message).await
 }
 
 /// Reads one length-prefixed DNS message.
 async fn read_framed(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
-    let mut len = [0u8; 2];
-    stream.read_exact(&mut len).await?;
-    let mut message = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    stream.read_exact(&mut message).await?;
-    Ok(message)
+    netio::io::read_u16_framed(stream).await
 }
 
 /// One TCP client: several queries in a row, each answered before the next is read.

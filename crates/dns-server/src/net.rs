@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
 /// A bound authoritative server, ready to [`DnsServer::run`].
@@ -423,20 +423,21 @@ async fn serve_udp(
 /// client closes, idles past the limit, or the server shuts down.
 async fn serve_connection(mut stream: TcpStream, conn: netio::tcp::Conn, shared: Arc<Shared>) {
     loop {
-        let mut length = [0u8; 2];
         let read = tokio::select! {
             _ = conn.shutdown.triggered() => return,
-            read = tokio::time::timeout(conn.limits.idle_timeout, stream.read_exact(&mut length)) => read,
+            read = tokio::time::timeout(conn.limits.idle_timeout, netio::io::read_u16_prefix(&mut stream)) => read,
         };
-        if !matches!(read, Ok(Ok(_))) {
+        let Ok(Ok(length)) = read else {
             return;
-        }
-        let mut message = vec![0u8; u16::from_be_bytes(length) as usize];
-        let read =
-            tokio::time::timeout(conn.limits.read_timeout, stream.read_exact(&mut message)).await;
-        if !matches!(read, Ok(Ok(_))) {
+        };
+        let read = tokio::time::timeout(
+            conn.limits.read_timeout,
+            netio::io::read_exactly(&mut stream, length),
+        )
+        .await;
+        let Ok(Ok(message)) = read else {
             return;
-        }
+        };
         let replies = shared.process(&message, conn.local, conn.peer, Transport::Tcp);
         if replies.is_empty() {
             // Nothing sensible to say (e.g. a response sent to us): close.
@@ -444,8 +445,10 @@ async fn serve_connection(mut stream: TcpStream, conn: netio::tcp::Conn, shared:
         }
         let mut out = Vec::with_capacity(replies.iter().map(|r| r.len() + 2).sum());
         for reply in &replies {
-            out.extend_from_slice(&(reply.len().min(u16::MAX as usize) as u16).to_be_bytes());
-            out.extend_from_slice(reply);
+            if let Err(error) = netio::io::frame_u16(&mut out, reply) {
+                tracing::error!(peer = %conn.peer, "tcp reply not sent: {error}");
+                return;
+            }
         }
         if stream.write_all(&out).await.is_err() {
             return;
@@ -654,17 +657,11 @@ async fn tcp_exchange(
     let exchange = async {
         let mut stream = TcpStream::connect(server).await?;
         let local = stream.local_addr()?;
-        let mut framed = Vec::with_capacity(request.len() + 2);
-        framed.extend_from_slice(&(request.len() as u16).to_be_bytes());
-        framed.extend_from_slice(request);
         emit(Dir::Send, local, server, request);
-        stream.write_all(&framed).await?;
+        netio::io::write_u16_framed(&mut stream, request).await?;
         let mut messages = Vec::new();
         loop {
-            let mut length = [0u8; 2];
-            stream.read_exact(&mut length).await?;
-            let mut buf = vec![0u8; u16::from_be_bytes(length) as usize];
-            stream.read_exact(&mut buf).await?;
+            let buf = netio::io::read_u16_framed(&mut stream).await?;
             emit(Dir::Recv, local, server, &buf);
             let message = Message::decode(&buf)
                 .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidData, error))?;

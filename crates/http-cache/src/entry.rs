@@ -321,56 +321,25 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// An incremental CRC-32 (IEEE 802.3, reflected, as in zlib).
-#[derive(Clone, Copy, Debug)]
-pub struct Crc32(u32);
-
-impl Default for Crc32 {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-const fn crc_table() -> [u32; 256] {
-    let mut table = [0u32; 256];
-    let mut index = 0;
-    while index < 256 {
-        let mut value = index as u32;
-        let mut bit = 0;
-        while bit < 8 {
-            value = if value & 1 != 0 {
-                0xEDB8_8320 ^ (value >> 1)
-            } else {
-                value >> 1
-            };
-            bit += 1;
-        }
-        table[index] = value;
-        index += 1;
-    }
-    table
-}
-
-static CRC_TABLE: [u32; 256] = crc_table();
+/// An incremental CRC-32 (IEEE 802.3, reflected, as in zlib): `crc32fast`'s, so records
+/// written with the table-driven one this replaced still check.
+#[derive(Clone, Debug, Default)]
+pub struct Crc32(crc32fast::Hasher);
 
 impl Crc32 {
     /// A fresh checksum.
     pub fn new() -> Self {
-        Self(0xFFFF_FFFF)
+        Self(crc32fast::Hasher::new())
     }
 
     /// Adds bytes.
     pub fn update(&mut self, bytes: &[u8]) {
-        let mut crc = self.0;
-        for &byte in bytes {
-            crc = CRC_TABLE[((crc ^ u32::from(byte)) & 0xFF) as usize] ^ (crc >> 8);
-        }
-        self.0 = crc;
+        self.0.update(bytes);
     }
 
     /// The checksum of everything added.
     pub fn finish(&self) -> u32 {
-        self.0 ^ 0xFFFF_FFFF
+        self.0.clone().finalize()
     }
 }
 

@@ -66,21 +66,12 @@ pub fn list_members<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Vec<Strin
     members
 }
 
-/// Hop-by-hop fields (RFC 9110 §7.6.1) and proxy-specific fields (RFC 9111 §3.1) that are never
-/// stored nor forwarded from the store.
-pub const NOT_STORED: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authenticate",
-    "proxy-authentication-info",
-    "proxy-authorization",
-    "age",
-];
+/// Whether a field (its lower-case name) is never stored nor forwarded from the store:
+/// http-proto's hop-by-hop list (RFC 9110 §7.6.1, proxy credentials, RFC 9111 §3.1) and `Age`
+/// (recomputed on every use).
+pub fn not_stored(lower: &str) -> bool {
+    lower == "age" || http_proto::is_hop_by_hop(lower)
+}
 
 /// Removes from `fields` the fields a cache must not store: hop-by-hop fields, those named in
 /// `Connection`, proxy authentication fields (§3.1), `Age` (recomputed on every use), and the
@@ -89,9 +80,7 @@ pub fn strip_for_storage(fields: &mut FieldList, also: &[String]) {
     let connection = list_members(fields.field_values("connection"));
     fields.retain(|(name, _)| {
         let lower = name.to_ascii_lowercase();
-        !NOT_STORED.contains(&lower.as_str())
-            && !connection.contains(&lower)
-            && !also.contains(&lower)
+        !not_stored(&lower) && !connection.contains(&lower) && !also.contains(&lower)
     });
 }
 

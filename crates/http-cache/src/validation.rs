@@ -1,7 +1,7 @@
 //! Validation (RFC 9111 §4.3): conditional requests from stored validators, freshening a stored
 //! response with a 304, and answering a client's own conditional request from the store.
 
-use crate::fields::{FieldList, Fields, NOT_STORED};
+use crate::fields::{not_stored, FieldList, Fields};
 use http_proto::{EntityTag, EtagList};
 
 /// RFC 9111 §4.3.4: "Caches MUST NOT update the following header fields: Content-Encoding,
@@ -108,7 +108,7 @@ pub fn freshen_fields(stored: &mut FieldList, not_modified: &[(String, Vec<u8>)]
     let updatable = |name: &str| {
         let lower = name.to_ascii_lowercase();
         !NOT_UPDATED.contains(&lower.as_str())
-            && !NOT_STORED.contains(&lower.as_str())
+            && !not_stored(&lower)
             && !connection.contains(&lower)
     };
     let mut replaced: Vec<String> = Vec::new();

@@ -365,6 +365,27 @@ pub fn split_list(value: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// Hop-by-hop fields (RFC 9110 §7.6.1) and the proxy credentials that concern one hop only
+/// (RFC 9110 §11.7): never forwarded, never stored by a cache. The one list: the proxy and
+/// the cache use it. Fields named in a message's `Connection` are hop-by-hop too.
+pub const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-authentication-info",
+];
+
+/// Whether `name` is one of [`HOP_BY_HOP`] (any case).
+pub fn is_hop_by_hop(name: &str) -> bool {
+    HOP_BY_HOP.iter().any(|hop| hop.eq_ignore_ascii_case(name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,6 +29,7 @@
 //! ```
 
 pub mod body;
+pub mod conditional;
 pub mod conn;
 pub mod cookie;
 pub mod date;
@@ -50,7 +51,7 @@ pub use cookie::{parse_cookie_header, CookieJar, SetCookie};
 pub use date::{fmt_http_date, parse_http_date, HttpDate};
 pub use etag::{EntityTag, EtagList};
 pub use head::{RequestHead, ResponseHead};
-pub use header::HeaderMap;
+pub use header::{is_hop_by_hop, HeaderMap, HOP_BY_HOP};
 pub use mime::media_type_for;
 pub use parse::{parse_request, parse_response, Limits, ParseError, Parsed};
 pub use range::{evaluate_range, ContentRange, RangeOutcome};

@@ -1,4 +1,6 @@
-//! Bounded and timed reads on byte streams, and file bodies sent with `sendfile`.
+//! Bounded and timed reads on byte streams, two-byte length-prefixed framing (DNS over TCP,
+//! RFC 1035 §4.2.2, the one copy the DNS server and resolver share), and file bodies sent
+//! with `sendfile`.
 
 use std::future::Future;
 use std::time::Duration;
@@ -18,6 +20,64 @@ pub async fn timeout<T>(
             format!("{what} timeout after {}s", duration.as_secs_f64()),
         )),
     }
+}
+
+/// Appends `message` to `out` with its two-byte big-endian length in front; a message over
+/// 65,535 bytes cannot be framed (`InvalidInput`), it is never cut short.
+pub fn frame_u16(out: &mut Vec<u8>, message: &[u8]) -> std::io::Result<()> {
+    let len = u16::try_from(message.len()).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "a {}-byte message does not fit a 2-byte length",
+                message.len()
+            ),
+        )
+    })?;
+    out.reserve(message.len() + 2);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(message);
+    Ok(())
+}
+
+/// Writes one length-prefixed message (one write for prefix and message).
+pub async fn write_u16_framed<W: tokio::io::AsyncWrite + Unpin>(
+    stream: &mut W,
+    message: &[u8],
+) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut framed = Vec::new();
+    frame_u16(&mut framed, message)?;
+    stream.write_all(&framed).await
+}
+
+/// Reads a two-byte big-endian length prefix.
+pub async fn read_u16_prefix<R: tokio::io::AsyncRead + Unpin>(
+    stream: &mut R,
+) -> std::io::Result<usize> {
+    use tokio::io::AsyncReadExt;
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).await?;
+    Ok(usize::from(u16::from_be_bytes(len)))
+}
+
+/// Reads `len` bytes (the message after its prefix).
+pub async fn read_exactly<R: tokio::io::AsyncRead + Unpin>(
+    stream: &mut R,
+    len: usize,
+) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut message = vec![0u8; len];
+    stream.read_exact(&mut message).await?;
+    Ok(message)
+}
+
+/// Reads one length-prefixed message.
+pub async fn read_u16_framed<R: tokio::io::AsyncRead + Unpin>(
+    stream: &mut R,
+) -> std::io::Result<Vec<u8>> {
+    let len = read_u16_prefix(stream).await?;
+    read_exactly(stream, len).await
 }
 
 /// What [`read_line`] found.
@@ -79,6 +139,29 @@ pub async fn read_line<R: AsyncBufRead + Unpin>(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn framing_refuses_what_does_not_fit() {
+        let mut out = Vec::new();
+        frame_u16(&mut out, b"abc").expect("fits");
+        assert_eq!(out, [0, 3, b'a', b'b', b'c']);
+        assert!(frame_u16(&mut out, &vec![0u8; 65_536]).is_err());
+        assert_eq!(out.len(), 5, "nothing appended on error");
+        frame_u16(&mut out, &vec![7u8; 65_535]).expect("the largest fits");
+        assert_eq!(&out[5..7], [0xFF, 0xFF]);
+    }
+
+    #[tokio::test]
+    async fn framed_round_trip() {
+        let (mut a, mut b) = tokio::io::duplex(1 << 17);
+        write_u16_framed(&mut a, b"hello").await.expect("write");
+        write_u16_framed(&mut a, b"").await.expect("write");
+        assert_eq!(read_u16_framed(&mut b).await.expect("read"), b"hello");
+        assert_eq!(read_u16_framed(&mut b).await.expect("read"), b"");
+        drop(a);
+        assert!(read_u16_framed(&mut b).await.is_err());
+    }
+
     use super::*;
     use tokio::io::BufReader;
 

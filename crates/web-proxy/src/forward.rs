@@ -53,19 +53,8 @@ pub const UNKEYED_REQUEST_FIELDS: &[&str] = &[
     "forwarded",
 ];
 
-/// Hop-by-hop fields (RFC 9110 §7.6.1) and proxy credentials, never forwarded.
-pub const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-authentication-info",
-];
+/// Hop-by-hop fields: the one list, http-proto's.
+pub use http_proto::HOP_BY_HOP;
 
 /// Removes the hop-by-hop fields: `Connection` and every field it names, plus [`HOP_BY_HOP`].
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
@@ -76,7 +65,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// Whether `name` is a hop-by-hop field: one of [`HOP_BY_HOP`] or named by the message's
 /// `Connection` (`named`).
 fn hop_by_hop(name: &str, named: &[impl AsRef<str>]) -> bool {
-    HOP_BY_HOP.iter().any(|hop| hop.eq_ignore_ascii_case(name))
+    http_proto::is_hop_by_hop(name)
         || named
             .iter()
             .any(|listed| listed.as_ref().eq_ignore_ascii_case(name))

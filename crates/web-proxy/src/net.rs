@@ -977,22 +977,16 @@ fn if_range_holds(head: &RequestHead, entry: &Entry) -> bool {
     let Some(if_range) = head.headers.get("if-range") else {
         return true;
     };
-    let fields = &entry.meta.fields;
-    if if_range.trim_start().starts_with('"') || if_range.trim_start().starts_with("W/") {
-        return fields
-            .field("etag")
-            .is_some_and(|etag| http_cache::validation::etag_strong_eq(etag, if_range.as_bytes()));
-    }
-    match (
-        parse_http_date(if_range),
-        fields
-            .field("last-modified")
+    let field = |name: &str| {
+        entry
+            .meta
+            .fields
+            .field(name)
             .and_then(|value| std::str::from_utf8(value).ok())
-            .and_then(parse_http_date),
-    ) {
-        (Some(wanted), Some(last_modified)) => wanted == last_modified,
-        _ => false,
-    }
+    };
+    let etag = field("etag").and_then(http_proto::EntityTag::parse);
+    let last_modified = field("last-modified").and_then(http_proto::HttpDate::parse);
+    http_proto::conditional::if_range_holds(if_range, etag.as_ref(), last_modified)
 }
 
 fn emit_sent(conn: &Conn, code: u16, status: CacheStatus) {

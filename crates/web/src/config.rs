@@ -81,7 +81,7 @@ impl WebServerConfig {
     /// Applies a TOML site file (see [`SiteFile`]); paths in it are relative to `base_dir`.
     /// Every problem is reported with its line.
     pub fn apply_site_file(&mut self, text: &str, base_dir: &Path) -> Result<(), ConfigError> {
-        let site: SiteFile = toml::from_str(text).map_err(|error| {
+        let site: SiteFile = toml_edit::de::from_str(text).map_err(|error| {
             let line = error
                 .span()
                 .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1)

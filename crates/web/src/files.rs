@@ -6,7 +6,7 @@ use http_proto::range::{
     content_range, content_range_unsatisfied, multipart_end, multipart_part_head,
 };
 use http_proto::{
-    evaluate_range, EntityTag, EtagList, HttpDate, Method, RangeOutcome, RequestHead, ResponseHead,
+    evaluate_range, EntityTag, HttpDate, Method, RangeOutcome, RequestHead, ResponseHead,
     StatusCode,
 };
 use std::ops::Range;
@@ -43,65 +43,7 @@ impl FileInfo {
     }
 }
 
-/// The outcome of evaluating a request's preconditions.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Precondition {
-    /// Go on with the request.
-    Proceed,
-    /// 304 Not Modified (GET and HEAD).
-    NotModified,
-    /// 412 Precondition Failed.
-    Failed,
-}
-
-/// RFC 9110 §13.2.2: evaluates If-Match, If-Unmodified-Since, If-None-Match and
-/// If-Modified-Since in that order. `current` is `None` when the resource does not exist.
-pub fn evaluate_preconditions(
-    head: &RequestHead,
-    current: Option<(&EntityTag, HttpDate)>,
-) -> Precondition {
-    let headers = &head.headers;
-    let etag = current.map(|(etag, _)| etag);
-    let modified = current.map(|(_, date)| date);
-    // Step 1 and 2: If-Match, else If-Unmodified-Since.
-    if headers.contains("if-match") {
-        if let Some(list) = EtagList::parse(headers.get_all("if-match")) {
-            if !list.matches_strong(etag) {
-                return Precondition::Failed;
-            }
-        }
-    } else if let (Some(since), Some(modified)) = (
-        headers.get("if-unmodified-since").and_then(HttpDate::parse),
-        modified,
-    ) {
-        if modified > since {
-            return Precondition::Failed;
-        }
-    }
-    let safe = matches!(head.method, Method::Get | Method::Head);
-    // Step 3 and 4: If-None-Match, else If-Modified-Since (GET and HEAD only).
-    if headers.contains("if-none-match") {
-        if let Some(list) = EtagList::parse(headers.get_all("if-none-match")) {
-            if list.matches_weak(etag) {
-                return if safe {
-                    Precondition::NotModified
-                } else {
-                    Precondition::Failed
-                };
-            }
-        }
-    } else if safe {
-        if let (Some(since), Some(modified)) = (
-            headers.get("if-modified-since").and_then(HttpDate::parse),
-            modified,
-        ) {
-            if modified <= since {
-                return Precondition::NotModified;
-            }
-        }
-    }
-    Precondition::Proceed
-}
+pub use http_proto::conditional::{evaluate_preconditions, if_range_holds, Precondition};
 
 /// One piece of a file answer: bytes to send first, then a byte range of the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -163,15 +105,11 @@ pub fn plan_file(
     let mut outcome = RangeOutcome::Full;
     if head.method == Method::Get {
         if let Some(range) = head.headers.get("range") {
-            // RFC 9110 §13.1.5: If-Range with a strong ETag or the exact Last-Modified date.
-            let if_range_holds = match head.headers.get("if-range") {
-                None => true,
-                Some(value) => match EntityTag::parse(value) {
-                    Some(tag) => tag.strong_eq(&etag),
-                    None => HttpDate::parse(value) == Some(last_modified),
-                },
-            };
-            if if_range_holds {
+            let holds = head
+                .headers
+                .get("if-range")
+                .is_none_or(|value| if_range_holds(value, Some(&etag), Some(last_modified)));
+            if holds {
                 outcome = evaluate_range(range, len);
             }
         }

@@ -1,6 +1,8 @@
-//! Repository rules that review would miss: every Rust file says what it holds.
+//! Repository rules that review would miss: every Rust file says what it holds, and
+//! ARCHITECTURE.md's list of crate edges is the manifests' truth.
 
 use crate::repo_root;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 fn rust_files(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
@@ -52,4 +54,92 @@ fn every_rust_file_starts_with_a_module_doc_line() {
         "these files do not start with a `//!` line saying what they hold:\n{}",
         offenders.join("\n")
     );
+}
+
+/// The workspace crates a manifest's `[dependencies]` names (dev- and build-dependencies not
+/// counted): keys like `web.workspace = true` or `web = { path = ... }`.
+fn manifest_edges(text: &str, crates: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut in_dependencies = false;
+    let mut found = BTreeSet::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_dependencies = line == "[dependencies]";
+            continue;
+        }
+        if !in_dependencies || line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let key = line
+            .split(['=', '.'])
+            .next()
+            .unwrap_or("")
+            .trim()
+            .trim_matches('"');
+        if crates.contains(key) {
+            found.insert(key.to_string());
+        }
+    }
+    found
+}
+
+#[test]
+fn architecture_edges_match_the_manifests() {
+    let root = repo_root();
+    let crates: BTreeSet<String> = std::fs::read_dir(root.join("crates"))
+        .expect("crates/")
+        .flatten()
+        .filter(|entry| entry.path().join("Cargo.toml").exists())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(crates.len() > 10, "{crates:?}");
+    let architecture = std::fs::read_to_string(root.join("ARCHITECTURE.md")).expect("read");
+    let block = architecture
+        .split("```edges\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("ARCHITECTURE.md has an ```edges block");
+    let mut drawn: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in block.lines().filter(|line| !line.trim().is_empty()) {
+        let (name, deps) = line
+            .split_once("->")
+            .unwrap_or_else(|| panic!("not `crate -> deps`: {line:?}"));
+        let deps: BTreeSet<String> = deps.split_whitespace().map(str::to_string).collect();
+        assert!(
+            drawn.insert(name.trim().to_string(), deps).is_none(),
+            "{name} is listed twice"
+        );
+    }
+    let mut problems = Vec::new();
+    for name in &crates {
+        let manifest = std::fs::read_to_string(root.join("crates").join(name).join("Cargo.toml"))
+            .expect("read");
+        let actual = manifest_edges(&manifest, &crates);
+        match drawn.get(name) {
+            None => problems.push(format!("{name}: not in the edges list")),
+            Some(listed) if *listed != actual => problems.push(format!(
+                "{name}: listed {listed:?}, the manifest has {actual:?}"
+            )),
+            Some(_) => {}
+        }
+    }
+    for name in drawn.keys().filter(|name| !crates.contains(*name)) {
+        problems.push(format!("{name}: listed, but there is no crates/{name}"));
+    }
+    assert!(
+        problems.is_empty(),
+        "ARCHITECTURE.md's edges disagree with the manifests:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn manifest_edges_read_both_spellings() {
+    let crates: BTreeSet<String> = ["web", "netio", "tls"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let text = "[package]\nname = \"x\"\n[dependencies]\nweb.workspace = true\nnetio = { path = \"../netio\" }\nserde = \"1\"\n[dev-dependencies]\ntls.workspace = true\n";
+    let found: Vec<String> = manifest_edges(text, &crates).into_iter().collect();
+    assert_eq!(found, ["netio", "web"]);
 }
