@@ -193,16 +193,7 @@ fn write_keywords(dir: &Path, names: &[String]) -> Result<(), StoreError> {
             text.push_str(&format!("{index} {name}\n"));
         }
     }
-    let tmp = dir.join(format!("{KEYWORDS}.tmp"));
-    let target = dir.join(KEYWORDS);
-    (|| {
-        let mut file = File::create(&tmp)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        fs::rename(&tmp, &target)?;
-        File::open(dir)?.sync_all()
-    })()
-    .map_err(io_error(&target))
+    replace_file(dir, KEYWORDS, &text)
 }
 
 /// Why flags could not be stored.
@@ -364,8 +355,14 @@ fn write_uidlist(dir: &Path, folder: &Folder) -> Result<(), StoreError> {
             message.uid, message.modseq, message.base
         ));
     }
-    let tmp = dir.join(format!("{UIDLIST}.tmp"));
-    let target = dir.join(UIDLIST);
+    replace_file(dir, UIDLIST, &text)
+}
+
+/// Replaces `dir/name` with `text` crash-safely: a temporary file, fsync, rename, directory
+/// fsync (a crash leaves the old file or the new one, never a torn one).
+fn replace_file(dir: &Path, name: &str, text: &str) -> Result<(), StoreError> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let target = dir.join(name);
     (|| {
         let mut file = File::create(&tmp)?;
         file.write_all(text.as_bytes())?;

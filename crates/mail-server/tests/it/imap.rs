@@ -9,7 +9,7 @@ use crate::smtp::{addr, config, python, start, tool_missing, wait_for_mail};
 use mail_server::{Listener, ListenerKind, MailConfig};
 use std::path::Path;
 
-pub(crate) fn hamburger(dir: &Path, ca: &tls::Ca) -> MailConfig {
+fn hamburger(dir: &Path, ca: &tls::Ca) -> MailConfig {
     let mut hamburger = config(
         "mail.hamburger.edu",
         "hamburger.edu",
@@ -52,6 +52,54 @@ fn script(body: &str, ca: &Path, imap: u16, imaps: u16, smtp: u16) -> String {
         "CA = {ca:?}\nIMAP = {imap}\nIMAPS = {imaps}\nSMTP = {smtp}\n{PRELUDE}\n{body}\nprint(\"ok\")\n",
         ca = ca.display().to_string()
     )
+}
+
+/// Bob's server for one test: a scratch dir, a test CA, SMTP, IMAP and IMAPS; stopped when
+/// dropped.
+pub(crate) struct BobServer {
+    pub(crate) dir: std::path::PathBuf,
+    pub(crate) ca_file: std::path::PathBuf,
+    pub(crate) smtp: u16,
+    pub(crate) imap: u16,
+    pub(crate) imaps: u16,
+    stop: netio::Shutdown,
+}
+
+impl BobServer {
+    pub(crate) fn start(tag: &str) -> BobServer {
+        let dir = scratch(tag);
+        let ca = tls::Ca::ephemeral("test world CA").unwrap();
+        let ca_file = dir.join("ca.pem");
+        std::fs::write(&ca_file, ca.cert_pem()).unwrap();
+        let (addrs, stop) = start(hamburger(&dir, &ca));
+        BobServer {
+            smtp: addr(&addrs, ListenerKind::Smtp).port(),
+            imap: addr(&addrs, ListenerKind::Imap).port(),
+            imaps: addr(&addrs, ListenerKind::Imaps).port(),
+            dir,
+            ca_file,
+            stop,
+        }
+    }
+
+    /// Runs an imaplib script (with the prelude's helpers); it must end well.
+    pub(crate) fn run(&self, body: &str) {
+        let (ok, out) = python(&script(
+            body,
+            &self.ca_file,
+            self.imap,
+            self.imaps,
+            self.smtp,
+        ))
+        .unwrap();
+        assert!(ok, "{out}");
+    }
+}
+
+impl Drop for BobServer {
+    fn drop(&mut self) {
+        self.stop.trigger();
+    }
 }
 
 #[test]
@@ -261,23 +309,15 @@ fn recent_keywords_and_append_dates() {
     if tool_missing("python3") {
         return;
     }
-    let dir = scratch("imap-keywords");
-    let ca = tls::Ca::ephemeral("test world CA").unwrap();
-    let ca_file = dir.join("ca.pem");
-    std::fs::write(&ca_file, ca.cert_pem()).unwrap();
-    let (addrs, stop) = start(hamburger(&dir, &ca));
-    let smtp = addr(&addrs, ListenerKind::Smtp).port();
-    let imap = addr(&addrs, ListenerKind::Imap).port();
-    let imaps = addr(&addrs, ListenerKind::Imaps).port();
-    let maildir = dir.join("hamburger/mail/hamburger.edu/bob");
+    let bob = BobServer::start("imap-keywords");
+    let maildir = bob.dir.join("hamburger/mail/hamburger.edu/bob");
     let deliver = r#"
 with smtplib.SMTP("127.0.0.1", SMTP, timeout=10) as s:
     for n in range(2):
         s.sendmail("alice@crepes.fr", ["bob@hamburger.edu"],
                    f"Subject: crepe {n}\r\n\r\nline {n}\r\n".encode())
 "#;
-    let (ok, out) = python(&script(deliver, &ca_file, imap, imaps, smtp)).unwrap();
-    assert!(ok, "{out}");
+    bob.run(deliver);
     wait_for_mail(&maildir, 2);
     let body = r#"
 a = login993()
@@ -342,12 +382,10 @@ for _ in range(100):
 assert b"RECENT 1" in data[0], data
 a.logout(); b.logout()
 "#;
-    let (ok, out) = python(&script(body, &ca_file, imap, imaps, smtp)).unwrap();
-    assert!(ok, "{out}");
+    bob.run(body);
     let keywords = std::fs::read_to_string(maildir.join("dovecot-keywords")).unwrap();
     assert!(keywords.contains("0 $Forwarded\n"), "{keywords}");
     assert!(keywords.contains("1 Junk\n"), "{keywords}");
-    stop.trigger();
 }
 
 /// ESEARCH (RFC 4731) answers `SEARCH RETURN (...)`; BINARY (RFC 3516) gives a part's
@@ -358,14 +396,7 @@ fn esearch_and_binary() {
     if tool_missing("python3") {
         return;
     }
-    let dir = scratch("imap-binary");
-    let ca = tls::Ca::ephemeral("test world CA").unwrap();
-    let ca_file = dir.join("ca.pem");
-    std::fs::write(&ca_file, ca.cert_pem()).unwrap();
-    let (addrs, stop) = start(hamburger(&dir, &ca));
-    let smtp = addr(&addrs, ListenerKind::Smtp).port();
-    let imap = addr(&addrs, ListenerKind::Imap).port();
-    let imaps = addr(&addrs, ListenerKind::Imaps).port();
+    let bob = BobServer::start("imap-binary");
     let body = r#"
 import base64
 from email.message import EmailMessage
@@ -448,9 +479,7 @@ line = m.readline()
 assert line.startswith(tag + b" OK"), line
 m.logout()
 "#;
-    let (ok, out) = python(&script(body, &ca_file, imap, imaps, smtp)).unwrap();
-    assert!(ok, "{out}");
-    stop.trigger();
+    bob.run(body);
 }
 
 /// CONDSTORE (RFC 7162): HIGHESTMODSEQ on SELECT and in STATUS, FETCH MODSEQ and
@@ -461,14 +490,7 @@ fn condstore() {
     if tool_missing("python3") {
         return;
     }
-    let dir = scratch("imap-condstore");
-    let ca = tls::Ca::ephemeral("test world CA").unwrap();
-    let ca_file = dir.join("ca.pem");
-    std::fs::write(&ca_file, ca.cert_pem()).unwrap();
-    let (addrs, stop) = start(hamburger(&dir, &ca));
-    let smtp = addr(&addrs, ListenerKind::Smtp).port();
-    let imap = addr(&addrs, ListenerKind::Imap).port();
-    let imaps = addr(&addrs, ListenerKind::Imaps).port();
+    let bob = BobServer::start("imap-condstore");
     let body = r#"
 a = login993()
 assert b"CONDSTORE" in a.capability()[1][0].split()
@@ -522,11 +544,11 @@ except imaplib.IMAP4.error:
     pass
 a.logout(); b.logout()
 "#;
-    let (ok, out) = python(&script(body, &ca_file, imap, imaps, smtp)).unwrap();
-    assert!(ok, "{out}");
-    let list =
-        std::fs::read_to_string(dir.join("hamburger/mail/hamburger.edu/bob/applayer-uidlist"))
-            .unwrap();
+    bob.run(body);
+    let list = std::fs::read_to_string(
+        bob.dir
+            .join("hamburger/mail/hamburger.edu/bob/applayer-uidlist"),
+    )
+    .unwrap();
     assert!(list.lines().next().unwrap().contains(" M"), "{list}");
-    stop.trigger();
 }

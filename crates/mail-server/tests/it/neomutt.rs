@@ -3,10 +3,8 @@
 //! message, saves it to a new folder `=Crepes` (NeoMutt's CREATE, then COPY or MOVE),
 //! expunges the INBOX, and reads the message in the folder. The files on disk must agree.
 
-use crate::imap::hamburger;
-use crate::scratch;
-use crate::smtp::{addr, python, start, tool_missing, wait_for_mail};
-use mail_server::ListenerKind;
+use crate::imap::BobServer;
+use crate::smtp::{tool_missing, wait_for_mail};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -73,24 +71,16 @@ fn neomutt_reads_and_files_a_message_over_imap() {
     if tool_missing("python3") || tool_missing("neomutt") || tool_missing("tmux") {
         return;
     }
-    let dir = scratch("neomutt");
-    let ca = tls::Ca::ephemeral("test world CA").unwrap();
-    let ca_file = dir.join("ca.pem");
-    std::fs::write(&ca_file, ca.cert_pem()).unwrap();
-    let (addrs, stop) = start(hamburger(&dir, &ca));
-    let smtp = addr(&addrs, ListenerKind::Smtp).port();
-    let imaps = addr(&addrs, ListenerKind::Imaps).port();
+    let bob = BobServer::start("neomutt");
+    let (dir, ca_file, imaps) = (&bob.dir, &bob.ca_file, bob.imaps);
     let maildir = dir.join("hamburger/mail/hamburger.edu/bob");
-    let (ok, out) = python(&format!(
+    bob.run(
         r#"
-import smtplib
-with smtplib.SMTP("127.0.0.1", {smtp}, timeout=10) as s:
+with smtplib.SMTP("127.0.0.1", SMTP, timeout=10) as s:
     s.sendmail("alice@crepes.fr", ["bob@hamburger.edu"],
                b"From: Alice <alice@crepes.fr>\r\nTo: bob@hamburger.edu\r\nSubject: Crepes for the mutt\r\n\r\nHello Bob from Alice\r\n")
-"#
-    ))
-    .unwrap();
-    assert!(ok, "{out}");
+"#,
+    );
     wait_for_mail(&maildir, 1);
 
     let muttrc = dir.join("muttrc");
@@ -170,5 +160,4 @@ set wait_key=no
     let filed = files(&maildir.join(".Crepes"));
     assert_eq!(filed.len(), 1, "{filed:?}");
     assert!(filed[0].ends_with(":2,S"), "read, so \\Seen: {filed:?}");
-    stop.trigger();
 }
