@@ -39,6 +39,7 @@ pub mod header;
 pub mod mime;
 pub mod parse;
 pub mod range;
+pub mod response;
 pub mod types;
 pub mod uri;
 
@@ -55,5 +56,6 @@ pub use header::{is_hop_by_hop, HeaderMap, HOP_BY_HOP};
 pub use mime::media_type_for;
 pub use parse::{parse_request, parse_response, Limits, ParseError, Parsed};
 pub use range::{evaluate_range, ContentRange, RangeOutcome};
+pub use response::{Progress, ResponseError, ResponseReader};
 pub use types::{Method, StatusCode, Version};
 pub use uri::{percent_decode, RequestTarget, Uri, UriError};

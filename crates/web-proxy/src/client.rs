@@ -1,7 +1,7 @@
 //! A small client for self-checks and tests: one GET through a proxy (absolute-form request,
 //! one connection), returning status, fields and body.
 
-use http_proto::{parse_response, BodyDecoder, HeaderMap, Limits, Method, ResponseHead};
+use http_proto::{HeaderMap, Limits, Method, Progress, ResponseHead, ResponseReader};
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -80,42 +80,30 @@ async fn request_via(
     request.push_str("\r\n");
     let mut stream = netio::resolve::connect_from(source, proxy).await?;
     stream.write_all(request.as_bytes()).await?;
-    let mut buffer = Vec::new();
     let method = http_proto::Method::parse(method).unwrap_or(Method::Get);
-    let parsed = loop {
-        if let Some(parsed) = parse_response(&buffer, &Limits::default(), &method)
-            .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error.to_string()))?
-        {
-            if parsed.head.status.as_u16() >= 200 {
-                break parsed;
-            }
-            buffer.drain(..parsed.len);
-            continue;
-        }
-        if stream.read_buf(&mut buffer).await? == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-    };
-    buffer.drain(..parsed.len);
-    let mut decoder = BodyDecoder::new(parsed.body);
+    let mut reader = ResponseReader::new(&method, Limits::default());
+    let mut buffer = Vec::new();
     let mut body = Vec::new();
+    let mut head = None;
+    let invalid = |error: http_proto::ResponseError| {
+        let kind = match error {
+            http_proto::ResponseError::ClosedInHead => io::ErrorKind::UnexpectedEof,
+            _ => io::ErrorKind::InvalidData,
+        };
+        io::Error::new(kind, error.to_string())
+    };
     loop {
-        let used = decoder
-            .decode_into(&buffer, &mut body)
-            .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error.to_string()))?;
-        buffer.drain(..used);
-        if decoder.is_done() {
-            break;
-        }
-        if stream.read_buf(&mut buffer).await? == 0 {
-            decoder
-                .handle_eof()
-                .map_err(|error| io::Error::new(io::ErrorKind::UnexpectedEof, error.to_string()))?;
-            break;
+        match reader.advance(&mut buffer, &mut body).map_err(invalid)? {
+            Progress::Head(got) => head = Some(got),
+            Progress::Done => break,
+            Progress::NeedMore => {
+                if stream.read_buf(&mut buffer).await? == 0 {
+                    reader.finish_at_eof().map_err(invalid)?;
+                    break;
+                }
+            }
         }
     }
-    Ok(ProxiedResponse {
-        head: parsed.head,
-        body,
-    })
+    let head = head.ok_or(io::ErrorKind::UnexpectedEof)?;
+    Ok(ProxiedResponse { head, body })
 }

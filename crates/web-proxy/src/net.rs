@@ -19,8 +19,8 @@ use http_cache::stored::{check_response_storable, request_facts};
 use http_cache::validation::{conditional_fields, evaluate_client_conditions, ClientCondition};
 use http_cache::{CacheKey, CacheKind, Entry};
 use http_proto::{
-    parse_http_date, parse_request, parse_response, BodyDecoder, BodyKind, Limits, Method, Parsed,
-    RequestHead, RequestTarget, ResponseHead, StatusCode, Uri, Version,
+    parse_http_date, parse_request, BodyDecoder, BodyKind, Limits, Method, Parsed, RequestHead,
+    RequestTarget, ResponseHead, StatusCode, Uri, Version,
 };
 use netio::tcp::{Conn, Park, Stream, TcpLimits};
 use netio::wire::{self, Dir};
@@ -1216,20 +1216,19 @@ async fn read_response_head(
 ) -> Result<(ResponseHead, BodyKind, Vec<u8>), Failure> {
     let mut buffer = take_buffer(4096);
     let deadline = tokio::time::Instant::now() + shared.config.origin_timeout;
+    // The head only: the body is streamed by the caller with the framing returned.
+    let mut reader = http_proto::ResponseReader::new(method, shared.limits.clone());
+    let mut no_body = Vec::new();
     loop {
-        match parse_response(&buffer, &shared.limits, method) {
-            Ok(Some(parsed)) => {
-                let code = parsed.head.status.as_u16();
-                if code == 101 {
+        match reader.advance(&mut buffer, &mut no_body) {
+            Ok(http_proto::Progress::Head(head)) => {
+                if head.status.as_u16() == 101 {
                     return Err(Failure::Malformed("unexpected 101".into()));
                 }
-                buffer.drain(..parsed.len);
-                if (100..200).contains(&code) {
-                    continue;
-                }
-                return Ok((parsed.head, parsed.body, buffer));
+                let kind = reader.body_kind().unwrap_or(BodyKind::Empty);
+                return Ok((head, kind, buffer));
             }
-            Ok(None) => {}
+            Ok(_) => {}
             Err(error) => return Err(Failure::Malformed(error.to_string())),
         }
         buffer.reserve(4096);

@@ -6,8 +6,8 @@ use crate::client::{
     FetchReport, Mode, ObjectReport,
 };
 use http_proto::{
-    parse_response, BodyDecoder, CookieJar, Limits, Method, RequestHead, RequestTarget,
-    ResponseHead, Uri, Version,
+    CookieJar, Limits, Method, Progress, RequestHead, RequestTarget, ResponseHead, ResponseReader,
+    Uri, Version,
 };
 use netio::wire::{self, Dir};
 use std::collections::{HashMap, VecDeque};
@@ -228,69 +228,54 @@ impl Context {
             ..Limits::default()
         };
         let peer = connection.peer;
+        let failed = |error: http_proto::ResponseError| match error {
+            http_proto::ResponseError::ClosedInHead => io_error(
+                peer,
+                std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed before a response",
+                ),
+            ),
+            error => ClientError::Response {
+                addr: peer,
+                error: error.to_string(),
+            },
+        };
+        let mut reader = ResponseReader::new(method, limits);
+        let mut head: Option<ResponseHead> = None;
+        let mut body = Vec::new();
         loop {
-            let parsed = loop {
-                match parse_response(&connection.buf, &limits, method) {
-                    Ok(Some(parsed)) => break parsed,
-                    Ok(None) => {
-                        if self.fill(connection).await? == 0 {
-                            return Err(io_error(
-                                peer,
-                                std::io::Error::new(
-                                    std::io::ErrorKind::UnexpectedEof,
-                                    "connection closed before a response",
-                                ),
-                            ));
-                        }
-                    }
-                    Err(error) => {
+            match reader
+                .advance(&mut connection.buf, &mut body)
+                .map_err(failed)?
+            {
+                Progress::Head(got) => {
+                    if got.status.as_u16() == 101 {
                         return Err(ClientError::Response {
                             addr: peer,
-                            error: error.to_string(),
-                        })
+                            error: "unexpected 101 Switching Protocols".into(),
+                        });
+                    }
+                    if wire::enabled() {
+                        wire::emit("http", Dir::Recv, connection.local, peer, &got.summary());
+                    }
+                    head = Some(got);
+                }
+                Progress::Done => break,
+                Progress::NeedMore => {
+                    if self.fill(connection).await? == 0 {
+                        reader.finish_at_eof().map_err(failed)?;
+                        connection.reusable = false;
+                        break;
                     }
                 }
-            };
-            connection.buf.drain(..parsed.len);
-            if parsed.head.status.is_informational() {
-                continue;
             }
-            if wire::enabled() {
-                wire::emit(
-                    "http",
-                    Dir::Recv,
-                    connection.local,
-                    peer,
-                    &parsed.head.summary(),
-                );
-            }
-            let mut decoder = BodyDecoder::new(parsed.body);
-            let mut body = Vec::new();
-            loop {
-                let used = decoder
-                    .decode_into(&connection.buf, &mut body)
-                    .map_err(|e| ClientError::Response {
-                        addr: peer,
-                        error: e.to_string(),
-                    })?;
-                connection.buf.drain(..used);
-                if decoder.is_done() {
-                    break;
-                }
-                if self.fill(connection).await? == 0 {
-                    decoder.handle_eof().map_err(|e| ClientError::Response {
-                        addr: peer,
-                        error: e.to_string(),
-                    })?;
-                    connection.reusable = false;
-                    break;
-                }
-            }
-            if parsed.head.wants_close() || parsed.body == http_proto::BodyKind::CloseDelimited {
-                connection.reusable = false;
-            }
-            return Ok((parsed.head, body));
         }
+        let head = head.ok_or_else(|| failed(http_proto::ResponseError::ClosedInHead))?;
+        if head.wants_close() || reader.body_kind() == Some(http_proto::BodyKind::CloseDelimited) {
+            connection.reusable = false;
+        }
+        Ok((head, body))
     }
 
     /// Records cookies and the cache, and builds the object's report.
