@@ -6,8 +6,9 @@
 //! - Reverse mode (`origin` set): every request goes to that origin, as a CDN edge does.
 //!
 //! Caching decisions come from the sans-IO `http-cache` crate; [`store`] is the index (LRU,
-//! byte bound), [`disk`] the crash-safe disk records, [`forward`] the message rewriting, and
-//! [`net`] the only module with sockets and tasks.
+//! byte bound), [`disk`] the crash-safe disk records (blocking `std::fs`, run on the blocking
+//! pool), [`forward`] the message rewriting, and [`net`] the server's sockets and tasks
+//! ([`client`], the self-check client, has the only other socket).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {

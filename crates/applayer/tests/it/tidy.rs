@@ -1,5 +1,6 @@
-//! Repository rules that review would miss: every Rust file says what it holds, and
-//! ARCHITECTURE.md's list of crate edges is the manifests' truth.
+//! Repository rules that review would miss: every Rust file says what it holds,
+//! ARCHITECTURE.md's list of crate edges is the manifests' truth, and the crates that say they
+//! are sans-IO do no I/O.
 
 use crate::repo_root;
 use std::collections::{BTreeMap, BTreeSet};
@@ -142,4 +143,75 @@ fn manifest_edges_read_both_spellings() {
     let text = "[package]\nname = \"x\"\n[dependencies]\nweb.workspace = true\nnetio = { path = \"../netio\" }\nserde = \"1\"\n[dev-dependencies]\ntls.workspace = true\n";
     let found: Vec<String> = manifest_edges(text, &crates).into_iter().collect();
     assert_eq!(found, ["netio", "web"]);
+}
+
+/// The crates whose docs promise sans-IO: no sockets, files, clocks, tasks or randomness.
+const SANS_IO: &[&str] = &[
+    "dns-proto",
+    "http-proto",
+    "http-cache",
+    "smtp-proto",
+    "pop3-proto",
+    "imap-proto",
+    "webmail",
+];
+
+/// What doing I/O looks like in code (tests, after `#[cfg(test)]`, and doc lines are not
+/// read).
+const IO_MARKS: &[&str] = &[
+    "tokio::",
+    "netio::",
+    "std::net::TcpStream",
+    "std::net::TcpListener",
+    "std::net::UdpSocket",
+    "std::fs",
+    "File::open",
+    "Instant::now()",
+    "SystemTime::now()",
+    "rand::",
+    "std::thread::spawn",
+];
+
+#[test]
+fn sans_io_crates_do_no_io() {
+    let root = repo_root();
+    let mut problems = Vec::new();
+    for name in SANS_IO {
+        let dir = root.join("crates").join(name);
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("manifest");
+        let deps: BTreeSet<String> = ["tokio", "netio", "rand", "rusqlite"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for dep in manifest_edges(&manifest, &deps) {
+            problems.push(format!("{name}: depends on {dep}"));
+        }
+        let mut files = Vec::new();
+        rust_files(&dir.join("src"), &mut files);
+        for file in files {
+            if file.file_name().is_some_and(|n| n == "tests.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            for (number, line) in code.lines().enumerate() {
+                let trimmed = line.trim_start();
+                if trimmed.starts_with("//") {
+                    continue;
+                }
+                if let Some(mark) = IO_MARKS.iter().find(|mark| line.contains(*mark)) {
+                    problems.push(format!(
+                        "{}:{}: {mark}",
+                        file.strip_prefix(&root).unwrap_or(&file).display(),
+                        number + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "sans-IO crates doing I/O:\n{}",
+        problems.join("\n")
+    );
 }
