@@ -23,15 +23,14 @@
 //! without glue are looked up by sub-tasks. Every reply must match its query exactly
 //! (RFC 5452): address, port, ID, question (and its 0x20 case).
 //!
-//! Other modules: [`cache`] (the TTL cache), [`hints`] (root hints files), [`dig`] (dig-style
-//! output), [`registrar`] (the DNS UPDATE a registrar sends), [`net`] (sockets).
+//! Other modules: [`cache`] (the TTL cache), [`hints`] (root hints files), [`net`] (sockets,
+//! and `trace`, the iterative walk of `dns query +trace`). The stub client, dig's layout and
+//! the registrar are `dns-client`'s.
 
 pub mod cache;
-pub mod dig;
 pub mod hints;
 mod machine;
 pub mod net;
-pub mod registrar;
 mod rendered;
 
 pub use cache::{Cache, CacheLimits, CacheStats, Lookup, Negative, Rank};

@@ -23,14 +23,8 @@ pub struct UpstreamId(pub u64);
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TaskId(pub u64);
 
-/// How a message travels.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Transport {
-    /// One datagram.
-    Udp,
-    /// A TCP stream with two-byte length prefixes (RFC 1035 §4.2.2).
-    Tcp,
-}
+/// How a message travels (the stub client's enum, so one `Transport` serves both).
+pub use dns_client::Transport;
 
 /// Limits and behaviour of the resolver core.
 #[derive(Clone, Debug)]

@@ -605,46 +605,30 @@ impl Reloader {
     }
 }
 
-/// Sends one question over UDP (retrying over TCP when the answer is truncated) and returns
-/// the response. A small client for self-checks, tests and SOA refresh.
+/// Sends one question without recursion (UDP, TCP when truncated) and returns the response:
+/// the SOA check of a secondary, self-checks and tests. The project's one stub client,
+/// `dns_client::query`, does the asking.
 pub async fn query(
     server: SocketAddr,
     question: Question,
     timeout: Duration,
 ) -> std::io::Result<Message> {
-    let query = Message::query(rand::random(), question, false);
-    let bind: SocketAddr = if server.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    let options = dns_client::QueryOptions {
+        recursion_desired: false,
+        timeout,
+        tries: 1,
+        edns_payload: None,
+        ..dns_client::QueryOptions::default()
     };
-    let socket = UdpSocket::bind(bind).await?;
-    socket.connect(server).await?;
-    let wire_query = query.encode();
-    let local = socket.local_addr()?;
-    emit(Dir::Send, local, server, &wire_query);
-    socket.send(&wire_query).await?;
-    let mut buf = vec![0u8; 65_535];
-    let response = tokio::time::timeout(timeout, async {
-        loop {
-            let len = socket.recv(&mut buf).await?;
-            if let Ok(response) = Message::decode(&buf[..len]) {
-                if response.id == query.id && response.questions == query.questions {
-                    emit(Dir::Recv, local, server, &buf[..len]);
-                    return Ok::<Message, std::io::Error>(response);
-                }
+    dns_client::query(server, &question.name, question.qtype, &options)
+        .await
+        .map_err(|error| match error {
+            dns_client::QueryError::Io(error) => error,
+            dns_client::QueryError::Timeout { .. } => {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "no DNS response")
             }
-        }
-    })
-    .await
-    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no DNS response"))??;
-    if !response.flags.tc {
-        return Ok(response);
-    }
-    let mut messages = tcp_exchange(server, &wire_query, timeout, |_| true).await?;
-    messages
-        .pop()
-        .ok_or_else(|| std::io::Error::other("empty TCP response"))
+            other => std::io::Error::new(std::io::ErrorKind::InvalidData, other.to_string()),
+        })
 }
 
 /// Sends one message over TCP and reads responses until `done` says the last one arrived.

@@ -563,11 +563,11 @@ impl Deliverer {
         let name: Name = domain
             .parse()
             .map_err(|_| Outcome::Failed(format!("5.1.2 bad domain {domain}")))?;
-        let options = dns_resolver::net::QueryOptions {
+        let options = dns_client::QueryOptions {
             source: settings.source,
             ..Default::default()
         };
-        let reply = dns_resolver::net::query(dns, &name, RecordType::MX, &options)
+        let reply = dns_client::query(dns, &name, RecordType::MX, &options)
             .await
             .map_err(|error| {
                 Outcome::Deferred(format!(
@@ -615,8 +615,7 @@ impl Deliverer {
                 })
                 .collect();
             if addresses.is_empty() {
-                if let Ok(answer) =
-                    dns_resolver::net::query(dns, &exchange, RecordType::A, &options).await
+                if let Ok(answer) = dns_client::query(dns, &exchange, RecordType::A, &options).await
                 {
                     addresses = answer
                         .answers

@@ -77,14 +77,14 @@ impl netio::resolve::Resolve for DnsResolve {
             let name: dns_proto::Name = host.parse().map_err(|error| {
                 io::Error::new(io::ErrorKind::InvalidInput, format!("{host}: {error}"))
             })?;
-            let options = dns_resolver::net::QueryOptions {
+            let options = dns_client::QueryOptions {
                 timeout: self.timeout,
                 source: self.source,
-                ..dns_resolver::net::QueryOptions::default()
+                ..dns_client::QueryOptions::default()
             };
             let mut last_rcode = dns_proto::Rcode::NOERROR;
             for rtype in [dns_proto::RecordType::A, dns_proto::RecordType::AAAA] {
-                let reply = dns_resolver::net::query(self.server, &name, rtype, &options)
+                let reply = dns_client::query(self.server, &name, rtype, &options)
                     .await
                     .map_err(|error| io::Error::other(format!("{host}: {error}")))?;
                 let addresses: Vec<SocketAddr> = reply

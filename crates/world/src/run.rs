@@ -1022,15 +1022,15 @@ async fn check_dns_auth(running: &Running, endpoint: &Endpoint) -> Result<String
         .filter(|(host, _)| *host == endpoint.host)
         .map(|(_, origin)| origin.clone())
         .collect();
-    let options = dns_resolver::net::QueryOptions {
+    let options = dns_client::QueryOptions {
         recursion_desired: false,
-        ..dns_resolver::net::QueryOptions::default()
+        ..dns_client::QueryOptions::default()
     };
     for origin in &zones {
         let name: dns_proto::Name = origin
             .parse()
             .map_err(|error| format!("{origin}: {error}"))?;
-        let reply = dns_resolver::net::query(endpoint.addr, &name, RecordType::SOA, &options)
+        let reply = dns_client::query(endpoint.addr, &name, RecordType::SOA, &options)
             .await
             .map_err(|error| format!("SOA? {origin}: {error}"))?;
         if reply.rcode != Rcode::NOERROR || !reply.flags.aa || reply.answers.is_empty() {
@@ -1048,11 +1048,11 @@ async fn check_dns_local(running: &Running, endpoint: &Endpoint) -> Result<Strin
         return Err("the world has no host in a zone below a TLD to resolve".to_string());
     };
     let qname: dns_proto::Name = name.parse().map_err(|error| format!("{name}: {error}"))?;
-    let options = dns_resolver::net::QueryOptions {
+    let options = dns_client::QueryOptions {
         timeout: Duration::from_secs(5),
-        ..dns_resolver::net::QueryOptions::default()
+        ..dns_client::QueryOptions::default()
     };
-    let reply = dns_resolver::net::query(endpoint.addr, &qname, RecordType::A, &options)
+    let reply = dns_client::query(endpoint.addr, &qname, RecordType::A, &options)
         .await
         .map_err(|error| format!("A? {name}: {error}"))?;
     let found = reply

@@ -190,10 +190,10 @@ async fn dns(world: &World, running: &Running) -> Result<Vec<Step>, ScenarioErro
     use dns_proto::{Name, RecordType};
     let client = host_address(world, "cse.nyu.edu")?;
     let local = endpoint(running, "dns.nyu.edu", "dns-local")?;
-    let options = dns_resolver::net::QueryOptions {
+    let options = dns_client::QueryOptions {
         source: Some(client),
         timeout: Duration::from_secs(5),
-        ..dns_resolver::net::QueryOptions::default()
+        ..dns_client::QueryOptions::default()
     };
     let ask = |name: &'static str, step_name: &'static str| {
         let options = options.clone();
@@ -203,7 +203,7 @@ async fn dns(world: &World, running: &Running) -> Result<Vec<Step>, ScenarioErro
                 reason: format!("{name}: {error}"),
             })?;
             let started = Instant::now();
-            let reply = dns_resolver::net::query(local, &qname, RecordType::A, &options)
+            let reply = dns_client::query(local, &qname, RecordType::A, &options)
                 .await
                 .map_err(|error| ScenarioError::Step {
                     step: step_name,
@@ -461,12 +461,12 @@ async fn registrar(world: &World, running: &Running) -> Result<Vec<Step>, Scenar
         let www = www.clone();
         let source = world.host(client).map(|host| host.address);
         async move {
-            let options = dns_resolver::net::QueryOptions {
+            let options = dns_client::QueryOptions {
                 source,
                 timeout: Duration::from_secs(5),
-                ..dns_resolver::net::QueryOptions::default()
+                ..dns_client::QueryOptions::default()
             };
-            let reply = dns_resolver::net::query(server, &www, RecordType::A, &options)
+            let reply = dns_client::query(server, &www, RecordType::A, &options)
                 .await
                 .map_err(|error| failed(step_name)(error.to_string()))?;
             let answers: Vec<String> = reply
@@ -491,8 +491,8 @@ async fn registrar(world: &World, running: &Running) -> Result<Vec<Step>, Scenar
     step(&mut steps, "The registrar inserts NS and glue into com. (DNS UPDATE signed with TSIG)", async {
         let name_server: Name = "dns1.networkutopia.com".parse().map_err(|error| failed("name")(format!("{error}")))?;
         let domain: Name = "networkutopia.com".parse().map_err(|error| failed("name")(format!("{error}")))?;
-        let registration = dns_resolver::registrar::Registration::new(domain, vec![(name_server, Some(ns_address))]);
-        dns_resolver::net::register(tld, &registration, Some(&key), Duration::from_secs(5))
+        let registration = dns_client::registrar::Registration::new(domain, vec![(name_server, Some(ns_address))]);
+        dns_client::register(tld, &registration, Some(&key), Duration::from_secs(5))
             .await
             .map_err(|error| failed("register")(error.to_string()))?;
         Ok(format!(

@@ -1,11 +1,12 @@
 //! The `applayer dns query` command: a dig-like client.
 
 use anyhow::Context;
-use dns_proto::{Name, RecordType};
-use dns_resolver::dig::{
+use dns_client::dig::{
     format_message, format_reply, format_short, format_trace_step, format_when, DigReply,
 };
-use dns_resolver::net::{query_full, trace, QueryOptions};
+use dns_client::{query_full, QueryOptions};
+use dns_proto::{Name, RecordType};
+use dns_resolver::net::trace;
 use dns_resolver::{Options, Transport};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;

@@ -1,9 +1,9 @@
 //! The `applayer dns register` command: the registrar.
 
 use anyhow::Context;
+use dns_client::registrar::{validate, RegisterError, Registration};
 use dns_proto::tsig::TsigKey;
 use dns_proto::Name;
-use dns_resolver::registrar::{validate, RegisterError, Registration};
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -73,7 +73,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    match dns_resolver::net::register(
+    match dns_client::register(
         args.tld_server,
         &registration,
         key.as_ref(),

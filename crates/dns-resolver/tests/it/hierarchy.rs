@@ -2,8 +2,9 @@
 //! compared with Unbound on the same tree, and queried with dig and kdig.
 
 use crate::harness::{self, Hierarchy, Third};
+use dns_client::{query, QueryOptions};
 use dns_proto::{Message, Name, Rcode, RecordType};
-use dns_resolver::net::{bind, query, QueryOptions, ResolverConfig};
+use dns_resolver::net::{bind, ResolverConfig};
 use std::net::SocketAddr;
 use std::time::Duration;
 

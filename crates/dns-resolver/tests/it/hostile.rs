@@ -3,8 +3,9 @@
 
 use crate::harness::{self, Hierarchy, Third};
 use crate::hierarchy::{rdatas, start_ours, tree_port};
+use dns_client::{query, QueryOptions};
 use dns_proto::{Class, Message, Name, Question, Rcode, Rdata, Record, RecordType};
-use dns_resolver::net::{bind, query, QueryOptions, ResolverConfig};
+use dns_resolver::net::{bind, ResolverConfig};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -4,10 +4,10 @@
 
 use crate::harness::{self, Hierarchy};
 use crate::hierarchy::{expectations, rdatas, start_ours, tree_port};
+use dns_client::registrar::{RegisterError, Registration};
+use dns_client::{query, register, QueryOptions};
 use dns_proto::tsig::TsigKey;
 use dns_proto::{Name, Rcode, RecordType};
-use dns_resolver::net::{query, register, QueryOptions};
-use dns_resolver::registrar::{RegisterError, Registration};
 use dns_server::{Acl, DnsServerConfig, Zone, ZoneConfig};
 use std::net::SocketAddr;
 use std::time::Duration;
