@@ -559,13 +559,7 @@ impl Checker<'_> {
                     None => None,
                 };
                 let allow_write = match settings.remove("allow_write") {
-                    Some(item) => match item.as_bool() {
-                        Some(value) => value,
-                        None => {
-                            self.problem(span_of(item), "`allow_write` must be true or false");
-                            return None;
-                        }
-                    },
+                    Some(item) => self.boolean(item, "allow_write")?,
                     None => false,
                 };
                 ServiceKind::Web {
@@ -606,13 +600,7 @@ impl Checker<'_> {
                     }
                 }
                 let webmail = match settings.remove("webmail") {
-                    Some(item) => match item.as_bool() {
-                        Some(value) => value,
-                        None => {
-                            self.problem(span_of(item), "`webmail` must be true or false");
-                            return None;
-                        }
-                    },
+                    Some(item) => self.boolean(item, "webmail")?,
                     None => true,
                 };
                 ServiceKind::Mail {
@@ -827,6 +815,14 @@ impl Checker<'_> {
                 None
             }
         }
+    }
+
+    fn boolean(&mut self, item: &Item, what: &str) -> Option<bool> {
+        let value = item.as_bool();
+        if value.is_none() {
+            self.problem(span_of(item), format!("`{what}` must be true or false"));
+        }
+        value
     }
 
     fn integer(&mut self, item: &Item, what: &str, min: i64, max: i64) -> Option<i64> {
