@@ -21,6 +21,7 @@
 
 pub mod directives;
 pub mod entry;
+pub mod exchange;
 pub mod fields;
 pub mod freshness;
 pub mod key;
@@ -30,6 +31,7 @@ pub mod validation;
 
 pub use directives::CacheControl;
 pub use entry::EntryMeta;
+pub use exchange::{Action, CacheStatus, Exchange, ExchangeConfig, StoredReply, UpstreamFailure};
 pub use fields::{FieldList, Fields};
 pub use freshness::CacheKind;
 pub use key::CacheKey;
