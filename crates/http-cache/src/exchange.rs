@@ -255,10 +255,8 @@ impl<'a> Exchange<'a> {
                 Reuse::Revalidate => {
                     // §5.2.1.7: only-if-cached and nothing usable: 504.
                     if self.facts.control.only_if_cached {
-                        return self.error(
-                            StatusCode::GATEWAY_TIMEOUT,
-                            "only-if-cached and not fresh",
-                        );
+                        return self
+                            .error(StatusCode::GATEWAY_TIMEOUT, "only-if-cached and not fresh");
                     }
                     self.state = State::Fetching;
                     self.stored_valid = true;
@@ -313,8 +311,7 @@ impl<'a> Exchange<'a> {
         message: impl Into<Cow<'static, str>>,
         now: SystemTime,
     ) -> Action {
-        if let Some(entry) = stored.filter(|_| self.stored_valid && self.state == State::Fetching)
-        {
+        if let Some(entry) = stored.filter(|_| self.stored_valid && self.state == State::Fetching) {
             // RFC 5861 §4 / RFC 9111 §4.2.4: stale content on error where allowed.
             if stale_if_error_allows(&self.facts, &entry.freshness, self.config.kind, now) {
                 self.state = State::Done;

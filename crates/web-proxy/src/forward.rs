@@ -8,31 +8,8 @@ use http_proto::{
     HeaderMap, Method, RequestHead, RequestTarget, ResponseHead, StatusCode, Uri, Version,
 };
 
-/// What the cache did for a request, as sent in `X-Cache` and logged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CacheStatus {
-    /// Served from the store without contacting the origin.
-    Hit,
-    /// Fetched from the origin (not stored, or stored now).
-    Miss,
-    /// Served from the store after the origin confirmed it with a 304.
-    Revalidated,
-    /// Served from the store although stale (allowed by max-stale, stale-while-revalidate or
-    /// stale-if-error).
-    Stale,
-}
-
-impl CacheStatus {
-    /// `HIT`, `MISS`, `REVALIDATED` or `STALE`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CacheStatus::Hit => "HIT",
-            CacheStatus::Miss => "MISS",
-            CacheStatus::Revalidated => "REVALIDATED",
-            CacheStatus::Stale => "STALE",
-        }
-    }
-}
+/// What the cache did for a request (`X-Cache`): the exchange machine's.
+pub use http_cache::CacheStatus;
 
 /// Request fields that commonly change what an origin (or a framework in front of it) answers
 /// but are not part of the cache key: stripped before forwarding so that no client can poison

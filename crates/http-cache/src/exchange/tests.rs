@@ -142,10 +142,7 @@ fn heuristic_freshness_from_last_modified() {
             ..
         }
     ));
-    assert!(matches!(
-        decide(&store, GET, 1200),
-        Action::Fetch { .. }
-    ));
+    assert!(matches!(decide(&store, GET, 1200), Action::Fetch { .. }));
 }
 
 #[test]
@@ -157,7 +154,11 @@ fn stale_response_is_revalidated_and_a_304_freshens_it() {
         GET,
         0,
         "200 OK",
-        &["Cache-Control: max-age=10", "ETag: \"v1\"", "Content-Length: 5"],
+        &[
+            "Cache-Control: max-age=10",
+            "ETag: \"v1\"",
+            "Content-Length: 5",
+        ],
     );
     let head = request(GET);
     let mut exchange = Exchange::new(&head, &target(), config());
@@ -294,10 +295,16 @@ fn request_directives() {
     assert!(matches!(decide(&store, &max_age, 10), Action::Fetch { .. }));
     // §5.2.1.3 min-fresh: not fresh for long enough.
     let min_fresh = format!("{GET}\nCache-Control: min-fresh=55");
-    assert!(matches!(decide(&store, &min_fresh, 10), Action::Fetch { .. }));
+    assert!(matches!(
+        decide(&store, &min_fresh, 10),
+        Action::Fetch { .. }
+    ));
     // §5.2.1.4 no-cache (and Pragma: no-cache, §5.4): validate first.
     let no_cache = format!("{GET}\nPragma: no-cache");
-    assert!(matches!(decide(&store, &no_cache, 10), Action::Fetch { .. }));
+    assert!(matches!(
+        decide(&store, &no_cache, 10),
+        Action::Fetch { .. }
+    ));
     // §5.2.1.2 max-stale: a stale response the client accepts.
     let max_stale = format!("{GET}\nCache-Control: max-stale=100");
     assert_eq!(
@@ -346,7 +353,9 @@ fn stale_while_revalidate_serves_and_revalidates_in_the_background() {
         Action::ServeAndRevalidate { age: 20 }
     );
     let head = request(GET);
-    let entry = store.lookup(&CacheKey::from_uri("GET", &target()), &head).cloned();
+    let entry = store
+        .lookup(&CacheKey::from_uri("GET", &target()), &head)
+        .cloned();
     let entry = entry.expect("stored");
     let (mut background, fetch) = Exchange::background(&head, &target(), config(), &entry);
     assert!(background.is_background());
@@ -451,7 +460,9 @@ fn must_revalidate_gives_504_when_the_origin_is_down() {
 #[test]
 fn unsafe_methods_pass_through_and_invalidate() {
     // §4.4: a non-error response to an unsafe method invalidates; an error one does not.
-    let head = request("POST http://origin.example/page HTTP/1.1\nHost: origin.example\nContent-Length: 0");
+    let head = request(
+        "POST http://origin.example/page HTTP/1.1\nHost: origin.example\nContent-Length: 0",
+    );
     for (status, invalidate) in [("201 Created", true), ("500 Internal Server Error", false)] {
         let mut exchange = Exchange::new(&head, &target(), config());
         assert_eq!(exchange.start(), Action::PassThrough);
@@ -541,7 +552,10 @@ fn ranges_of_stored_and_unstored_responses() {
         .expect("stored")
         .clone();
     entry.meta.body_len = 10;
-    assert_eq!(stored_reply(&request(&ranged), &entry), StoredReply::Partial(0..2));
+    assert_eq!(
+        stored_reply(&request(&ranged), &entry),
+        StoredReply::Partial(0..2)
+    );
     let two = format!("{GET}\nRange: bytes=0-1,5-6");
     assert_eq!(
         stored_reply(&request(&two), &entry),
