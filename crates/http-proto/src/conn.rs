@@ -578,6 +578,40 @@ impl ServerConn {
         self.advance();
     }
 
+    /// The driver wrote the whole response to the current request to the socket itself (a
+    /// proxy relaying an origin's answer with its own framing), after draining the pending
+    /// output. `close`: that response ends the connection (close-delimited, or it said
+    /// `Connection: close`). The next request is read as after [`finish`](Self::finish).
+    pub fn finish_sent_directly(&mut self, close: bool) {
+        let Some(current) = self.current.as_mut() else {
+            return;
+        };
+        current.responding = Some(OutFraming::None);
+        if close || current.wants_close || !matches!(self.read, Read::Done) {
+            self.close_after_response = true;
+        }
+        self.finish();
+    }
+
+    /// Whether a response to the current request must end the connection: the client asked
+    /// for it, the server is shutting down, or the machine decided so (an unread body).
+    pub fn must_close(&self) -> bool {
+        self.shutting_down
+            || self.close_after_response
+            || !matches!(self.read, Read::Done)
+            || self.current.as_ref().is_some_and(|c| c.wants_close)
+    }
+
+    /// After a `CONNECT` (or another request that turns the connection into something else)
+    /// has been answered directly: the bytes the client sent after the request, which belong
+    /// to the tunnel. The machine is closed and reads nothing more.
+    pub fn take_tunnel(&mut self) -> Vec<u8> {
+        let rest = std::mem::take(&mut self.input);
+        self.current = None;
+        self.close_now();
+        rest
+    }
+
     fn close_now(&mut self) {
         self.closing = true;
         self.read = Read::Stopped;
@@ -743,6 +777,32 @@ mod tests {
             Some(ServerEvent::Request { head, .. }) => head,
             other => panic!("expected a request, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn responses_sent_directly_keep_the_connection() {
+        let (mut conn, now) = conn();
+        conn.handle_input(now, b"GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        assert_eq!(next_request(&mut conn).target.path(), "/a");
+        assert!(!conn.must_close());
+        // The second request waits until the first response is done.
+        assert!(conn.poll_event().is_none());
+        conn.finish_sent_directly(false);
+        assert!(!conn.is_closed());
+        assert_eq!(next_request(&mut conn).target.path(), "/b");
+        assert!(conn.must_close());
+        conn.finish_sent_directly(false);
+        assert!(conn.is_closed());
+    }
+
+    #[test]
+    fn a_tunnel_takes_the_bytes_after_connect() {
+        let (mut conn, now) = conn();
+        conn.handle_input(now, b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n\x16\x03\x01");
+        assert_eq!(next_request(&mut conn).method, Method::Connect);
+        assert_eq!(conn.take_tunnel(), b"\x16\x03\x01");
+        assert!(conn.is_closed());
+        assert!(conn.poll_event().is_none());
     }
 
     #[test]

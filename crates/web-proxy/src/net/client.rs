@@ -1,92 +1,22 @@
-//! Client connections: request heads and bodies read with their timeouts, idle connections
-//! parked, each request handed to [`super::cache`] (or to [`super::tunnel`] for CONNECT),
-//! and the access log.
+//! Client connections on `http_proto::ServerConn`, as the web server's are: the machine reads
+//! heads and bodies (limits, timeouts, `100-continue`, pipelining, smuggling checks and its
+//! own error answers); each complete request goes to [`super::cache`] (or, for CONNECT, to
+//! [`super::tunnel`]), which writes its response to the socket itself; idle connections
+//! park; the access log.
 
-use super::{cache, tunnel, Shared, READ_CHUNK};
-use crate::forward::error_response;
-use http_proto::{parse_request, BodyDecoder, BodyKind, Method, Parsed, RequestHead, StatusCode};
-use netio::tcp::{Conn, Park, Stream, TcpLimits};
+use super::{cache, tunnel, Shared};
+use http_proto::{Method, RequestHead, ServerConn, ServerEvent};
+use netio::tcp::{Conn, Park, Stream};
 use netio::wire::{self, Dir};
 use std::io;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use std::time::Instant;
+use tokio::io::AsyncWriteExt;
 
-enum HeadRead {
-    Request(Parsed<RequestHead>),
-    Closed,
-    Refused(Vec<u8>),
-    /// Idle long enough to park, until this idle deadline.
-    Park(std::time::Instant),
-}
-
-async fn read_with_timeout(
-    stream: &mut TcpStream,
-    buffer: &mut Vec<u8>,
-    timeout: Duration,
-) -> io::Result<usize> {
-    buffer.reserve(READ_CHUNK.min(16 * 1024));
-    match tokio::time::timeout(timeout, stream.read_buf(buffer)).await {
-        Ok(result) => result,
-        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "read timeout")),
-    }
-}
-
-/// Reads the next request head. `stopped` is the connection's one shutdown waiter (it ends
-/// the connection, so it is never polled again once it has fired).
-async fn read_request_head(
-    stream: &mut TcpStream,
-    buffer: &mut Vec<u8>,
-    shared: &Shared,
-    conn: &Conn,
-    mut stopped: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
-) -> HeadRead {
-    let limits = &conn.limits;
-    loop {
-        match parse_request(buffer, &shared.limits) {
-            Ok(Some(parsed)) => return HeadRead::Request(parsed),
-            Ok(None) => {}
-            Err(error) => {
-                return HeadRead::Refused(error_response(
-                    error.status(),
-                    &error.to_string(),
-                    shared.via(),
-                    true,
-                ));
-            }
-        }
-        let timeout = if buffer.is_empty() {
-            limits.idle_timeout
-        } else {
-            limits.read_timeout
-        };
-        // An idle keep-alive connection closes at once on shutdown; one inside a request
-        // gets to finish it.
-        let read = if buffer.is_empty() {
-            // After `park_after` idle, the connection parks: its task ends and the socket
-            // waits in netio's lot until the next request or the idle deadline.
-            let park_after = conn.park_after().filter(|after| *after < timeout);
-            let wait = park_after.unwrap_or(timeout);
-            tokio::select! {
-                biased;
-                read = read_with_timeout(stream, buffer, wait) => match read {
-                    Err(error) if error.kind() == io::ErrorKind::TimedOut && park_after.is_some() => {
-                        // What is left of the idle timeout after `wait`.
-                        return HeadRead::Park(std::time::Instant::now() + (timeout - wait));
-                    }
-                    read => read,
-                },
-                _ = stopped.as_mut() => return HeadRead::Closed,
-            }
-        } else {
-            read_with_timeout(stream, buffer, timeout).await
-        };
-        match read {
-            Ok(0) | Err(_) => return HeadRead::Closed,
-            Ok(_) => {}
-        }
-    }
+thread_local! {
+    /// The buffer reads land in before they are handed to the machine (one per thread, so
+    /// an idle connection holds none).
+    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 16 * 1024]);
 }
 
 /// Serves one client connection until it closes (`None`) or has been idle long enough to
@@ -96,133 +26,233 @@ pub(super) async fn serve_connection(
     mut stream: Stream,
     conn: Conn,
 ) -> Option<Park> {
-    let client = match stream.registered() {
-        Ok(client) => client,
+    let mut machine = ServerConn::new(shared.conn_config.clone(), Instant::now());
+    match run(&shared, &mut stream, &conn, &mut machine).await {
+        Ok(Some(idle_deadline)) => Some(Park {
+            stream,
+            idle_deadline,
+        }),
+        Ok(None) => None,
         Err(error) => {
-            tracing::warn!(peer = %conn.peer, "cannot serve client: {error}");
-            return None;
+            tracing::debug!(peer = %conn.peer, "client connection ended: {error}");
+            None
         }
-    };
-    let idle_deadline = serve_requests(shared, client, &conn).await?;
-    Some(Park {
-        stream,
-        idle_deadline,
-    })
+    }
 }
 
-/// Serves requests on one client connection: `None` when it is done, or the idle deadline
-/// when it should park.
-async fn serve_requests(
-    shared: Arc<Shared>,
-    stream: &mut TcpStream,
+/// A request being read: its head and its body so far.
+struct Reading {
+    head: RequestHead,
+    body: Vec<u8>,
+}
+
+async fn run(
+    shared: &Arc<Shared>,
+    stream: &mut Stream,
     conn: &Conn,
-) -> Option<std::time::Instant> {
-    let mut buffer: Vec<u8> = Vec::with_capacity(8 * 1024);
-    // One shutdown waiter for the connection's life rather than one per request.
-    let stopped = conn.shutdown.triggered();
-    tokio::pin!(stopped);
+    machine: &mut ServerConn,
+) -> io::Result<Option<Instant>> {
+    let mut shutdown_seen = false;
+    // Whether the last read emptied the socket.
+    let mut drained = false;
+    let mut reading: Option<Reading> = None;
+    // One shutdown waiter for the connection's life rather than one per read.
+    let shutdown = conn.shutdown.triggered();
+    tokio::pin!(shutdown);
     loop {
-        if conn.shutdown.is_triggered() && buffer.is_empty() {
-            return None;
-        }
-        let parsed =
-            match read_request_head(stream, &mut buffer, &shared, conn, stopped.as_mut()).await {
-                HeadRead::Request(parsed) => parsed,
-                HeadRead::Closed => return None,
-                HeadRead::Park(idle_deadline) => return Some(idle_deadline),
-                HeadRead::Refused(reply) => {
-                    let _ = stream.write_all(&reply).await;
-                    return None;
+        let mut ready = None;
+        while let Some(event) = machine.poll_event() {
+            match event {
+                ServerEvent::Request { head, body } => {
+                    if wire::enabled() {
+                        wire::emit("http", Dir::Recv, conn.local, conn.peer, &head.summary());
+                    }
+                    let request = Reading {
+                        head,
+                        body: Vec::new(),
+                    };
+                    if body.is_empty() {
+                        ready = Some(request);
+                    } else {
+                        // The body is read whole (bounded by the machine's body limit).
+                        machine.continue_body();
+                        reading = Some(request);
+                    }
                 }
-            };
-        buffer.drain(..parsed.len);
-        let head = parsed.head;
-        if wire::enabled() {
-            wire::emit("http", Dir::Recv, conn.local, conn.peer, &head.summary());
+                ServerEvent::Body(data) => {
+                    if let Some(reading) = reading.as_mut() {
+                        reading.body.extend_from_slice(&data);
+                    }
+                }
+                ServerEvent::BodyEnd { .. } => ready = reading.take(),
+                ServerEvent::Aborted(reason) => {
+                    reading = None;
+                    tracing::debug!(peer = %conn.peer, "request body abandoned: {reason:?}");
+                }
+                ServerEvent::Rejected { status, reason } => {
+                    if wire::enabled() {
+                        let summary = format!("{} {} ({reason})", status.as_u16(), status.reason());
+                        wire::emit("http", Dir::Send, conn.local, conn.peer, &summary);
+                    }
+                    tracing::info!(
+                        target: "web_proxy::access",
+                        "{} \"-\" {} rejected: {reason}",
+                        conn.peer.ip(),
+                        status.as_u16()
+                    );
+                }
+            }
+            if ready.is_some() {
+                break;
+            }
         }
-        if head.method == Method::Connect {
-            tunnel::tunnel(&shared, stream, conn, &head, buffer).await;
-            return None;
+        flush(stream, machine, shared).await?;
+        if let Some(Reading { head, body }) = ready {
+            let client = stream.registered()?;
+            if head.method == Method::Connect {
+                let buffered = machine.take_tunnel();
+                tunnel::tunnel(shared, client, conn, &head, buffered).await;
+                return Ok(None);
+            }
+            let close = machine.must_close() || conn.shutdown.is_triggered();
+            let started = Instant::now();
+            match cache::handle_request(shared, client, conn, &head, body).await {
+                Ok(done) => {
+                    shared.stats.count(done.cache);
+                    tracing::info!(
+                        target: "web_proxy::access",
+                        "{} \"{} {} {}\" {} {} {} {:.1}ms",
+                        conn.peer.ip(),
+                        head.method,
+                        head.target,
+                        head.version,
+                        done.status,
+                        done.bytes,
+                        done.cache.as_str(),
+                        started.elapsed().as_secs_f64() * 1000.0
+                    );
+                    machine.finish_sent_directly(close || !done.keep_alive);
+                }
+                Err(error) => {
+                    tracing::info!(
+                        target: "web_proxy::access",
+                        "{} \"{} {} {}\" aborted: {error}",
+                        conn.peer.ip(),
+                        head.method,
+                        head.target,
+                        head.version
+                    );
+                    return Ok(None);
+                }
+            }
+            continue;
         }
-        // The request body, read whole (bounded by the parser's body limit).
-        if head.expects_continue()
-            && !parsed.body.is_empty()
-            && stream
-                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-                .await
-                .is_err()
-        {
-            return None;
+        if machine.is_closed() {
+            if let Ok(client) = stream.registered() {
+                let _ = client.shutdown().await;
+            }
+            return Ok(None);
         }
-        let body = match read_request_body(stream, &mut buffer, parsed.body, &conn.limits).await {
-            Ok(body) => body,
-            Err(_) => {
-                let reply = error_response(
-                    StatusCode::BAD_REQUEST,
-                    "incomplete request body",
-                    shared.via(),
-                    true,
-                );
-                let _ = stream.write_all(&reply).await;
-                return None;
+        if !shutdown_seen && conn.shutdown.is_triggered() {
+            shutdown_seen = true;
+            machine.begin_shutdown();
+            continue;
+        }
+        let deadline = machine.poll_timeout();
+        if !machine.wants_input() {
+            match deadline {
+                Some(deadline) => {
+                    tokio::time::sleep_until(deadline.into()).await;
+                    machine.handle_timeout(Instant::now());
+                    continue;
+                }
+                None => return Ok(None),
+            }
+        }
+        // An idle connection parks once it has waited `park_after` (at once when many are
+        // live), but only after a read found the socket empty: a connection just accepted
+        // or woken has not yet read what it came for.
+        let mut park_at = None;
+        if let (Some(after), Some(idle_deadline)) = (conn.park_after(), deadline) {
+            if drained && machine.is_idle() {
+                if after.is_zero() {
+                    return Ok(Some(idle_deadline));
+                }
+                let at = Instant::now() + after;
+                if at < idle_deadline {
+                    park_at = Some(at);
+                }
+            }
+        }
+        let wake_at = park_at.or(deadline);
+        let ready = async {
+            match wake_at {
+                Some(wake_at) => tokio::time::timeout_at(wake_at.into(), stream.readable()).await,
+                None => Ok(stream.readable().await),
             }
         };
-        let close = head.wants_close() || conn.shutdown.is_triggered();
-        let started = Instant::now();
-        let outcome = cache::handle_request(&shared, stream, conn, &head, body).await;
+        let outcome = tokio::select! {
+            biased;
+            _ = &mut shutdown, if !shutdown_seen => None,
+            outcome = ready => Some(outcome),
+        };
+        let now = Instant::now();
         match outcome {
-            Ok(done) => {
-                shared.stats.count(done.cache);
-                tracing::info!(
-                    target: "web_proxy::access",
-                    "{} \"{} {} {}\" {} {} {} {:.1}ms",
-                    conn.peer.ip(),
-                    head.method,
-                    head.target,
-                    head.version,
-                    done.status,
-                    done.bytes,
-                    done.cache.as_str(),
-                    started.elapsed().as_secs_f64() * 1000.0
-                );
-                if close || !done.keep_alive {
-                    let _ = stream.shutdown().await;
-                    return None;
+            None => {
+                shutdown_seen = true;
+                machine.begin_shutdown();
+            }
+            Some(Err(_elapsed)) => {
+                if let (Some(park_at), Some(idle_deadline)) = (park_at, deadline) {
+                    if now >= park_at && machine.is_idle() {
+                        return Ok(Some(idle_deadline));
+                    }
                 }
+                machine.handle_timeout(now);
             }
-            Err(error) => {
-                tracing::info!(
-                    target: "web_proxy::access",
-                    "{} \"{} {} {}\" aborted: {error}",
-                    conn.peer.ip(),
-                    head.method,
-                    head.target,
-                    head.version
-                );
-                return None;
-            }
+            Some(Ok(Err(error))) => return Err(error),
+            Some(Ok(Ok(()))) => READ_BUFFER.with(|buffer| {
+                let mut buffer = buffer.borrow_mut();
+                match stream.try_read(&mut buffer) {
+                    Ok(0) => {
+                        machine.handle_eof(now);
+                        Ok(())
+                    }
+                    Ok(n) => {
+                        machine.handle_input(now, &buffer[..n]);
+                        drained = n < buffer.len();
+                        if drained {
+                            // A short read drained the socket: forget the readiness now
+                            // rather than learn it from a read that would block.
+                            stream.forget_readable();
+                        }
+                        Ok(())
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                        drained = true;
+                        Ok(())
+                    }
+                    Err(error) => Err(error),
+                }
+            })?,
         }
     }
 }
 
-async fn read_request_body(
-    stream: &mut TcpStream,
-    buffer: &mut Vec<u8>,
-    kind: BodyKind,
-    limits: &TcpLimits,
-) -> io::Result<Vec<u8>> {
-    let mut decoder = BodyDecoder::new(kind);
-    let mut body = Vec::new();
-    loop {
-        let used = decoder
-            .decode_into(buffer, &mut body)
-            .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error.to_string()))?;
-        buffer.drain(..used);
-        if decoder.is_done() {
-            return Ok(body);
-        }
-        if read_with_timeout(stream, buffer, limits.read_timeout).await? == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
+/// Writes what the machine has to send itself (`100 Continue`, its error answers), within
+/// the read timeout.
+async fn flush(stream: &mut Stream, machine: &mut ServerConn, shared: &Shared) -> io::Result<()> {
+    let output = machine.pending_output();
+    if output.is_empty() {
+        return Ok(());
     }
+    let len = output.len();
+    let timeout = shared.config.tcp.read_timeout;
+    let client = stream.registered()?;
+    match tokio::time::timeout(timeout, client.write_all(output)).await {
+        Ok(result) => result?,
+        Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "send timeout")),
+    }
+    machine.consume_output(len);
+    Ok(())
 }

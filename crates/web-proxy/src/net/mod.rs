@@ -17,7 +17,7 @@ use crate::forward::{error_response, stored_fields_block, CacheStatus};
 use crate::store::{Object, Store, StoredBody};
 use crate::ProxyConfig;
 use http_cache::{CacheKind, Entry, ExchangeConfig};
-use http_proto::{Limits, StatusCode};
+use http_proto::{ConnConfig, Limits, StatusCode, Timeouts};
 use netio::tcp::Conn;
 use netio::wire::{self, Dir};
 use netio::Shutdown;
@@ -110,6 +110,8 @@ pub(super) struct Shared {
     pool: Mutex<HashMap<String, Vec<TcpStream>>>,
     stats: Arc<ProxyStats>,
     limits: Limits,
+    /// The client connections' machine settings (limits and timeouts from the config).
+    conn_config: Arc<ConnConfig>,
 }
 
 impl Shared {
@@ -203,6 +205,15 @@ pub async fn bind(config: ProxyConfig) -> io::Result<ProxyServer> {
         max_body: config.max_request_body,
         ..Limits::default()
     };
+    let conn_config = Arc::new(ConnConfig {
+        limits: limits.clone(),
+        timeouts: Timeouts {
+            header_read: config.tcp.read_timeout,
+            idle: config.tcp.idle_timeout,
+            body_read: config.tcp.read_timeout,
+        },
+        server: None,
+    });
     let shared = Arc::new(Shared {
         config,
         store: Mutex::new(store),
@@ -211,6 +222,7 @@ pub async fn bind(config: ProxyConfig) -> io::Result<ProxyServer> {
         pool: Mutex::new(HashMap::new()),
         stats: Arc::new(ProxyStats::default()),
         limits,
+        conn_config,
     });
     Ok(ProxyServer { listener, shared })
 }
