@@ -13,8 +13,8 @@
 //! checksum, the lengths (against the file size) and the meta checksum hold, and checks the body
 //! checksum as it reads the body: a torn or corrupted record is never served.
 
-use crate::fields::FieldList;
 use crate::freshness::{from_unix_seconds, unix_seconds};
+use http_proto::HeaderMap;
 use std::time::SystemTime;
 
 /// The size of the fixed record header.
@@ -35,7 +35,7 @@ pub struct EntryMeta {
     /// The reason phrase.
     pub reason: String,
     /// The stored header fields (hop-by-hop fields and `Age` removed).
-    pub fields: FieldList,
+    pub fields: HeaderMap,
     /// When the request that produced (or last validated) the response was sent.
     pub request_time: SystemTime,
     /// When that response was received.
@@ -181,9 +181,9 @@ impl EntryMeta {
             }
         }
         out.extend_from_slice(&(self.fields.len() as u32).to_be_bytes());
-        for (name, value) in &self.fields {
+        for (name, value) in self.fields.iter() {
             put_bytes(&mut out, name.as_bytes());
-            put_bytes(&mut out, value);
+            put_bytes(&mut out, value.as_bytes());
         }
         out
     }
@@ -210,11 +210,11 @@ impl EntryMeta {
             variant.push((name, value));
         }
         let count = u32::from_be_bytes(reader.array::<4>()?);
-        let mut fields = FieldList::new();
+        let mut fields = HeaderMap::new();
         for _ in 0..count {
             let name = reader.string()?;
-            let value = reader.bytes()?.to_vec();
-            fields.push((name, value));
+            let value = reader.string()?;
+            fields.append(name, value);
         }
         if reader.at != bytes.len() {
             return Err(RecordError::Malformed);
@@ -363,7 +363,7 @@ mod tests {
             ],
             status: 200,
             reason: "OK".into(),
-            fields: vec![("Content-Type".into(), b"text/plain".to_vec())],
+            fields: [("Content-Type", "text/plain")].into_iter().collect(),
             request_time: from_millis(1_700_000_000_123),
             response_time: from_millis(1_700_000_000_456),
             age_value: 3,

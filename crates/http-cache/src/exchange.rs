@@ -19,7 +19,7 @@
 //! The entry passed to the calls after a lookup is always the one given to `looked_up` (the
 //! machine keeps no copy, so a hit costs no allocation here).
 
-use crate::fields::{from_header_map, remove, FieldList};
+use crate::fields::remove;
 use crate::freshness::{unix_seconds, CacheKind};
 use crate::key::CacheKey;
 use crate::policy::{
@@ -28,7 +28,9 @@ use crate::policy::{
 use crate::stored::{check_response_storable, request_facts, Entry};
 use crate::validation::{conditional_fields, evaluate_client_conditions, ClientCondition};
 use http_proto::range::{evaluate_range, RangeOutcome};
-use http_proto::{parse_http_date, BodyKind, Method, RequestHead, ResponseHead, StatusCode, Uri};
+use http_proto::{
+    parse_http_date, BodyKind, HeaderMap, Method, RequestHead, ResponseHead, StatusCode, Uri,
+};
 use std::borrow::Cow;
 use std::ops::Range;
 use std::time::SystemTime;
@@ -110,7 +112,7 @@ pub enum Action {
     /// [`Exchange::upstream_head`] or [`Exchange::upstream_failed`].
     Fetch {
         /// `If-None-Match` / `If-Modified-Since` from the stored validators (§4.3.1).
-        validators: FieldList,
+        validators: HeaderMap,
         /// Register as the key's fetch in flight (if none is), so that misses arriving
         /// meanwhile wait for it.
         register: bool,
@@ -280,7 +282,7 @@ impl<'a> Exchange<'a> {
             // Waited once already: fetch without waiting again.
             self.state = State::Fetching;
             return Action::Fetch {
-                validators: FieldList::new(),
+                validators: HeaderMap::new(),
                 register: false,
             };
         }
@@ -294,7 +296,7 @@ impl<'a> Exchange<'a> {
         if leader || self.waited {
             self.state = State::Fetching;
             return Action::Fetch {
-                validators: FieldList::new(),
+                validators: HeaderMap::new(),
                 register: false,
             };
         }
@@ -365,7 +367,7 @@ impl<'a> Exchange<'a> {
                 // The 304 names another representation: fetch it whole.
                 self.stored_valid = false;
                 return Action::Fetch {
-                    validators: FieldList::new(),
+                    validators: HeaderMap::new(),
                     register: false,
                 };
             }
@@ -412,7 +414,7 @@ impl<'a> Exchange<'a> {
             && self.client_conditional
             && evaluate_client_conditions(
                 &self.request.headers,
-                &from_header_map(&response.headers),
+                &response.headers,
                 unix_seconds(response_time),
                 parse_date_seconds,
             ) == ClientCondition::NotModified;
@@ -443,11 +445,8 @@ impl<'a> Exchange<'a> {
     }
 }
 
-fn parse_date_seconds(value: &[u8]) -> Option<u64> {
-    std::str::from_utf8(value)
-        .ok()
-        .and_then(parse_http_date)
-        .map(unix_seconds)
+fn parse_date_seconds(value: &str) -> Option<u64> {
+    parse_http_date(value).map(unix_seconds)
 }
 
 /// The form in which a stored response answers a request.
@@ -505,17 +504,10 @@ pub fn stored_reply(request: &RequestHead, entry: &Entry) -> StoredReply {
 /// RFC 9110 §13.1.5 for a stored entry: a Range with If-Range applies only if the validator
 /// matches (strong ETag comparison, or an exact Last-Modified date).
 fn if_range_holds(request: &RequestHead, entry: &Entry) -> bool {
-    use crate::fields::Fields;
     let Some(if_range) = request.headers.get("if-range") else {
         return true;
     };
-    let field = |name: &str| {
-        entry
-            .meta
-            .fields
-            .field(name)
-            .and_then(|value| std::str::from_utf8(value).ok())
-    };
+    let field = |name: &str| entry.meta.fields.get(name);
     let etag = field("etag").and_then(http_proto::EntityTag::parse);
     let last_modified = field("last-modified").and_then(http_proto::HttpDate::parse);
     http_proto::conditional::if_range_holds(if_range, etag.as_ref(), last_modified)

@@ -1,7 +1,8 @@
-//! Read access to header fields, and the field lists a cache stores (RFC 9111 §3.1).
+//! Read access to header fields as bytes, and what a cache stores of them (RFC 9111 §3.1),
+//! over http-proto's one header model: the fields of a request, of a response and of a stored
+//! entry are all [`HeaderMap`]s.
 
-/// An ordered list of header fields as stored: names as received, raw values.
-pub type FieldList = Vec<(String, Vec<u8>)>;
+pub use http_proto::HeaderMap;
 
 /// Anything that can list the values of a header field by (case-insensitive) name.
 pub trait Fields {
@@ -19,35 +20,12 @@ pub trait Fields {
     }
 }
 
-impl Fields for [(String, Vec<u8>)] {
-    fn field_values<'a>(&'a self, name: &str) -> Vec<&'a [u8]> {
-        self.iter()
-            .filter(|(field, _)| field.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_slice())
-            .collect()
-    }
-}
-
 impl Fields for http_proto::HeaderMap {
     fn field_values<'a>(&'a self, name: &str) -> Vec<&'a [u8]> {
         self.iter()
             .filter(|(field, _)| field.eq_ignore_ascii_case(name))
             .map(|(_, value)| value.as_bytes())
             .collect()
-    }
-}
-
-/// A stored field list from an `http_proto` header map.
-pub fn from_header_map(headers: &http_proto::HeaderMap) -> FieldList {
-    headers
-        .iter()
-        .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
-        .collect()
-}
-
-impl Fields for Vec<(String, Vec<u8>)> {
-    fn field_values<'a>(&'a self, name: &str) -> Vec<&'a [u8]> {
-        self.as_slice().field_values(name)
     }
 }
 
@@ -76,34 +54,31 @@ pub fn not_stored(lower: &str) -> bool {
 /// Removes from `fields` the fields a cache must not store: hop-by-hop fields, those named in
 /// `Connection`, proxy authentication fields (§3.1), `Age` (recomputed on every use), and the
 /// fields named by a qualified `private` or `no-cache` directive (§5.2.2.4, §5.2.2.7).
-pub fn strip_for_storage(fields: &mut FieldList, also: &[String]) {
+pub fn strip_for_storage(fields: &mut HeaderMap, also: &[String]) {
     let connection = list_members(fields.field_values("connection"));
-    fields.retain(|(name, _)| {
+    fields.retain(|name, _| {
         let lower = name.to_ascii_lowercase();
         !not_stored(&lower) && !connection.contains(&lower) && !also.contains(&lower)
     });
 }
 
 /// Removes every instance of `name`.
-pub fn remove(fields: &mut FieldList, name: &str) {
-    fields.retain(|(field, _)| !field.eq_ignore_ascii_case(name));
+pub fn remove(fields: &mut HeaderMap, name: &str) {
+    fields.remove(name);
 }
 
 /// Replaces every instance of `name` by one line with `value`, appended at the end.
-pub fn set(fields: &mut FieldList, name: &str, value: impl Into<Vec<u8>>) {
-    remove(fields, name);
-    fields.push((name.to_string(), value.into()));
+pub fn set(fields: &mut HeaderMap, name: &str, value: &str) {
+    fields.remove(name);
+    fields.append(name, value);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn list(pairs: &[(&str, &str)]) -> FieldList {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-            .collect()
+    fn list(pairs: &[(&str, &str)]) -> HeaderMap {
+        pairs.iter().copied().collect()
     }
 
     #[test]

@@ -200,7 +200,7 @@ pub fn invalidation_uris(target: &Uri, response: &impl Fields) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fields::FieldList;
+    use http_proto::HeaderMap;
 
     #[test]
     fn uri_text_is_origin_then_path_and_query() {
@@ -228,11 +228,8 @@ mod tests {
         }
     }
 
-    fn list(pairs: &[(&str, &str)]) -> FieldList {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-            .collect()
+    fn list(pairs: &[(&str, &str)]) -> HeaderMap {
+        pairs.iter().copied().collect()
     }
 
     #[test]

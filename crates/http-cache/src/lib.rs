@@ -32,7 +32,7 @@ pub mod validation;
 pub use directives::CacheControl;
 pub use entry::EntryMeta;
 pub use exchange::{Action, CacheStatus, Exchange, ExchangeConfig, StoredReply, UpstreamFailure};
-pub use fields::{FieldList, Fields};
+pub use fields::Fields;
 pub use freshness::CacheKind;
 pub use key::CacheKey;
 pub use policy::{RequestFacts, Reuse, StoredFreshness};

@@ -3,7 +3,7 @@
 
 use crate::directives::{pragma_no_cache, CacheControl, FieldScope, DELTA_SECONDS_MAX};
 use crate::entry::EntryMeta;
-use crate::fields::{from_header_map, remove, set, strip_for_storage, FieldList, Fields};
+use crate::fields::{remove, set, strip_for_storage, Fields};
 use crate::freshness::{freshness_lifetime, AgeInputs, CacheKind, Expires, FreshnessInputs};
 use crate::key::{selecting_values, vary_names, CacheKey};
 use crate::policy::{
@@ -86,7 +86,7 @@ impl Entry {
         body_len: u64,
         kind: CacheKind,
     ) -> Entry {
-        let mut fields = from_header_map(&response.headers);
+        let mut fields = response.headers.clone();
         let control = control_of(&fields);
         let mut also = Vec::new();
         if let Some(FieldScope::Fields(names)) = &control.private {
@@ -102,7 +102,7 @@ impl Entry {
         // The body is stored decoded and re-framed on every use.
         remove(&mut fields, "content-length");
         if !fields.has_field("date") || parse_date_field(&fields, "date").is_none() {
-            set(&mut fields, "Date", fmt_http_date(response_time));
+            set(&mut fields, "Date", &fmt_http_date(response_time));
         }
         let names = vary_names(&response.headers).unwrap_or_default();
         let meta = EntryMeta {
@@ -135,14 +135,14 @@ impl Entry {
         response_time: SystemTime,
         kind: CacheKind,
     ) -> bool {
-        let update = from_header_map(&not_modified.headers);
-        if freshen_target(&self.meta.fields, &update) == FreshenTarget::Mismatch {
+        let update = &not_modified.headers;
+        if freshen_target(&self.meta.fields, update) == FreshenTarget::Mismatch {
             return false;
         }
-        let age = age_value(&update);
-        freshen_fields(&mut self.meta.fields, &update);
+        let age = age_value(update);
+        freshen_fields(&mut self.meta.fields, update);
         if !update.has_field("date") {
-            set(&mut self.meta.fields, "Date", fmt_http_date(response_time));
+            set(&mut self.meta.fields, "Date", &fmt_http_date(response_time));
         }
         self.meta.request_time = request_time;
         self.meta.response_time = response_time;
@@ -152,7 +152,7 @@ impl Entry {
     }
 
     /// The stored fields.
-    pub fn fields(&self) -> &FieldList {
+    pub fn fields(&self) -> &http_proto::HeaderMap {
         &self.meta.fields
     }
 }

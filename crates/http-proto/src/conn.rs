@@ -798,7 +798,10 @@ mod tests {
     #[test]
     fn a_tunnel_takes_the_bytes_after_connect() {
         let (mut conn, now) = conn();
-        conn.handle_input(now, b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n\x16\x03\x01");
+        conn.handle_input(
+            now,
+            b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n\x16\x03\x01",
+        );
         assert_eq!(next_request(&mut conn).method, Method::Connect);
         assert_eq!(conn.take_tunnel(), b"\x16\x03\x01");
         assert!(conn.is_closed());

@@ -249,7 +249,7 @@ mod tests {
             variant: vec![],
             status: 200,
             reason: "OK".into(),
-            fields: vec![("Content-Type".into(), b"text/plain".to_vec())],
+            fields: [("Content-Type", "text/plain")].into_iter().collect(),
             request_time: from_unix_seconds(1_700_000_000),
             response_time: from_unix_seconds(1_700_000_001),
             age_value: 0,
@@ -306,7 +306,7 @@ mod tests {
         assert_eq!(http_cache::entry::crc32(&body), header.body_crc);
 
         let mut updated = meta("GET http://h/big");
-        updated.fields.push(("X-New".into(), b"1".to_vec()));
+        updated.fields.append("X-New", "1");
         updated.body_len = big.len() as u64;
         store.rewrite(2, 4, &updated).unwrap();
         store.remove(2);

@@ -2,7 +2,6 @@
 //! upstream, the response head sent to the client, heads built from stored entries, and
 //! error responses.
 
-use http_cache::fields::FieldList;
 use http_cache::Entry;
 use http_proto::{
     HeaderMap, Method, RequestHead, RequestTarget, ResponseHead, StatusCode, Uri, Version,
@@ -96,7 +95,7 @@ pub fn upstream_request(
     target: &Uri,
     via: &str,
     body_len: Option<u64>,
-    validators: Option<&FieldList>,
+    validators: Option<&HeaderMap>,
     strip_conditionals: bool,
 ) -> RequestHead {
     let mut headers = client.headers.clone();
@@ -105,8 +104,8 @@ pub fn upstream_request(
     headers.retain(|name, _| forwarded(name, &named, replace_validators, strip_conditionals));
     let via_before: Vec<String> = client.headers.get_all("via").map(str::to_string).collect();
     if let Some(validators) = validators {
-        for (name, value) in validators {
-            headers.append(name.as_str(), String::from_utf8_lossy(value));
+        for (name, value) in validators.iter() {
+            headers.append(name, value);
         }
     }
     headers.append("Host", target.authority());
@@ -134,7 +133,7 @@ pub fn encode_upstream_request(
     target: &Uri,
     via: &str,
     body_len: Option<u64>,
-    validators: Option<&FieldList>,
+    validators: Option<&HeaderMap>,
     strip_conditionals: bool,
     method: &Method,
     out: &mut Vec<u8>,
@@ -384,10 +383,10 @@ pub fn stored_status_line(entry: &Entry, out: &mut Vec<u8>) {
 pub fn stored_fields_block(entry: &Entry, via: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     let mut via_done = false;
-    for (name, value) in &entry.meta.fields {
+    for (name, value) in entry.meta.fields.iter() {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
+        out.extend_from_slice(value.as_bytes());
         if name.eq_ignore_ascii_case("via") && !via_done {
             out.extend_from_slice(b", 1.1 ");
             out.extend_from_slice(via.as_bytes());
@@ -406,9 +405,7 @@ pub fn stored_fields_block(entry: &Entry, via: &str) -> Vec<u8> {
 /// A 304 for a client whose own validators match the stored response (§4.3.2).
 pub fn not_modified_from_store(entry: &Entry, via: &str, age: u64, status: CacheStatus) -> Vec<u8> {
     let mut head = ResponseHead::new(StatusCode::NOT_MODIFIED);
-    for (name, value) in http_cache::validation::not_modified_fields(&entry.meta.fields) {
-        head.headers.append(name, String::from_utf8_lossy(&value));
-    }
+    head.headers = http_cache::validation::not_modified_fields(&entry.meta.fields);
     head.headers.append("Age", age.to_string());
     head.headers.append("Via", format!("1.1 {via}"));
     head.headers.append("X-Cache", status.as_str());
@@ -476,7 +473,7 @@ mod tests {
              X-Forwarded-Host: evil\r\nIf-None-Match: \"client\"\r\nAccept: */*\r\nVia: 1.0 other\r\n\r\n",
         );
         let target = target_uri(&client, None).unwrap();
-        let validators = vec![("If-None-Match".to_string(), b"\"ours\"".to_vec())];
+        let validators: HeaderMap = [("If-None-Match", "\"ours\"")].into_iter().collect();
         let upstream =
             upstream_request(&client, &target, "applayer", None, Some(&validators), false);
         let mut bytes = Vec::new();

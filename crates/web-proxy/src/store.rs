@@ -261,7 +261,7 @@ mod tests {
             variant: vec![("accept".into(), variant.map(|v| v.as_bytes().to_vec()))],
             status: 200,
             reason: "OK".into(),
-            fields: vec![],
+            fields: http_proto::HeaderMap::new(),
             request_time: from_unix_seconds(at),
             response_time: from_unix_seconds(at),
             age_value: 0,
@@ -278,8 +278,8 @@ mod tests {
         }
     }
 
-    fn accept(value: &str) -> Vec<(String, Vec<u8>)> {
-        vec![("Accept".into(), value.as_bytes().to_vec())]
+    fn accept(value: &str) -> http_proto::HeaderMap {
+        [("Accept", value)].into_iter().collect()
     }
 
     #[test]
@@ -327,14 +327,18 @@ mod tests {
         store.insert(a);
         store.insert(b);
         // Use a, so b is the least recently used.
-        assert!(store.lookup("GET http://h/a", &Vec::new()).is_some());
+        assert!(store
+            .lookup("GET http://h/a", &http_proto::HeaderMap::new())
+            .is_some());
         let removed = store.insert(c);
         assert_eq!(removed.len(), 1);
         assert_eq!(removed[0].entry.meta.key, "GET http://h/b");
         assert!(store.bytes() <= 1000);
         let huge = object(&mut store, "GET http://h/huge", None, 5000, 1);
         assert_eq!(store.insert(huge).len(), 1);
-        assert!(store.lookup("GET http://h/huge", &Vec::new()).is_none());
+        assert!(store
+            .lookup("GET http://h/huge", &http_proto::HeaderMap::new())
+            .is_none());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Helpers shared by the conformance tests.
 
 use http_cache::directives::CacheControl;
-use http_cache::fields::FieldList;
+use http_cache::fields::HeaderMap;
 use http_cache::freshness::{from_unix_seconds, CacheKind};
 use http_cache::policy::{
     check_storable, NotStorable, RequestFacts, ResponseFacts, StoredFreshness,
@@ -14,11 +14,8 @@ pub(crate) fn at(seconds: u64) -> SystemTime {
 }
 
 /// A field list from pairs.
-pub(crate) fn fields(pairs: &[(&str, &str)]) -> FieldList {
-    pairs
-        .iter()
-        .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
-        .collect()
+pub(crate) fn fields(pairs: &[(&str, &str)]) -> HeaderMap {
+    pairs.iter().copied().collect()
 }
 
 /// A request with `method` and `Cache-Control: control`.

@@ -12,7 +12,6 @@ use crate::forward::{
     encode_upstream_request, target_uri, upstream_request, CacheStatus, TargetError,
 };
 use crate::store::Object;
-use http_cache::fields::FieldList;
 use http_cache::key::invalidation_uris;
 use http_cache::{Action, Entry, Exchange, UpstreamFailure};
 use http_proto::{Method, RequestHead, StatusCode, Uri};
@@ -320,7 +319,7 @@ async fn fetch_head(
     shared: &Shared,
     head: &RequestHead,
     target: &Uri,
-    validators: &FieldList,
+    validators: &http_proto::HeaderMap,
 ) -> Result<Upstream, Failure> {
     let authority = upstream_authority(shared, target);
     let validators = (!validators.is_empty()).then_some(validators);

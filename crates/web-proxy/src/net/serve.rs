@@ -5,7 +5,6 @@
 use super::{drop_object, emit_sent, Done, Shared, READ_CHUNK};
 use crate::forward::{not_modified_from_store, stored_status_line, CacheStatus};
 use crate::store::Object;
-use http_cache::fields::Fields;
 use http_cache::{exchange::stored_reply, StoredReply};
 use http_proto::{Method, RequestHead, Version};
 use netio::tcp::Conn;
@@ -121,22 +120,18 @@ async fn serve_multipart(
     use http_proto::range::{multipart_end, multipart_len, multipart_part_head};
     let entry = &object.entry;
     let len = entry.meta.body_len;
-    let content_type = entry
-        .meta
-        .fields
-        .field("content-type")
-        .map(|value| String::from_utf8_lossy(value).into_owned());
+    let content_type = entry.meta.fields.get("content-type").map(str::to_string);
     let boundary = format!("applayer{:016x}", object.id ^ len.rotate_left(17));
     let total = multipart_len(&boundary, content_type.as_deref(), &ranges, len);
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(b"HTTP/1.1 206 Partial Content\r\n");
-    for (name, value) in &entry.meta.fields {
+    for (name, value) in entry.meta.fields.iter() {
         if name.eq_ignore_ascii_case("content-type") {
             continue;
         }
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
+        out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(
