@@ -506,11 +506,51 @@ async fn refresh_loop(shared: Arc<Shared>, secondary: Secondary, shutdown: Shutd
     }
 }
 
+/// Why a secondary's refresh from its primary, or a NOTIFY, failed (logged; the zone keeps
+/// its data).
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// The SOA query got no usable answer.
+    #[error("SOA query: {0}")]
+    Query(#[from] dns_client::QueryError),
+    /// The primary's answer to the SOA query had no SOA.
+    #[error("primary answered the SOA query with {0}")]
+    NoSoa(Rcode),
+    /// Connecting or talking to the primary failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The TCP exchange did not finish in time.
+    #[error("TCP exchange timed out")]
+    Timeout,
+    /// A message from the primary did not decode.
+    #[error("bad message from the primary: {0}")]
+    Malformed(#[from] dns_proto::DecodeError),
+    /// The primary refused the transfer.
+    #[error("AXFR of {origin} refused: {rcode}")]
+    Refused {
+        /// The zone.
+        origin: Name,
+        /// The primary's answer.
+        rcode: Rcode,
+    },
+    /// The transferred records do not make a valid zone.
+    #[error("AXFR of {origin}: {errors}")]
+    Zone {
+        /// The zone.
+        origin: Name,
+        /// What is wrong with it.
+        errors: dns_proto::zone::ZoneErrors,
+    },
+    /// No answer to any of the NOTIFY tries.
+    #[error("no answer to NOTIFY")]
+    NoNotifyAnswer,
+}
+
 /// One refresh: compare serials, transfer if the primary is newer. `Ok(None)`: up to date.
 async fn refresh_once(
     secondary: &Secondary,
     current: Option<&Zone>,
-) -> std::io::Result<Option<Zone>> {
+) -> Result<Option<Zone>, RefreshError> {
     const TIMEOUT: Duration = Duration::from_secs(5);
     if let Some(zone) = current {
         let question = Question::new(secondary.origin.clone(), RecordType::SOA);
@@ -525,12 +565,7 @@ async fn refresh_once(
         match serial {
             Some(serial) if !serial_after(serial, zone.serial()) => return Ok(None),
             Some(_) => {}
-            None => {
-                return Err(std::io::Error::other(format!(
-                    "primary answered the SOA query with {}",
-                    response.rcode
-                )))
-            }
+            None => return Err(RefreshError::NoSoa(response.rcode)),
         }
     }
     let zone = transfer(
@@ -612,7 +647,7 @@ pub async fn query(
     server: SocketAddr,
     question: Question,
     timeout: Duration,
-) -> std::io::Result<Message> {
+) -> Result<Message, dns_client::QueryError> {
     let options = dns_client::QueryOptions {
         recursion_desired: false,
         timeout,
@@ -620,15 +655,7 @@ pub async fn query(
         edns_payload: None,
         ..dns_client::QueryOptions::default()
     };
-    dns_client::query(server, &question.name, question.qtype, &options)
-        .await
-        .map_err(|error| match error {
-            dns_client::QueryError::Io(error) => error,
-            dns_client::QueryError::Timeout { .. } => {
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "no DNS response")
-            }
-            other => std::io::Error::new(std::io::ErrorKind::InvalidData, other.to_string()),
-        })
+    dns_client::query(server, &question.name, question.qtype, &options).await
 }
 
 /// Sends one message over TCP and reads responses until `done` says the last one arrived.
@@ -637,7 +664,7 @@ async fn tcp_exchange(
     request: &[u8],
     timeout: Duration,
     mut done: impl FnMut(&Message) -> bool,
-) -> std::io::Result<Vec<Message>> {
+) -> Result<Vec<Message>, RefreshError> {
     let exchange = async {
         let mut stream = TcpStream::connect(server).await?;
         let local = stream.local_addr()?;
@@ -647,8 +674,7 @@ async fn tcp_exchange(
         loop {
             let buf = netio::io::read_u16_framed(&mut stream).await?;
             emit(Dir::Recv, local, server, &buf);
-            let message = Message::decode(&buf)
-                .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidData, error))?;
+            let message = Message::decode(&buf)?;
             let finished = done(&message);
             messages.push(message);
             if finished {
@@ -658,7 +684,7 @@ async fn tcp_exchange(
     };
     tokio::time::timeout(timeout, exchange)
         .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TCP exchange timed out"))?
+        .map_err(|_| RefreshError::Timeout)?
 }
 
 /// Pulls `origin` from `primary` by AXFR (RFC 5936) and builds the zone.
@@ -667,7 +693,7 @@ pub async fn transfer(
     origin: &Name,
     key: Option<&TsigKey>,
     timeout: Duration,
-) -> std::io::Result<Zone> {
+) -> Result<Zone, RefreshError> {
     let request = Message::query(
         rand::random(),
         Question::new(origin.clone(), RecordType::AXFR),
@@ -693,10 +719,10 @@ pub async fn transfer(
     let mut records = Vec::new();
     for message in messages {
         if message.rcode != Rcode::NOERROR {
-            return Err(std::io::Error::other(format!(
-                "AXFR of {origin} refused: {}",
-                message.rcode
-            )));
+            return Err(RefreshError::Refused {
+                origin: origin.clone(),
+                rcode: message.rcode,
+            });
         }
         records.extend(
             message
@@ -709,16 +735,14 @@ pub async fn transfer(
     if records.len() >= 2 && records.last().map(|r| r.rtype()) == Some(RecordType::SOA) {
         records.pop();
     }
-    Zone::from_records(origin, records).map_err(|errors| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("AXFR of {origin}: {errors}"),
-        )
+    Zone::from_records(origin, records).map_err(|errors| RefreshError::Zone {
+        origin: origin.clone(),
+        errors,
     })
 }
 
 /// Sends NOTIFY for `origin` to `target` (RFC 1996 §3.6: retried a few times over UDP).
-pub async fn send_notify(target: SocketAddr, origin: &Name) -> std::io::Result<()> {
+pub async fn send_notify(target: SocketAddr, origin: &Name) -> Result<(), RefreshError> {
     let mut notify = Message::query(
         rand::random(),
         Question::new(origin.clone(), RecordType::SOA),
@@ -747,8 +771,5 @@ pub async fn send_notify(target: SocketAddr, origin: &Name) -> std::io::Result<(
             }
         }
     }
-    Err(std::io::Error::new(
-        std::io::ErrorKind::TimedOut,
-        "no answer to NOTIFY",
-    ))
+    Err(RefreshError::NoNotifyAnswer)
 }

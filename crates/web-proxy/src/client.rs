@@ -33,6 +33,26 @@ impl ProxiedResponse {
     }
 }
 
+/// Why a GET through the proxy failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GetError {
+    /// The URL is not an absolute `http://` URL.
+    #[error("bad URL: {0}")]
+    Url(#[from] http_proto::UriError),
+    /// Connecting, sending or receiving failed.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// The response was malformed or cut short.
+    #[error("bad response: {0}")]
+    Response(#[from] http_proto::ResponseError),
+    /// The connection closed before a response head.
+    #[error("the proxy closed the connection without a response")]
+    NoResponse,
+    /// No complete response within the timeout.
+    #[error("proxy did not answer in time")]
+    Timeout,
+}
+
 /// Sends `GET url` (an absolute `http://` URL) with the extra `headers` through the proxy at
 /// `proxy`, and reads the whole response, all within `timeout`.
 pub async fn get_via(
@@ -40,7 +60,7 @@ pub async fn get_via(
     url: &str,
     headers: &[(&str, &str)],
     timeout: Duration,
-) -> io::Result<ProxiedResponse> {
+) -> Result<ProxiedResponse, GetError> {
     get_via_from(None, proxy, url, headers, timeout).await
 }
 
@@ -51,13 +71,10 @@ pub async fn get_via_from(
     url: &str,
     headers: &[(&str, &str)],
     timeout: Duration,
-) -> io::Result<ProxiedResponse> {
+) -> Result<ProxiedResponse, GetError> {
     match tokio::time::timeout(timeout, request_via(source, proxy, "GET", url, headers)).await {
         Ok(result) => result,
-        Err(_) => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "proxy did not answer in time",
-        )),
+        Err(_) => Err(GetError::Timeout),
     }
 }
 
@@ -67,9 +84,8 @@ async fn request_via(
     method: &str,
     url: &str,
     headers: &[(&str, &str)],
-) -> io::Result<ProxiedResponse> {
-    let uri = http_proto::Uri::parse(url)
-        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error.to_string()))?;
+) -> Result<ProxiedResponse, GetError> {
+    let uri = http_proto::Uri::parse(url)?;
     let mut request = format!(
         "{method} {url} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
         uri.authority()
@@ -85,25 +101,18 @@ async fn request_via(
     let mut buffer = Vec::new();
     let mut body = Vec::new();
     let mut head = None;
-    let invalid = |error: http_proto::ResponseError| {
-        let kind = match error {
-            http_proto::ResponseError::ClosedInHead => io::ErrorKind::UnexpectedEof,
-            _ => io::ErrorKind::InvalidData,
-        };
-        io::Error::new(kind, error.to_string())
-    };
     loop {
-        match reader.advance(&mut buffer, &mut body).map_err(invalid)? {
+        match reader.advance(&mut buffer, &mut body)? {
             Progress::Head(got) => head = Some(got),
             Progress::Done => break,
             Progress::NeedMore => {
                 if stream.read_buf(&mut buffer).await? == 0 {
-                    reader.finish_at_eof().map_err(invalid)?;
+                    reader.finish_at_eof()?;
                     break;
                 }
             }
         }
     }
-    let head = head.ok_or(io::ErrorKind::UnexpectedEof)?;
+    let head = head.ok_or(GetError::NoResponse)?;
     Ok(ProxiedResponse { head, body })
 }

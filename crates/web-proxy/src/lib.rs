@@ -28,7 +28,7 @@ pub mod forward;
 pub mod net;
 pub mod store;
 
-pub use client::{get_via, get_via_from, ProxiedResponse};
+pub use client::{get_via, get_via_from, GetError, ProxiedResponse};
 pub use net::{bind, ProxyServer, ProxyStats};
 
 use std::net::SocketAddr;

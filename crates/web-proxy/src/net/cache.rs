@@ -7,7 +7,7 @@ use super::storing::{refresh_object, Sink, Storing};
 use super::upstream::{
     client_framing, exchange, finish_upstream, ClientOut, Failure, Framing, Upstream,
 };
-use super::{drop_object, emit_sent, reply_error, take_buffer, Done, Shared};
+use super::{drop_object, emit_sent, reply_error, take_buffer, Aborted, Done, Shared};
 use crate::forward::{
     encode_upstream_request, target_uri, upstream_request, CacheStatus, TargetError,
 };
@@ -16,7 +16,6 @@ use http_cache::key::invalidation_uris;
 use http_cache::{Action, Entry, Exchange, UpstreamFailure};
 use http_proto::{Method, RequestHead, StatusCode, Uri};
 use netio::tcp::Conn;
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -55,7 +54,7 @@ pub(super) async fn handle_request(
     conn: &Conn,
     head: &RequestHead,
     body: Vec<u8>,
-) -> io::Result<Done> {
+) -> Result<Done, Aborted> {
     let target = match target_uri(head, shared.config.origin.as_ref()) {
         Ok(target) => target,
         Err(TargetError::NoHost) => {
@@ -117,7 +116,7 @@ async fn drive(
     mut action: Action,
     mut found: Option<Arc<Object>>,
     body: &[u8],
-) -> io::Result<Done> {
+) -> Result<Done, Aborted> {
     // The in-flight registration this request holds (dropping it wakes the waiting ones).
     let mut _leader: Option<Inflight> = None;
     let mut follower = None;
@@ -151,7 +150,7 @@ async fn drive(
             }
             Action::Serve { age, status } => {
                 let Some(object) = &found else {
-                    return Err(io::Error::other("no stored response to serve"));
+                    return Err(Aborted::OutOfOrder("no stored response to serve"));
                 };
                 return match client {
                     Some((client, conn)) => {
@@ -162,7 +161,7 @@ async fn drive(
             }
             Action::ServeAndRevalidate { age } => {
                 let Some(object) = &found else {
-                    return Err(io::Error::other("no stored response to serve"));
+                    return Err(Aborted::OutOfOrder("no stored response to serve"));
                 };
                 spawn_background_revalidation(
                     shared.clone(),
@@ -202,7 +201,7 @@ async fn drive(
                     Err(failure) => exchange.upstream_failed(
                         entry,
                         failure.kind(),
-                        failure.message(),
+                        failure.to_string(),
                         SystemTime::now(),
                     ),
                 }
@@ -218,13 +217,13 @@ async fn drive(
                 Err(failure) => exchange.upstream_failed(
                     None,
                     failure.kind(),
-                    failure.message(),
+                    failure.to_string(),
                     SystemTime::now(),
                 ),
             },
             Action::Refresh { entry } => {
                 let Some(old) = found.take() else {
-                    return Err(io::Error::other("no stored response to refresh"));
+                    return Err(Aborted::OutOfOrder("no stored response to refresh"));
                 };
                 if let Some(fetched) = upstream.take() {
                     finish_upstream(shared, fetched, None, &mut None).await.ok();
@@ -241,7 +240,7 @@ async fn drive(
                 invalidate,
             } => {
                 let Some(fetched) = upstream.take() else {
-                    return Err(io::Error::other("no origin response to forward"));
+                    return Err(Aborted::OutOfOrder("no origin response to forward"));
                 };
                 if invalidate {
                     invalidate_after(shared, target, &fetched);
@@ -268,9 +267,11 @@ async fn drive(
 impl Failure {
     fn kind(&self) -> UpstreamFailure {
         match self {
-            Failure::Connect(_) => UpstreamFailure::Unreachable,
+            Failure::Connect(_) | Failure::Authority { .. } => UpstreamFailure::Unreachable,
             Failure::Timeout => UpstreamFailure::Timeout,
-            Failure::Malformed(_) => UpstreamFailure::Malformed,
+            Failure::Malformed(_) | Failure::UnexpectedSwitch | Failure::HeadCut => {
+                UpstreamFailure::Malformed
+            }
         }
     }
 }
@@ -390,7 +391,7 @@ async fn forward(
     upstream: Upstream,
     store: Option<Box<Entry>>,
     not_modified: bool,
-) -> io::Result<Done> {
+) -> Result<Done, Aborted> {
     let mut storing = store.map(|entry| Storing {
         id: shared.store().allocate_id(),
         entry: *entry,

@@ -254,6 +254,33 @@ impl ProxyServer {
     }
 }
 
+/// Why an exchange ended without a complete answer to the client (the access log's
+/// `aborted:` line; the connection closes).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Aborted {
+    /// Writing to the client failed.
+    #[error("client: {0}")]
+    Client(#[from] io::Error),
+    /// The origin's body could not be decoded, or ended early.
+    #[error("origin body: {0}")]
+    OriginBody(#[source] http_proto::BodyError),
+    /// The origin's body stopped arriving.
+    #[error("origin body timed out")]
+    OriginTimeout,
+    /// Reading the origin's body failed.
+    #[error("origin read: {0}")]
+    OriginRead(#[source] io::Error),
+    /// A stored body could not be read from its disk record (the record is dropped).
+    #[error("stored body: {0}")]
+    Disk(#[source] io::Error),
+    /// A stored body did not match its checksum (the record is dropped).
+    #[error("stored body checksum mismatch")]
+    Checksum,
+    /// The driver was asked to do something the exchange cannot reach (a bug).
+    #[error("exchange out of order: {0}")]
+    OutOfOrder(&'static str),
+}
+
 /// What one exchange sent to the client, for the log.
 pub(super) struct Done {
     status: u16,
@@ -279,7 +306,7 @@ pub(super) async fn reply_error(
     shared: &Shared,
     status: StatusCode,
     message: &str,
-) -> io::Result<Done> {
+) -> Result<Done, Aborted> {
     let reply = error_response(status, message, shared.via(), false);
     client.write_all(&reply).await?;
     if wire::enabled() {

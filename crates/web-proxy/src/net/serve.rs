@@ -2,7 +2,7 @@
 //! its disk record with the checksum checked), as the 304, 206 or 416 that
 //! [`http_cache::exchange::stored_reply`] picks, or as `multipart/byteranges`.
 
-use super::{drop_object, emit_sent, Done, Shared, READ_CHUNK};
+use super::{drop_object, emit_sent, Aborted, Done, Shared, READ_CHUNK};
 use crate::forward::{not_modified_from_store, stored_status_line, CacheStatus};
 use crate::store::Object;
 use http_cache::{exchange::stored_reply, StoredReply};
@@ -21,7 +21,7 @@ pub(super) async fn serve_stored(
     object: &Object,
     age: u64,
     status: CacheStatus,
-) -> io::Result<Done> {
+) -> Result<Done, Aborted> {
     let entry = &object.entry;
     let via = shared.via();
     let len = entry.meta.body_len;
@@ -116,7 +116,7 @@ async fn serve_multipart(
     age: u64,
     status: CacheStatus,
     ranges: Vec<std::ops::Range<u64>>,
-) -> io::Result<Done> {
+) -> Result<Done, Aborted> {
     use http_proto::range::{multipart_end, multipart_len, multipart_part_head};
     let entry = &object.entry;
     let len = entry.meta.body_len;
@@ -196,9 +196,11 @@ async fn stream_from_disk(
     client: &mut TcpStream,
     object: &Object,
     range: std::ops::Range<u64>,
-) -> io::Result<u64> {
+) -> Result<u64, Aborted> {
     let (Some(disk), Some(id)) = (shared.disk.clone(), object.body.disk) else {
-        return Err(io::Error::other("body not available"));
+        return Err(Aborted::OutOfOrder(
+            "stored body in neither memory nor disk",
+        ));
     };
     let whole = range.start == 0 && range.end == object.entry.meta.body_len;
     let start = range.start;
@@ -209,12 +211,12 @@ async fn stream_from_disk(
         Ok((file, header))
     })
     .await
-    .map_err(io::Error::other)?;
+    .map_err(|error| Aborted::Disk(io::Error::other(error)))?;
     let (file, header) = match opened {
         Ok(opened) => opened,
         Err(error) => {
             drop_object(shared, object);
-            return Err(error);
+            return Err(Aborted::Disk(error));
         }
     };
     let mut file = Some(file);
@@ -233,7 +235,8 @@ async fn stream_from_disk(
             Ok((current, chunk))
         })
         .await
-        .map_err(io::Error::other)??;
+        .map_err(|error| Aborted::Disk(io::Error::other(error)))?
+        .map_err(Aborted::Disk)?;
         file = Some(current);
         if whole {
             crc.update(&chunk);
@@ -241,10 +244,7 @@ async fn stream_from_disk(
         left -= chunk.len() as u64;
         if whole && left == 0 && crc.finish() != header.body_crc {
             drop_object(shared, object);
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "stored body checksum mismatch",
-            ));
+            return Err(Aborted::Checksum);
         }
         client.write_all(&chunk).await?;
         sent += chunk.len() as u64;

@@ -39,7 +39,7 @@ pub(super) async fn tunnel(
     let (mut upstream, _) = match connect(shared, &authority, false).await {
         Ok(connected) => connected,
         Err(failure) => {
-            let reply = error_response(failure.status(), &failure.message(), shared.via(), true);
+            let reply = error_response(failure.status(), &failure.to_string(), shared.via(), true);
             let _ = client.write_all(&reply).await;
             return;
         }

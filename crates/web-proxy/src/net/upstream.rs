@@ -3,7 +3,7 @@
 //! body streamed to the client (re-framed) and to the store.
 
 use super::storing::Storing;
-use super::{give_buffer, take_buffer, Shared, READ_CHUNK};
+use super::{give_buffer, take_buffer, Aborted, Shared, READ_CHUNK};
 use crate::forward::{client_response, encode_client_response, CacheStatus};
 use http_proto::{BodyDecoder, BodyKind, Method, RequestHead, ResponseHead, StatusCode, Version};
 use netio::wire::{self, Dir};
@@ -14,15 +14,33 @@ use std::time::SystemTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Why an upstream exchange failed.
-#[derive(Debug)]
+/// Why an upstream exchange failed (its text goes in the error response's body).
+#[derive(Debug, thiserror::Error)]
 pub(super) enum Failure {
     /// Could not connect, or the connection broke before a response: 502.
-    Connect(io::Error),
+    #[error("origin unreachable: {0}")]
+    Connect(#[source] io::Error),
+    /// The origin's authority does not parse: 502.
+    #[error("origin unreachable: {authority}: {error}")]
+    Authority {
+        /// The authority.
+        authority: String,
+        /// Why.
+        #[source]
+        error: http_proto::UriError,
+    },
     /// No response within the timeout: 504.
+    #[error("origin timed out")]
     Timeout,
-    /// The response was malformed: 502, and never stored.
-    Malformed(String),
+    /// The response head was malformed: 502, and never stored.
+    #[error("malformed origin response: {0}")]
+    Malformed(#[from] http_proto::ResponseError),
+    /// A `101 Switching Protocols` the proxy did not ask for: 502.
+    #[error("malformed origin response: unexpected 101")]
+    UnexpectedSwitch,
+    /// The connection closed inside the response head: 502.
+    #[error("malformed origin response: connection closed inside the head")]
+    HeadCut,
 }
 
 impl Failure {
@@ -30,14 +48,6 @@ impl Failure {
         match self {
             Failure::Timeout => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::BAD_GATEWAY,
-        }
-    }
-
-    pub(super) fn message(&self) -> String {
-        match self {
-            Failure::Connect(error) => format!("origin unreachable: {error}"),
-            Failure::Timeout => "origin timed out".to_string(),
-            Failure::Malformed(why) => format!("malformed origin response: {why}"),
         }
     }
 }
@@ -73,21 +83,31 @@ pub(super) async fn connect(
         .origin_connections
         .fetch_add(1, Ordering::Relaxed);
     let source = shared.config.upstream_source;
+    // An address literal needs no resolver round trip.
+    let literal = authority.parse::<SocketAddr>().ok();
+    let named = match literal {
+        Some(_) => None,
+        None => Some(
+            http_proto::uri::parse_authority(authority).map_err(|error| Failure::Authority {
+                authority: authority.to_string(),
+                error,
+            })?,
+        ),
+    };
     let connecting = async {
-        // An address literal needs no resolver round trip.
-        if let Ok(addr) = authority.parse::<SocketAddr>() {
-            return netio::resolve::connect_from(source, addr).await;
+        match (literal, named) {
+            (Some(addr), _) => netio::resolve::connect_from(source, addr).await,
+            (None, Some((host, port))) => {
+                netio::resolve::connect(
+                    shared.config.resolver.as_ref(),
+                    source,
+                    &host,
+                    port.unwrap_or(80),
+                )
+                .await
+            }
+            (None, None) => Err(io::ErrorKind::InvalidInput.into()),
         }
-        let (host, port) = http_proto::uri::parse_authority(authority).map_err(|error| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("{authority}: {error}"))
-        })?;
-        netio::resolve::connect(
-            shared.config.resolver.as_ref(),
-            source,
-            &host,
-            port.unwrap_or(80),
-        )
-        .await
     };
     match tokio::time::timeout(timeout, connecting).await {
         Ok(Ok(stream)) => {
@@ -164,13 +184,13 @@ async fn read_response_head(
         match reader.advance(&mut buffer, &mut no_body) {
             Ok(http_proto::Progress::Head(head)) => {
                 if head.status.as_u16() == 101 {
-                    return Err(Failure::Malformed("unexpected 101".into()));
+                    return Err(Failure::UnexpectedSwitch);
                 }
                 let kind = reader.body_kind().unwrap_or(BodyKind::Empty);
                 return Ok((head, kind, buffer));
             }
             Ok(_) => {}
-            Err(error) => return Err(Failure::Malformed(error.to_string())),
+            Err(error) => return Err(Failure::Malformed(error)),
         }
         buffer.reserve(4096);
         match tokio::time::timeout_at(deadline, stream.read_buf(&mut buffer)).await {
@@ -179,11 +199,7 @@ async fn read_response_head(
             Ok(Ok(0)) if buffer.is_empty() => {
                 return Err(Failure::Connect(io::ErrorKind::UnexpectedEof.into()))
             }
-            Ok(Ok(0)) => {
-                return Err(Failure::Malformed(
-                    "connection closed inside the head".into(),
-                ))
-            }
+            Ok(Ok(0)) => return Err(Failure::HeadCut),
             Ok(Ok(_)) => {}
         }
     }
@@ -360,7 +376,7 @@ pub(super) async fn finish_upstream(
     mut upstream: Upstream,
     mut client: Option<ClientOut<'_>>,
     storing: &mut Option<Storing>,
-) -> io::Result<u64> {
+) -> Result<u64, Aborted> {
     let mut decoder = BodyDecoder::new(upstream.body);
     let mut total = 0u64;
     let idle = shared.config.origin_timeout;
@@ -370,9 +386,9 @@ pub(super) async fn finish_upstream(
         // Decode everything buffered.
         let mut offset = 0;
         while offset < input.len() && !decoder.is_done() {
-            let step = decoder.decode(&input[offset..]).map_err(|error| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("origin body: {error}"))
-            })?;
+            let step = decoder
+                .decode(&input[offset..])
+                .map_err(Aborted::OriginBody)?;
             let data = &input[offset + step.data.start..offset + step.data.end];
             if !data.is_empty() {
                 total += data.len() as u64;
@@ -393,12 +409,7 @@ pub(super) async fn finish_upstream(
             break;
         }
         if eof {
-            decoder.handle_eof().map_err(|error| {
-                io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("origin body: {error}"),
-                )
-            })?;
+            decoder.handle_eof().map_err(Aborted::OriginBody)?;
             break;
         }
         if let Some(client) = client.as_mut() {
@@ -410,13 +421,8 @@ pub(super) async fn finish_upstream(
             .map_or(16 * 1024, |left| left.min(READ_CHUNK as u64) as usize);
         input.reserve(want.max(4096));
         match tokio::time::timeout(idle, upstream.stream.read_buf(&mut input)).await {
-            Err(_) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "origin body timed out",
-                ))
-            }
-            Ok(Err(error)) => return Err(error),
+            Err(_) => return Err(Aborted::OriginTimeout),
+            Ok(Err(error)) => return Err(Aborted::OriginRead(error)),
             Ok(Ok(0)) => eof = true,
             Ok(Ok(_)) => {}
         }
