@@ -8,6 +8,7 @@
 
 use crate::imap_store::{self, Folder, Message};
 use crate::maildir::{folder_name_ok, Mailbox, Store, UniqueParts, SPECIAL_FOLDERS};
+use crate::net::{accept_tls, SessionError};
 use crate::policy::Policy;
 use imap_proto::{
     Command, Config, Event, Reply, SequenceSet, ServerSession, State, StoreMode, Value,
@@ -345,12 +346,12 @@ pub(crate) async fn serve_connection(
         let mut user = None;
         match (&shared.tls, implicit_tls) {
             (Some(acceptor), true) => {
-                let mut secure = handshake(acceptor, stream).await?;
+                let mut secure = accept_tls(acceptor, stream).await?;
                 config.tls_active = true;
                 let mut session = ServerSession::new(config, Instant::now());
                 drive(&shared, &conn, &mut secure, &mut session, &mut user).await?;
             }
-            (None, true) => return Err(std::io::Error::other("IMAPS without a certificate")),
+            (None, true) => return Err(SessionError::NoCertificate),
             (_, false) => {
                 let mut stream = stream;
                 let mut session = ServerSession::new(config, Instant::now());
@@ -358,28 +359,18 @@ pub(crate) async fn serve_connection(
                     let Some(acceptor) = &shared.tls else {
                         return Ok(());
                     };
-                    let mut secure = handshake(acceptor, stream).await?;
+                    let mut secure = accept_tls(acceptor, stream).await?;
                     session.tls_established(Instant::now());
                     drive(&shared, &conn, &mut secure, &mut session, &mut user).await?;
                 }
             }
         }
-        Ok::<(), std::io::Error>(())
+        Ok::<(), SessionError>(())
     }
     .await;
     if let Err(error) = result {
         tracing::info!(%peer, "imap connection ended: {error}");
     }
-}
-
-async fn handshake(
-    acceptor: &tls::TlsAcceptor,
-    stream: TcpStream,
-) -> std::io::Result<tls::ServerTlsStream<TcpStream>> {
-    tokio::time::timeout(Duration::from_secs(30), acceptor.accept(stream))
-        .await
-        .map_err(|_| std::io::Error::other("TLS handshake timed out"))?
-        .map_err(|error| std::io::Error::other(format!("TLS handshake: {error}")))
 }
 
 /// Logs one line crossing the wire (passwords redacted).

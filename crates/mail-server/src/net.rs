@@ -437,13 +437,7 @@ async fn serve_connection(
         match (&shared.tls, kind) {
             (Some(acceptor), ListenerKind::Submissions) => {
                 // RFC 8314 §3.3: the handshake comes first, then the greeting.
-                let mut secure = tokio::time::timeout(
-                    std::time::Duration::from_secs(30),
-                    acceptor.accept(stream),
-                )
-                .await
-                .map_err(|_| std::io::Error::other("TLS handshake timed out"))?
-                .map_err(|error| std::io::Error::other(format!("TLS handshake: {error}")))?;
+                let mut secure = accept_tls(acceptor, stream).await?;
                 context.tls = true;
                 let mut session = ServerSession::new(config, Instant::now());
                 drive(&mut context, &mut secure, &mut session).await?;
@@ -458,11 +452,39 @@ async fn serve_connection(
     }
 }
 
+/// Why a mail server connection (SMTP, POP3, IMAP) ended early; logged as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// Reading, writing or the mail store failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The client did not finish the TLS handshake within 30 s.
+    #[error("TLS handshake timed out")]
+    HandshakeTimeout,
+    /// The TLS handshake failed.
+    #[error("TLS handshake: {0}")]
+    Handshake(#[source] std::io::Error),
+    /// An implicit-TLS listener (POP3S, IMAPS) without a certificate.
+    #[error("implicit TLS without a certificate")]
+    NoCertificate,
+}
+
+/// The server side of a TLS handshake (implicit TLS, or after STARTTLS/STLS), within 30 s.
+pub(crate) async fn accept_tls(
+    acceptor: &tls::TlsAcceptor,
+    stream: TcpStream,
+) -> Result<tls::ServerTlsStream<TcpStream>, SessionError> {
+    tokio::time::timeout(std::time::Duration::from_secs(30), acceptor.accept(stream))
+        .await
+        .map_err(|_| SessionError::HandshakeTimeout)?
+        .map_err(SessionError::Handshake)
+}
+
 async fn run_session(
     context: &mut Context,
     mut stream: TcpStream,
     config: Arc<ServerConfig>,
-) -> std::io::Result<()> {
+) -> Result<(), SessionError> {
     let mut session = ServerSession::new(config, Instant::now());
     if drive(context, &mut stream, &mut session).await? != End::StartTls {
         return Ok(());
@@ -470,13 +492,7 @@ async fn run_session(
     let Some(acceptor) = context.shared.tls.clone() else {
         return Ok(());
     };
-    let mut secure =
-        tokio::time::timeout(std::time::Duration::from_secs(30), acceptor.accept(stream))
-            .await
-            .map_err(|_| std::io::Error::other("TLS handshake after STARTTLS timed out"))?
-            .map_err(|error| {
-                std::io::Error::other(format!("TLS handshake after STARTTLS: {error}"))
-            })?;
+    let mut secure = accept_tls(&acceptor, stream).await?;
     context.tls = true;
     session.tls_established(Instant::now());
     drive(context, &mut secure, &mut session).await?;

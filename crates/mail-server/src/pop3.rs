@@ -4,6 +4,7 @@
 //! a dropped connection deletes nothing.
 
 use crate::maildir::Store;
+use crate::net::{accept_tls, SessionError};
 use crate::policy::Policy;
 use netio::tcp::Conn;
 use netio::wire::{self, Dir};
@@ -142,12 +143,12 @@ pub(crate) async fn serve_connection(
         let mut maildrop = None;
         match (&shared.tls, implicit_tls) {
             (Some(acceptor), true) => {
-                let mut secure = handshake(acceptor, stream).await?;
+                let mut secure = accept_tls(acceptor, stream).await?;
                 config.tls_active = true;
                 let mut session = ServerSession::new(config, Instant::now());
                 drive(&shared, &conn, &mut secure, &mut session, &mut maildrop).await?;
             }
-            (None, true) => return Err(std::io::Error::other("POP3S without a certificate")),
+            (None, true) => return Err(SessionError::NoCertificate),
             (_, false) => {
                 let mut stream = stream;
                 let mut session = ServerSession::new(config, Instant::now());
@@ -155,28 +156,18 @@ pub(crate) async fn serve_connection(
                     let Some(acceptor) = &shared.tls else {
                         return Ok(());
                     };
-                    let mut secure = handshake(acceptor, stream).await?;
+                    let mut secure = accept_tls(acceptor, stream).await?;
                     session.tls_established(Instant::now());
                     drive(&shared, &conn, &mut secure, &mut session, &mut maildrop).await?;
                 }
             }
         }
-        Ok::<(), std::io::Error>(())
+        Ok::<(), SessionError>(())
     }
     .await;
     if let Err(error) = result {
         tracing::info!(%peer, "pop3 connection ended: {error}");
     }
-}
-
-async fn handshake(
-    acceptor: &tls::TlsAcceptor,
-    stream: TcpStream,
-) -> std::io::Result<tls::ServerTlsStream<TcpStream>> {
-    tokio::time::timeout(Duration::from_secs(30), acceptor.accept(stream))
-        .await
-        .map_err(|_| std::io::Error::other("TLS handshake timed out"))?
-        .map_err(|error| std::io::Error::other(format!("TLS handshake: {error}")))
 }
 
 /// Runs the session until it closes (`false`) or asks for TLS (`true`).

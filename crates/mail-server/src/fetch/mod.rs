@@ -93,7 +93,7 @@ pub enum Folders {
 /// Where fetched messages go.
 pub trait Sink: Send {
     /// Stores `message` of `folder` (`None`: the INBOX) durably; returns once it is safe.
-    fn store(&mut self, folder: Option<&str>, message: &[u8]) -> io::Result<()>;
+    fn store(&mut self, folder: Option<&str>, message: &[u8]) -> Result<(), FetchError>;
 
     /// What was fetched before from `account`, if this sink keeps it.
     fn load_state(&mut self, account: &str) -> io::Result<AccountState> {
@@ -158,7 +158,7 @@ pub async fn fetch(
     keep: bool,
     sink: &mut dyn Sink,
     observe: &mut (dyn FnMut(&Said) + Send),
-) -> io::Result<Report> {
+) -> Result<Report, FetchError> {
     let key = account_key(protocol, account);
     let mut state = sink.load_state(&key)?;
     let mut conn = Conn::open(protocol, account, observe).await?;
@@ -170,8 +170,70 @@ pub async fn fetch(
     Ok(report)
 }
 
-fn protocol_error(text: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, text.into())
+/// Why fetching failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The connection, or the sink's storage, failed.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// Storing into the Maildir failed.
+    #[error("storing: {0}")]
+    Store(#[from] StoreError),
+    /// The server took too long (to accept, to read, to reply, or in the TLS handshake).
+    #[error("{0}: timed out")]
+    Timeout(&'static str),
+    /// The server closed the connection.
+    #[error("the server closed the connection")]
+    Closed,
+    /// The TLS server name is not a valid DNS name.
+    #[error("{0}: not a valid TLS server name")]
+    ServerName(String),
+    /// TLS was asked for but the account has no TLS set-up.
+    #[error("TLS asked for without a TLS set-up")]
+    NoTlsSetup,
+    /// The connection was lost in a TLS handshake.
+    #[error("the connection was lost in a TLS handshake")]
+    Lost,
+    /// The server sent bytes after its STARTTLS answer, before the handshake.
+    #[error("the server sent data before the TLS handshake (a STARTTLS injection?)")]
+    DataBeforeTls,
+    /// STARTTLS inside TLS.
+    #[error("TLS inside TLS")]
+    TlsInTls,
+    /// The server does not offer STLS / STARTTLS.
+    #[error("the server does not offer {0} (use --tls, or --plain on a trusted network)")]
+    NoStartTls(&'static str),
+    /// The server broke the protocol (or a limit): what it did.
+    #[error("{0}")]
+    Protocol(String),
+    /// A POP3 command got `-ERR`.
+    #[error("{command}: -ERR {text}")]
+    Pop3Refused {
+        /// The command (or `greeting`).
+        command: String,
+        /// The server's text.
+        text: String,
+    },
+    /// An IMAP command got `NO` or `BAD`.
+    #[error("{command}: {status} {text}")]
+    ImapRefused {
+        /// The command's verb.
+        command: String,
+        /// `NO` or `BAD`.
+        status: String,
+        /// The server's text.
+        text: String,
+    },
+    /// The IMAP server said BYE.
+    #[error("the server said BYE: {0}")]
+    Bye(String),
+    /// What IMAP needs as a quoted string is not printable ASCII.
+    #[error("{0} must be printable ASCII for IMAP")]
+    NotAscii(&'static str),
+}
+
+fn protocol_error(text: impl Into<String>) -> FetchError {
+    FetchError::Protocol(text.into())
 }
 
 /// A plain or TLS connection.
@@ -235,23 +297,22 @@ impl<'a> Conn<'a> {
         protocol: Protocol,
         account: &Account,
         observe: &'a mut (dyn FnMut(&Said) + Send),
-    ) -> io::Result<Conn<'a>> {
+    ) -> Result<Conn<'a>, FetchError> {
         let peer = account.server;
         let stream = tokio::time::timeout(
             REPLY_TIMEOUT,
             netio::resolve::connect_from(account.source, peer),
         )
         .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect: timed out"))??;
+        .map_err(|_| FetchError::Timeout("connect"))??;
         let tls = match (account.security, &account.tls) {
             (Security::Plain, _) => None,
             (_, Some((config, name))) => {
-                let name = tls::ServerName::try_from(name.clone()).map_err(|error| {
-                    io::Error::new(io::ErrorKind::InvalidInput, format!("{name}: {error}"))
-                })?;
+                let name = tls::ServerName::try_from(name.clone())
+                    .map_err(|_| FetchError::ServerName(name.clone()))?;
                 Some((tls::TlsConnector::from(config.clone()), name))
             }
-            (_, None) => return Err(io::Error::other("TLS asked for without a TLS set-up")),
+            (_, None) => return Err(FetchError::NoTlsSetup),
         };
         let local = stream.local_addr()?;
         let mut conn = Conn {
@@ -268,32 +329,22 @@ impl<'a> Conn<'a> {
         Ok(conn)
     }
 
-    fn io(&mut self) -> io::Result<&mut BufReader<Transport>> {
-        self.io
-            .as_mut()
-            .ok_or_else(|| io::Error::other("the connection was lost in a TLS handshake"))
+    fn io(&mut self) -> Result<&mut BufReader<Transport>, FetchError> {
+        self.io.as_mut().ok_or(FetchError::Lost)
     }
 
-    async fn start_tls(&mut self) -> io::Result<()> {
-        let reader = self
-            .io
-            .take()
-            .ok_or_else(|| io::Error::other("no connection"))?;
+    async fn start_tls(&mut self) -> Result<(), FetchError> {
+        let reader = self.io.take().ok_or(FetchError::Lost)?;
         if !reader.buffer().is_empty() {
-            return Err(protocol_error(
-                "the server sent data before the TLS handshake (a STARTTLS injection?)",
-            ));
+            return Err(FetchError::DataBeforeTls);
         }
         let Transport::Plain(stream) = reader.into_inner() else {
-            return Err(protocol_error("TLS inside TLS"));
+            return Err(FetchError::TlsInTls);
         };
-        let (connector, name) = self
-            .tls
-            .clone()
-            .ok_or_else(|| io::Error::other("TLS without a TLS set-up"))?;
+        let (connector, name) = self.tls.clone().ok_or(FetchError::NoTlsSetup)?;
         let secure = tokio::time::timeout(REPLY_TIMEOUT, connector.connect(name, stream))
             .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+            .map_err(|_| FetchError::Timeout("TLS handshake"))??;
         self.io = Some(BufReader::new(Transport::Tls(Box::new(secure))));
         Ok(())
     }
@@ -323,7 +374,7 @@ impl<'a> Conn<'a> {
     }
 
     /// Sends `line` (CRLF added); `shown` is what the transcript gets (a password masked).
-    async fn send(&mut self, line: &str, shown: Option<&str>) -> io::Result<()> {
+    async fn send(&mut self, line: &str, shown: Option<&str>) -> Result<(), FetchError> {
         let shown = shown.unwrap_or(line);
         netio::wire::emit(
             self.proto,
@@ -342,11 +393,12 @@ impl<'a> Conn<'a> {
             io.get_mut().flush().await
         })
         .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the server stopped reading"))?
+        .map_err(|_| FetchError::Timeout("sending (the server stopped reading)"))??;
+        Ok(())
     }
 
     /// One line, CRLF removed, at most [`wire::MAX_LINE`] long.
-    async fn line(&mut self, shown: bool) -> io::Result<Vec<u8>> {
+    async fn line(&mut self, shown: bool) -> Result<Vec<u8>, FetchError> {
         let io = self.io()?;
         let mut line = Vec::new();
         let read = tokio::time::timeout(
@@ -356,12 +408,9 @@ impl<'a> Conn<'a> {
                 .read_until(b'\n', &mut line),
         )
         .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no reply in time"))??;
+        .map_err(|_| FetchError::Timeout("waiting for a reply"))??;
         if read == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the server closed the connection",
-            ));
+            return Err(FetchError::Closed);
         }
         if !line.ends_with(b"\n") {
             return Err(protocol_error(format!(
@@ -380,12 +429,12 @@ impl<'a> Conn<'a> {
         Ok(line)
     }
 
-    async fn exact(&mut self, count: usize) -> io::Result<Vec<u8>> {
+    async fn exact(&mut self, count: usize) -> Result<Vec<u8>, FetchError> {
         let io = self.io()?;
         let mut bytes = vec![0; count];
         tokio::time::timeout(REPLY_TIMEOUT, io.read_exact(&mut bytes))
             .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no reply in time"))??;
+            .map_err(|_| FetchError::Timeout("waiting for a reply"))??;
         Ok(bytes)
     }
 }
@@ -393,19 +442,22 @@ impl<'a> Conn<'a> {
 // ---- POP3 ----
 
 /// A status reply: its text, or the server's `-ERR` as an error.
-async fn pop3_reply(conn: &mut Conn<'_>, what: &str) -> io::Result<String> {
+async fn pop3_reply(conn: &mut Conn<'_>, what: &str) -> Result<String, FetchError> {
     let line = conn.line(true).await?;
     let line = String::from_utf8_lossy(&line).into_owned();
     conn.heard(&line);
     match wire::pop3_status(&line).map_err(protocol_error)? {
         Ok(text) => Ok(text.to_string()),
-        Err(text) => Err(io::Error::other(format!("{what}: -ERR {text}"))),
+        Err(text) => Err(FetchError::Pop3Refused {
+            command: what.to_string(),
+            text: text.to_string(),
+        }),
     }
 }
 
 /// A multi-line body after its `+OK`, unstuffed, lines ending in CRLF; each line goes to
 /// the transcript, marked as a message's when `message`.
-async fn pop3_body(conn: &mut Conn<'_>, message: bool) -> io::Result<Vec<u8>> {
+async fn pop3_body(conn: &mut Conn<'_>, message: bool) -> Result<Vec<u8>, FetchError> {
     let mut body = Vec::new();
     loop {
         let line = conn.line(false).await?;
@@ -433,7 +485,7 @@ async fn pop3(
     sink: &mut dyn Sink,
     key: &str,
     state: &mut AccountState,
-) -> io::Result<Report> {
+) -> Result<Report, FetchError> {
     pop3_reply(conn, "greeting").await?;
     conn.send("CAPA", None).await?;
     let capabilities = match pop3_reply(conn, "CAPA").await {
@@ -447,9 +499,7 @@ async fn pop3(
     };
     if account.security == Security::StartTls {
         if !has("STLS") {
-            return Err(io::Error::other(
-                "the server does not offer STLS (use --tls, or --plain on a trusted network)",
-            ));
+            return Err(FetchError::NoStartTls("STLS"));
         }
         conn.send("STLS", None).await?;
         pop3_reply(conn, "STLS").await?;
@@ -550,7 +600,7 @@ struct Answer {
 
 impl Imap<'_, '_> {
     /// One whole response: its lines joined with CRLF, literals in place.
-    async fn response(&mut self) -> io::Result<Vec<u8>> {
+    async fn response(&mut self) -> Result<Vec<u8>, FetchError> {
         let mut whole = self.conn.line(true).await?;
         let first = String::from_utf8_lossy(&whole).into_owned();
         let mut literals = 0;
@@ -582,7 +632,7 @@ impl Imap<'_, '_> {
     }
 
     /// Sends `command` with a new tag and reads up to its tagged status; `NO`/`BAD` are errors.
-    async fn command(&mut self, command: &str, shown: Option<&str>) -> io::Result<Answer> {
+    async fn command(&mut self, command: &str, shown: Option<&str>) -> Result<Answer, FetchError> {
         self.next_tag += 1;
         let tag = format!("a{}", self.next_tag);
         let line = format!("{tag} {command}");
@@ -598,11 +648,15 @@ impl Imap<'_, '_> {
                     return if status.eq_ignore_ascii_case("OK") {
                         Ok(Answer { untagged })
                     } else {
-                        Err(io::Error::other(format!("{verb}: {status} {rest}")))
+                        Err(FetchError::ImapRefused {
+                            command: verb.to_string(),
+                            status: status.to_string(),
+                            text: rest.to_string(),
+                        })
                     };
                 }
                 if got == "*" && status.eq_ignore_ascii_case("BYE") && command != "LOGOUT" {
-                    return Err(io::Error::other(format!("the server said BYE: {rest}")));
+                    return Err(FetchError::Bye(rest.to_string()));
                 }
             }
             if text.starts_with('+') {
@@ -617,7 +671,10 @@ impl Imap<'_, '_> {
 }
 
 /// The greeting, STARTTLS when asked for, and LOGIN.
-async fn imap_login<'c, 'a>(conn: &'c mut Conn<'a>, account: &Account) -> io::Result<Imap<'c, 'a>> {
+async fn imap_login<'c, 'a>(
+    conn: &'c mut Conn<'a>,
+    account: &Account,
+) -> Result<Imap<'c, 'a>, FetchError> {
     let mut imap = Imap { conn, next_tag: 0 };
     let greeting = String::from_utf8_lossy(&imap.response().await?).into_owned();
     match wire::imap_status(&greeting) {
@@ -633,9 +690,7 @@ async fn imap_login<'c, 'a>(conn: &'c mut Conn<'a>, account: &Account) -> io::Re
                 .any(|word| word == "STARTTLS")
         });
         if !offered {
-            return Err(io::Error::other(
-                "the server does not offer STARTTLS (use --tls, or --plain on a trusted network)",
-            ));
+            return Err(FetchError::NoStartTls("STARTTLS"));
         }
         imap.command("STARTTLS", None).await?;
         imap.conn.start_tls().await?;
@@ -643,9 +698,7 @@ async fn imap_login<'c, 'a>(conn: &'c mut Conn<'a>, account: &Account) -> io::Re
     let (Some(user), Some(password)) =
         (wire::quoted(&account.user), wire::quoted(&account.password))
     else {
-        return Err(io::Error::other(
-            "the user name and password must be printable ASCII for IMAP LOGIN",
-        ));
+        return Err(FetchError::NotAscii("the user name and password"));
     };
     imap.command(
         &format!("LOGIN {user} {password}"),
@@ -661,7 +714,7 @@ async fn imap(
     folders: &Folders,
     sink: &mut dyn Sink,
     state: &mut AccountState,
-) -> io::Result<Report> {
+) -> Result<Report, FetchError> {
     let mut imap = imap_login(conn, account).await?;
 
     // The folders: the one asked for, or every selectable one.
@@ -709,8 +762,7 @@ async fn imap(
             }
             Some(local)
         };
-        let quoted = wire::quoted(&name)
-            .ok_or_else(|| io::Error::other(format!("folder {name:?}: not ASCII")))?;
+        let quoted = wire::quoted(&name).ok_or(FetchError::NotAscii("a folder name"))?;
         let examine = imap.command(&format!("EXAMINE {quoted}"), None).await?;
         let mut validity = None;
         let mut exists = 0u64;
@@ -794,13 +846,11 @@ pub async fn imap_move_matching(
     subject: &str,
     folder: &str,
     observe: &mut (dyn FnMut(&Said) + Send),
-) -> io::Result<Vec<u64>> {
+) -> Result<Vec<u64>, FetchError> {
     let mut conn = Conn::open(Protocol::Imap, account, observe).await?;
     let mut imap = imap_login(&mut conn, account).await?;
     let (Some(subject), Some(target)) = (wire::quoted(subject), wire::quoted(folder)) else {
-        return Err(io::Error::other(
-            "the subject and folder must be printable ASCII",
-        ));
+        return Err(FetchError::NotAscii("the subject and folder"));
     };
     imap.command("SELECT \"INBOX\"", None).await?;
     let answer = imap
@@ -861,12 +911,8 @@ impl MaildirSink {
     }
 }
 
-fn store_error(error: StoreError) -> io::Error {
-    io::Error::other(error.to_string())
-}
-
 impl Sink for MaildirSink {
-    fn store(&mut self, folder: Option<&str>, message: &[u8]) -> io::Result<()> {
+    fn store(&mut self, folder: Option<&str>, message: &[u8]) -> Result<(), FetchError> {
         let unique = UniqueParts {
             time: SystemTime::now(),
             pid: std::process::id(),
@@ -875,7 +921,7 @@ impl Sink for MaildirSink {
         self.mailbox
             .deliver(folder, message, &unique)
             .map(|_| ())
-            .map_err(store_error)
+            .map_err(FetchError::Store)
     }
 
     fn load_state(&mut self, account: &str) -> io::Result<AccountState> {
@@ -962,7 +1008,7 @@ impl<W: io::Write + Send> MboxSink<W> {
 }
 
 impl<W: io::Write + Send> Sink for MboxSink<W> {
-    fn store(&mut self, _folder: Option<&str>, message: &[u8]) -> io::Result<()> {
+    fn store(&mut self, _folder: Option<&str>, message: &[u8]) -> Result<(), FetchError> {
         let date = asctime(&crate::rfc5322_date(SystemTime::now()));
         let mut text = format!("From MAILER-DAEMON {date}\n").into_bytes();
         for line in message.split(|&byte| byte == b'\n') {
@@ -975,7 +1021,8 @@ impl<W: io::Write + Send> Sink for MboxSink<W> {
             text.push(b'\n');
         }
         self.out.write_all(&text)?;
-        self.out.flush()
+        self.out.flush()?;
+        Ok(())
     }
 }
 
