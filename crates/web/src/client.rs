@@ -129,7 +129,33 @@ pub enum ClientError {
         /// The server.
         addr: SocketAddr,
         /// Why.
-        error: String,
+        error: http_proto::ResponseError,
+    },
+    /// The host name resolved to no address.
+    #[error("cannot resolve {host}: no addresses")]
+    NoAddress {
+        /// The host.
+        host: String,
+    },
+    /// Connecting, sending or the response took longer than the timeout.
+    #[error("{addr}: {what} timeout")]
+    Timeout {
+        /// The server.
+        addr: SocketAddr,
+        /// `connect`, `send` or `response`.
+        what: &'static str,
+    },
+    /// The server closed the connection before a response.
+    #[error("{addr}: connection closed before a response")]
+    Closed {
+        /// The server.
+        addr: SocketAddr,
+    },
+    /// A `101 Switching Protocols` nobody asked for.
+    #[error("{addr}: unexpected 101 Switching Protocols")]
+    UnexpectedSwitch {
+        /// The server.
+        addr: SocketAddr,
     },
 }
 

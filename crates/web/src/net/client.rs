@@ -99,16 +99,15 @@ impl Context {
                 }
                 Ok(Err(error)) => last = Some(io_error(addr, error)),
                 Err(_) => {
-                    last = Some(io_error(
+                    last = Some(ClientError::Timeout {
                         addr,
-                        std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timeout"),
-                    ))
+                        what: "connect",
+                    })
                 }
             }
         }
-        Err(last.unwrap_or_else(|| ClientError::Resolve {
+        Err(last.unwrap_or_else(|| ClientError::NoAddress {
             host: uri.host.clone(),
-            error: std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses"),
         }))
     }
 
@@ -193,10 +192,10 @@ impl Context {
         match tokio::time::timeout(self.options.timeout, connection.stream.write_all(&bytes)).await
         {
             Ok(result) => result.map_err(|e| io_error(peer, e)),
-            Err(_) => Err(io_error(
-                peer,
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "send timeout"),
-            )),
+            Err(_) => Err(ClientError::Timeout {
+                addr: peer,
+                what: "send",
+            }),
         }
     }
 
@@ -205,11 +204,9 @@ impl Context {
         let peer = connection.peer;
         let read = tokio::time::timeout(self.options.timeout, connection.stream.read(&mut chunk))
             .await
-            .map_err(|_| {
-                io_error(
-                    peer,
-                    std::io::Error::new(std::io::ErrorKind::TimedOut, "response timeout"),
-                )
+            .map_err(|_| ClientError::Timeout {
+                addr: peer,
+                what: "response",
             })?
             .map_err(|e| io_error(peer, e))?;
         connection.buf.extend_from_slice(&chunk[..read]);
@@ -229,17 +226,8 @@ impl Context {
         };
         let peer = connection.peer;
         let failed = |error: http_proto::ResponseError| match error {
-            http_proto::ResponseError::ClosedInHead => io_error(
-                peer,
-                std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "connection closed before a response",
-                ),
-            ),
-            error => ClientError::Response {
-                addr: peer,
-                error: error.to_string(),
-            },
+            http_proto::ResponseError::ClosedInHead => ClientError::Closed { addr: peer },
+            error => ClientError::Response { addr: peer, error },
         };
         let mut reader = ResponseReader::new(method, limits);
         let mut head: Option<ResponseHead> = None;
@@ -251,10 +239,7 @@ impl Context {
             {
                 Progress::Head(got) => {
                     if got.status.as_u16() == 101 {
-                        return Err(ClientError::Response {
-                            addr: peer,
-                            error: "unexpected 101 Switching Protocols".into(),
-                        });
+                        return Err(ClientError::UnexpectedSwitch { addr: peer });
                     }
                     if wire::enabled() {
                         wire::emit("http", Dir::Recv, connection.local, peer, &got.summary());
