@@ -20,7 +20,7 @@
 //! machine keeps no copy, so a hit costs no allocation here).
 
 use crate::fields::remove;
-use crate::freshness::{unix_seconds, CacheKind};
+use crate::freshness::CacheKind;
 use crate::key::CacheKey;
 use crate::policy::{
     decide_reuse, invalidates, is_error_status, stale_if_error_allows, RequestFacts, Reuse,
@@ -28,9 +28,7 @@ use crate::policy::{
 use crate::stored::{check_response_storable, request_facts, Entry};
 use crate::validation::{conditional_fields, evaluate_client_conditions, ClientCondition};
 use http_proto::range::{evaluate_range, RangeOutcome};
-use http_proto::{
-    parse_http_date, BodyKind, HeaderMap, Method, RequestHead, ResponseHead, StatusCode, Uri,
-};
+use http_proto::{BodyKind, HeaderMap, Method, RequestHead, ResponseHead, StatusCode, Uri};
 use std::borrow::Cow;
 use std::ops::Range;
 use std::time::SystemTime;
@@ -412,12 +410,8 @@ impl<'a> Exchange<'a> {
         let not_modified = !self.background
             && code == 200
             && self.client_conditional
-            && evaluate_client_conditions(
-                &self.request.headers,
-                &response.headers,
-                unix_seconds(response_time),
-                parse_date_seconds,
-            ) == ClientCondition::NotModified;
+            && evaluate_client_conditions(&self.request.headers, &response.headers, response_time)
+                == ClientCondition::NotModified;
         Action::Forward {
             store,
             // A full response replaces what was stored (§4.3.3); if it may not be stored
@@ -443,10 +437,6 @@ impl<'a> Exchange<'a> {
             message: message.into(),
         }
     }
-}
-
-fn parse_date_seconds(value: &str) -> Option<u64> {
-    parse_http_date(value).map(unix_seconds)
 }
 
 /// The form in which a stored response answers a request.
@@ -476,8 +466,7 @@ pub fn stored_reply(request: &RequestHead, entry: &Entry) -> StoredReply {
         && evaluate_client_conditions(
             &request.headers,
             &entry.meta.fields,
-            unix_seconds(entry.meta.response_time),
-            parse_date_seconds,
+            entry.meta.response_time,
         ) == ClientCondition::NotModified
     {
         return StoredReply::NotModified;

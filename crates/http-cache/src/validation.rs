@@ -3,7 +3,8 @@
 
 use crate::fields::{not_stored, Fields};
 use http_proto::HeaderMap;
-use http_proto::{EntityTag, EtagList};
+use http_proto::{EntityTag, HttpDate};
+use std::time::SystemTime;
 
 /// RFC 9111 §4.3.4: "Caches MUST NOT update the following header fields: Content-Encoding,
 /// Content-Length, Content-MD5, Content-Range, ETag."
@@ -106,36 +107,24 @@ pub enum ClientCondition {
     NotModified,
 }
 
-/// RFC 9111 §4.3.2: evaluate `If-None-Match` (and, only without it, `If-Modified-Since`) of a
-/// request against the stored response. `parse_date` turns an HTTP-date into seconds since the
-/// epoch; `received` is when the response was stored (case 3 of §4.3.2).
+/// RFC 9111 §4.3.2: the client's `If-None-Match` (and, only without it,
+/// `If-Modified-Since`) against the stored response: its ETag, and its Last-Modified, else its
+/// Date, else `received` (when it was stored). The evaluation is http-proto's
+/// [`client_copy_current`](http_proto::conditional::client_copy_current).
 pub fn evaluate_client_conditions(
     request: &HeaderMap,
     stored: &HeaderMap,
-    received_unix: u64,
-    parse_date: impl Fn(&str) -> Option<u64>,
+    received: SystemTime,
 ) -> ClientCondition {
-    let mut if_none_match = request.get_all("if-none-match").peekable();
-    if if_none_match.peek().is_some() {
-        let matched = EtagList::parse(if_none_match)
-            .is_some_and(|list| list.matches_weak(etag_of(stored).as_ref()));
-        return if matched {
-            ClientCondition::NotModified
-        } else {
-            ClientCondition::SendFull
-        };
-    }
-    let Some(since) = request.get("if-modified-since").and_then(&parse_date) else {
-        return ClientCondition::SendFull;
-    };
-    let reference = match stored.get("last-modified").and_then(&parse_date) {
-        Some(last_modified) => last_modified,
-        None => stored
-            .get("date")
-            .and_then(&parse_date)
-            .unwrap_or(received_unix),
-    };
-    if reference <= since {
+    let date = |name: &str| stored.get(name).and_then(HttpDate::parse);
+    let reference = date("last-modified")
+        .or_else(|| date("date"))
+        .unwrap_or_else(|| HttpDate::from_system_time(received));
+    if http_proto::conditional::client_copy_current(
+        request,
+        etag_of(stored).as_ref(),
+        Some(reference),
+    ) {
         ClientCondition::NotModified
     } else {
         ClientCondition::SendFull

@@ -2,7 +2,7 @@
 //! §13.2.2 (the origin server's files and PUTs use it) and If-Range (§13.1.5, the origin's
 //! ranges and the cache's stored ranges use it).
 
-use crate::{EntityTag, EtagList, HttpDate, Method, RequestHead};
+use crate::{EntityTag, EtagList, HeaderMap, HttpDate, Method, RequestHead};
 
 /// The outcome of evaluating a request's preconditions.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -39,29 +39,41 @@ pub fn evaluate_preconditions(
             return Precondition::Failed;
         }
     }
-    let safe = matches!(head.method, Method::Get | Method::Head);
     // Step 3 and 4: If-None-Match, else If-Modified-Since (GET and HEAD only).
-    if headers.contains("if-none-match") {
-        if let Some(list) = EtagList::parse(headers.get_all("if-none-match")) {
-            if list.matches_weak(etag) {
-                return if safe {
-                    Precondition::NotModified
-                } else {
-                    Precondition::Failed
-                };
-            }
+    if matches!(head.method, Method::Get | Method::Head) {
+        if client_copy_current(headers, etag, modified) {
+            return Precondition::NotModified;
         }
-    } else if safe {
-        if let (Some(since), Some(modified)) = (
-            headers.get("if-modified-since").and_then(HttpDate::parse),
-            modified,
-        ) {
-            if modified <= since {
-                return Precondition::NotModified;
-            }
-        }
+    } else if headers.contains("if-none-match")
+        && EtagList::parse(headers.get_all("if-none-match"))
+            .is_some_and(|list| list.matches_weak(etag))
+    {
+        return Precondition::Failed;
     }
     Precondition::Proceed
+}
+
+/// RFC 9110 §13.2.2 steps 3 and 4 for a GET or HEAD: whether the client's own validators say
+/// its copy is current (a 304): `If-None-Match` by weak comparison with `etag`, or, only
+/// without it, `If-Modified-Since` against `last_modified`. An origin passes its file's
+/// validators; a cache passes the stored response's (RFC 9111 §4.3.2: its Last-Modified,
+/// else its Date, else when it was received).
+pub fn client_copy_current(
+    headers: &HeaderMap,
+    etag: Option<&EntityTag>,
+    last_modified: Option<HttpDate>,
+) -> bool {
+    if headers.contains("if-none-match") {
+        return EtagList::parse(headers.get_all("if-none-match"))
+            .is_some_and(|list| list.matches_weak(etag));
+    }
+    match (
+        headers.get("if-modified-since").and_then(HttpDate::parse),
+        last_modified,
+    ) {
+        (Some(since), Some(modified)) => modified <= since,
+        _ => false,
+    }
 }
 
 /// RFC 9110 §13.1.5: whether a range request's `If-Range` value holds for a representation

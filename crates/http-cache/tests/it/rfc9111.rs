@@ -576,22 +576,20 @@ mod s4_3_validation {
     #[test]
     fn client_if_none_match() {
         let stored = fields(&[("ETag", "\"abc\"")]);
-        let parse = |_: &str| None;
         assert_eq!(
             evaluate_client_conditions(
                 &fields(&[("If-None-Match", "\"x\", \"abc\"")]),
                 &stored,
-                0,
-                parse
+                at(0)
             ),
             ClientCondition::NotModified
         );
         assert_eq!(
-            evaluate_client_conditions(&fields(&[("If-None-Match", "*")]), &stored, 0, parse),
+            evaluate_client_conditions(&fields(&[("If-None-Match", "*")]), &stored, at(0)),
             ClientCondition::NotModified
         );
         assert_eq!(
-            evaluate_client_conditions(&fields(&[("If-None-Match", "\"x\"")]), &stored, 0, parse),
+            evaluate_client_conditions(&fields(&[("If-None-Match", "\"x\"")]), &stored, at(0)),
             ClientCondition::SendFull
         );
     }
@@ -601,34 +599,37 @@ mod s4_3_validation {
     /// conditional timestamp"; else the Date; else the time it was received.
     #[test]
     fn client_if_modified_since() {
-        let parse = |value: &str| value.parse::<u64>().ok();
-        let stored = fields(&[("Last-Modified", "100"), ("Date", "500")]);
+        let date = |seconds: u64| http_proto::fmt_http_date(at(seconds));
+        let since = |seconds: u64| fields(&[("If-Modified-Since", &date(seconds))]);
+        let stored = fields(&[("Last-Modified", &date(100)), ("Date", &date(500))]);
         assert_eq!(
-            evaluate_client_conditions(&fields(&[("If-Modified-Since", "100")]), &stored, 0, parse),
+            evaluate_client_conditions(&since(100), &stored, at(0)),
             ClientCondition::NotModified
         );
         assert_eq!(
-            evaluate_client_conditions(&fields(&[("If-Modified-Since", "99")]), &stored, 0, parse),
+            evaluate_client_conditions(&since(99), &stored, at(0)),
             ClientCondition::SendFull
         );
-        let dated = fields(&[("Date", "500")]);
+        let dated = fields(&[("Date", &date(500))]);
         assert_eq!(
-            evaluate_client_conditions(&fields(&[("If-Modified-Since", "499")]), &dated, 0, parse),
+            evaluate_client_conditions(&since(499), &dated, at(0)),
             ClientCondition::SendFull
         );
         assert_eq!(
-            evaluate_client_conditions(
-                &fields(&[("If-Modified-Since", "600")]),
-                &fields(&[]),
-                550,
-                parse
-            ),
+            evaluate_client_conditions(&since(600), &fields(&[]), at(550)),
             ClientCondition::NotModified
+        );
+        assert_eq!(
+            evaluate_client_conditions(&since(500), &fields(&[]), at(550)),
+            ClientCondition::SendFull
         );
         // If-None-Match takes precedence.
-        let both = fields(&[("If-None-Match", "\"zz\""), ("If-Modified-Since", "100")]);
+        let both = fields(&[
+            ("If-None-Match", "\"zz\""),
+            ("If-Modified-Since", &date(100)),
+        ]);
         assert_eq!(
-            evaluate_client_conditions(&both, &stored, 0, parse),
+            evaluate_client_conditions(&both, &stored, at(0)),
             ClientCondition::SendFull
         );
     }
