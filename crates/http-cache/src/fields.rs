@@ -29,19 +29,10 @@ impl Fields for http_proto::HeaderMap {
     }
 }
 
-/// The members of a comma-separated list field, trimmed, empty members dropped (no quoting:
-/// used for token lists such as `Connection` and `Vary`).
-pub fn list_members<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Vec<String> {
-    let mut members = Vec::new();
-    for value in values {
-        for member in value.split(|&b| b == b',') {
-            let member = member.trim_ascii();
-            if !member.is_empty() {
-                members.push(String::from_utf8_lossy(member).to_ascii_lowercase());
-            }
-        }
-    }
-    members
+/// The members of list field `name` in lower case (token lists such as `Connection` and
+/// `Vary`), split by http-proto's list splitter.
+pub fn list_members(fields: &HeaderMap, name: &str) -> Vec<String> {
+    fields.list(name).map(str::to_ascii_lowercase).collect()
 }
 
 /// Whether a field (its lower-case name) is never stored nor forwarded from the store:
@@ -55,7 +46,7 @@ pub fn not_stored(lower: &str) -> bool {
 /// `Connection`, proxy authentication fields (§3.1), `Age` (recomputed on every use), and the
 /// fields named by a qualified `private` or `no-cache` directive (§5.2.2.4, §5.2.2.7).
 pub fn strip_for_storage(fields: &mut HeaderMap, also: &[String]) {
-    let connection = list_members(fields.field_values("connection"));
+    let connection = list_members(fields, "connection");
     fields.retain(|name, _| {
         let lower = name.to_ascii_lowercase();
         !not_stored(&lower) && !connection.contains(&lower) && !also.contains(&lower)

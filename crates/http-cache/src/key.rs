@@ -61,8 +61,8 @@ pub fn origin(scheme: &str, authority: &str) -> String {
 
 /// The selecting fields named by a response's `Vary` (lowercase, sorted, deduplicated), or
 /// `None` for `Vary: *`, which never matches (§4.1).
-pub fn vary_names(response: &impl Fields) -> Option<Vec<String>> {
-    let mut names = list_members(response.field_values("vary"));
+pub fn vary_names(response: &http_proto::HeaderMap) -> Option<Vec<String>> {
+    let mut names = list_members(response, "vary");
     if names.iter().any(|name| name == "*") {
         return None;
     }

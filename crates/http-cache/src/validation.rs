@@ -1,7 +1,7 @@
 //! Validation (RFC 9111 §4.3): conditional requests from stored validators, freshening a stored
 //! response with a 304, and answering a client's own conditional request from the store.
 
-use crate::fields::{not_stored, Fields};
+use crate::fields::not_stored;
 use http_proto::HeaderMap;
 use http_proto::{EntityTag, HttpDate};
 use std::time::SystemTime;
@@ -76,7 +76,7 @@ pub fn freshen_target(stored: &HeaderMap, not_modified: &HeaderMap) -> FreshenTa
 /// except the fields of [`NOT_UPDATED`] and those never stored (§3.1). Fields new in the 304 are
 /// appended.
 pub fn freshen_fields(stored: &mut HeaderMap, not_modified: &HeaderMap) {
-    let connection = crate::fields::list_members(not_modified.field_values("connection"));
+    let connection = crate::fields::list_members(not_modified, "connection");
     let updatable = |name: &str| {
         let lower = name.to_ascii_lowercase();
         !NOT_UPDATED.contains(&lower.as_str())
