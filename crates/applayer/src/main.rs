@@ -30,6 +30,8 @@ enum Command {
     Web(cmd::web::Args),
     /// E-mail: the mail server (SMTP, submission, queue, Maildir, MX relay) and a sender.
     Mail(cmd::mail::Args),
+    /// BitTorrent: make and describe .torrent files.
+    Torrent(cmd::torrent::Args),
     /// The mini-Internet: bring up every host and service of a world file.
     World(cmd::world::Args),
     /// Textbook walkthroughs replayed on live servers and drawn as sequence diagrams.
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
             Command::Dns(args) => cmd::dns::run(args).await,
             Command::Web(args) => cmd::web::run(args).await,
             Command::Mail(args) => cmd::mail::run(args).await,
+            Command::Torrent(args) => cmd::torrent::run(args).await,
             Command::World(args) => cmd::world::run(args).await,
             Command::Scenario(args) => cmd::scenario::run(args).await,
         }

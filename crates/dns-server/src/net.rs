@@ -512,19 +512,19 @@ async fn refresh_loop(shared: Arc<Shared>, secondary: Secondary, shutdown: Shutd
 pub enum RefreshError {
     /// The SOA query got no usable answer.
     #[error("SOA query: {0}")]
-    Query(#[from] dns_client::QueryError),
+    Query(dns_client::QueryError),
     /// The primary's answer to the SOA query had no SOA.
     #[error("primary answered the SOA query with {0}")]
     NoSoa(Rcode),
     /// Connecting or talking to the primary failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The TCP exchange did not finish in time.
     #[error("TCP exchange timed out")]
     Timeout,
     /// A message from the primary did not decode.
     #[error("bad message from the primary: {0}")]
-    Malformed(#[from] dns_proto::DecodeError),
+    Malformed(dns_proto::DecodeError),
     /// The primary refused the transfer.
     #[error("AXFR of {origin} refused: {rcode}")]
     Refused {
@@ -544,6 +544,18 @@ pub enum RefreshError {
     /// No answer to any of the NOTIFY tries.
     #[error("no answer to NOTIFY")]
     NoNotifyAnswer,
+}
+
+impl From<dns_client::QueryError> for RefreshError {
+    fn from(error: dns_client::QueryError) -> Self {
+        RefreshError::Query(error)
+    }
+}
+
+impl From<dns_proto::DecodeError> for RefreshError {
+    fn from(error: dns_proto::DecodeError) -> Self {
+        RefreshError::Malformed(error)
+    }
 }
 
 /// One refresh: compare serials, transfer if the primary is newer. `Ok(None)`: up to date.

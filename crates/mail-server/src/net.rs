@@ -456,14 +456,14 @@ async fn serve_connection(
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     /// Reading, writing or the mail store failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The client did not finish the TLS handshake within 30 s.
     #[error("TLS handshake timed out")]
     HandshakeTimeout,
     /// The TLS handshake failed.
     #[error("TLS handshake: {0}")]
-    Handshake(#[source] std::io::Error),
+    Handshake(std::io::Error),
     /// An implicit-TLS listener (POP3S, IMAPS) without a certificate.
     #[error("implicit TLS without a certificate")]
     NoCertificate,

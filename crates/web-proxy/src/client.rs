@@ -38,19 +38,31 @@ impl ProxiedResponse {
 pub enum GetError {
     /// The URL is not an absolute `http://` URL.
     #[error("bad URL: {0}")]
-    Url(#[from] http_proto::UriError),
+    Url(http_proto::UriError),
     /// Connecting, sending or receiving failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] io::Error),
     /// The response was malformed or cut short.
     #[error("bad response: {0}")]
-    Response(#[from] http_proto::ResponseError),
+    Response(http_proto::ResponseError),
     /// The connection closed before a response head.
     #[error("the proxy closed the connection without a response")]
     NoResponse,
     /// No complete response within the timeout.
     #[error("proxy did not answer in time")]
     Timeout,
+}
+
+impl From<http_proto::UriError> for GetError {
+    fn from(error: http_proto::UriError) -> Self {
+        GetError::Url(error)
+    }
+}
+
+impl From<http_proto::ResponseError> for GetError {
+    fn from(error: http_proto::ResponseError) -> Self {
+        GetError::Response(error)
+    }
 }
 
 /// Sends `GET url` (an absolute `http://` URL) with the extra `headers` through the proxy at

@@ -11,6 +11,7 @@ pub(crate) mod mail_fetch;
 pub(crate) mod proxy;
 pub(crate) mod scenario;
 pub(crate) mod socket;
+pub(crate) mod torrent;
 pub(crate) mod web;
 pub(crate) mod web_get;
 pub(crate) mod web_serve;

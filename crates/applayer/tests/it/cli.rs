@@ -38,6 +38,69 @@ fn bad_arguments_give_one_line_and_exit_2() {
 }
 
 #[test]
+fn torrent_create_then_info_and_magnet() {
+    let dir = scratch("torrent");
+    std::fs::create_dir_all(dir.join("share/sub")).unwrap();
+    std::fs::write(dir.join("share/a.txt"), vec![b'a'; 40_000]).unwrap();
+    std::fs::write(dir.join("share/sub/b.txt"), b"bee").unwrap();
+    let out = applayer(
+        &dir,
+        &[
+            "torrent",
+            "create",
+            "share",
+            "-t",
+            "http://127.0.0.1:6969/announce",
+            "-s",
+            "16K",
+            "-o",
+            "share.torrent",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let made = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(made.contains("2 files, 3 pieces of 16.00 KiB"), "{made}");
+    let out = applayer(&dir, &["torrent", "info", "share.torrent"]);
+    let info = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success());
+    for line in [
+        "  Name: share",
+        "  Piece Count: 3",
+        "  Total Size: 40.00 kB",
+        "  http://127.0.0.1:6969/announce",
+        "  share/a.txt (40.00 kB)",
+        "  share/sub/b.txt (0.00 kB)",
+    ] {
+        assert!(
+            info.lines().any(|l| l == line),
+            "missing {line:?} in\n{info}"
+        );
+    }
+    let hash = info
+        .lines()
+        .find_map(|l| l.strip_prefix("  Hash: "))
+        .expect("a hash line")
+        .to_string();
+    assert!(made.contains(&hash));
+    let out = applayer(&dir, &["torrent", "info", "--magnet", "share.torrent"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("magnet:?xt=urn:btih:{hash}&dn=share&tr=http%3A%2F%2F127.0.0.1%3A6969%2Fannounce")
+    );
+    // A file that is not a torrent: one clear line, exit 1.
+    std::fs::write(dir.join("junk.torrent"), b"d4:spami1e").unwrap();
+    let out = applayer(&dir, &["torrent", "info", "junk.torrent"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("not bencode"), "{stderr}");
+}
+
+#[test]
 fn invalid_world_file_reports_every_error() {
     let dir = scratch("badworld");
     std::fs::write(

@@ -154,6 +154,7 @@ const SANS_IO: &[&str] = &[
     "pop3-proto",
     "imap-proto",
     "webmail",
+    "bt-proto",
 ];
 
 /// What doing I/O looks like in code (tests, after `#[cfg(test)]`, and doc lines are not

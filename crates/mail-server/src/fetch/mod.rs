@@ -174,11 +174,11 @@ pub async fn fetch(
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// The connection, or the sink's storage, failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] io::Error),
     /// Storing into the Maildir failed.
     #[error("storing: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     /// The server took too long (to accept, to read, to reply, or in the TLS handshake).
     #[error("{0}: timed out")]
     Timeout(&'static str),
@@ -230,6 +230,12 @@ pub enum FetchError {
     /// What IMAP needs as a quoted string is not printable ASCII.
     #[error("{0} must be printable ASCII for IMAP")]
     NotAscii(&'static str),
+}
+
+impl From<StoreError> for FetchError {
+    fn from(error: StoreError) -> Self {
+        FetchError::Store(error)
+    }
 }
 
 fn protocol_error(text: impl Into<String>) -> FetchError {

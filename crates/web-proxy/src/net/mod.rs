@@ -260,25 +260,31 @@ impl ProxyServer {
 pub(crate) enum Aborted {
     /// Writing to the client failed.
     #[error("client: {0}")]
-    Client(#[from] io::Error),
+    Client(io::Error),
     /// The origin's body could not be decoded, or ended early.
     #[error("origin body: {0}")]
-    OriginBody(#[source] http_proto::BodyError),
+    OriginBody(http_proto::BodyError),
     /// The origin's body stopped arriving.
     #[error("origin body timed out")]
     OriginTimeout,
     /// Reading the origin's body failed.
     #[error("origin read: {0}")]
-    OriginRead(#[source] io::Error),
+    OriginRead(io::Error),
     /// A stored body could not be read from its disk record (the record is dropped).
     #[error("stored body: {0}")]
-    Disk(#[source] io::Error),
+    Disk(io::Error),
     /// A stored body did not match its checksum (the record is dropped).
     #[error("stored body checksum mismatch")]
     Checksum,
     /// The driver was asked to do something the exchange cannot reach (a bug).
     #[error("exchange out of order: {0}")]
     OutOfOrder(&'static str),
+}
+
+impl From<io::Error> for Aborted {
+    fn from(error: io::Error) -> Self {
+        Aborted::Client(error)
+    }
 }
 
 /// What one exchange sent to the client, for the log.

@@ -19,14 +19,13 @@ use tokio::net::TcpStream;
 pub(super) enum Failure {
     /// Could not connect, or the connection broke before a response: 502.
     #[error("origin unreachable: {0}")]
-    Connect(#[source] io::Error),
+    Connect(io::Error),
     /// The origin's authority does not parse: 502.
     #[error("origin unreachable: {authority}: {error}")]
     Authority {
         /// The authority.
         authority: String,
         /// Why.
-        #[source]
         error: http_proto::UriError,
     },
     /// No response within the timeout: 504.
@@ -34,7 +33,7 @@ pub(super) enum Failure {
     Timeout,
     /// The response head was malformed: 502, and never stored.
     #[error("malformed origin response: {0}")]
-    Malformed(#[from] http_proto::ResponseError),
+    Malformed(http_proto::ResponseError),
     /// A `101 Switching Protocols` the proxy did not ask for: 502.
     #[error("malformed origin response: unexpected 101")]
     UnexpectedSwitch,

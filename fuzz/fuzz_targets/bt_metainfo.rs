@@ -1,0 +1,35 @@
+//! Fuzz target: strict bencode (what decodes re-encodes to the same bytes), `.torrent`
+//! metainfo (a parsed torrent has safe names and a piece table that fits), and magnet links.
+#![no_main]
+
+use bt_proto::bencode::{decode, decode_prefix};
+use bt_proto::magnet::Magnet;
+use bt_proto::metainfo::{safe_component, Metainfo};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(value) = decode(data) {
+        assert_eq!(value.encode(), data, "strict bencode is canonical");
+    }
+    if let Ok((value, used)) = decode_prefix(data) {
+        assert_eq!(value.encode(), &data[..used]);
+    }
+    if let Ok(meta) = Metainfo::parse(data) {
+        let info = &meta.info;
+        assert!(safe_component(&info.name));
+        assert!(info.files.iter().flat_map(|f| &f.path).all(|p| safe_component(p)));
+        assert_eq!(
+            info.total_length().div_ceil(info.piece_length),
+            info.pieces.len() as u64
+        );
+        let _ = bt_proto::show::transmission_show(&meta, "fuzz.torrent");
+        let magnet = Magnet::of(&meta).to_string();
+        assert_eq!(Magnet::parse(&magnet).map(|m| m.info_hash), Ok(meta.info_hash));
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(magnet) = Magnet::parse(text) {
+            let again = Magnet::parse(&magnet.to_string()).expect("our own link parses");
+            assert_eq!(again, magnet);
+        }
+    }
+});
