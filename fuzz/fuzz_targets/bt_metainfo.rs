@@ -1,10 +1,13 @@
 //! Fuzz target: strict bencode (what decodes re-encodes to the same bytes), `.torrent`
-//! metainfo (a parsed torrent has safe names and a piece table that fits), and magnet links.
+//! metainfo (a parsed torrent has safe names and a piece table that fits), magnet links, and
+//! the tracker's HTTP query parsing and UDP packet handling.
 #![no_main]
 
 use bt_proto::bencode::{decode, decode_prefix};
 use bt_proto::magnet::Magnet;
 use bt_proto::metainfo::{safe_component, Metainfo};
+use bt_proto::tracker::{parse_announce_query, parse_scrape_query, Tracker, TrackerConfig};
+use bt_proto::udp_tracker;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -17,16 +20,31 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(meta) = Metainfo::parse(data) {
         let info = &meta.info;
         assert!(safe_component(&info.name));
-        assert!(info.files.iter().flat_map(|f| &f.path).all(|p| safe_component(p)));
+        assert!(info
+            .files
+            .iter()
+            .flat_map(|f| &f.path)
+            .all(|p| safe_component(p)));
         assert_eq!(
             info.total_length().div_ceil(info.piece_length),
             info.pieces.len() as u64
         );
         let _ = bt_proto::show::transmission_show(&meta, "fuzz.torrent");
         let magnet = Magnet::of(&meta).to_string();
-        assert_eq!(Magnet::parse(&magnet).map(|m| m.info_hash), Ok(meta.info_hash));
+        assert_eq!(
+            Magnet::parse(&magnet).map(|m| m.info_hash),
+            Ok(meta.info_hash)
+        );
     }
+    let mut tracker = Tracker::new(TrackerConfig::default());
+    let from = "127.0.0.1:6881".parse().unwrap();
+    let _ = udp_tracker::describe(data);
+    let _ = udp_tracker::handle(&mut tracker, &[1; 32], data, from, 1_000, 7);
     if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok((announce, _)) = parse_announce_query(text, from.ip()) {
+            let _ = tracker.announce(&announce, 1_000, 7);
+        }
+        let _ = parse_scrape_query(text);
         if let Ok(magnet) = Magnet::parse(text) {
             let again = Magnet::parse(&magnet.to_string()).expect("our own link parses");
             assert_eq!(again, magnet);

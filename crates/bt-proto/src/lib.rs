@@ -22,6 +22,8 @@ pub mod build;
 pub mod magnet;
 pub mod metainfo;
 pub mod show;
+pub mod tracker;
+pub mod udp_tracker;
 
 pub use bencode::{BencodeError, Value};
 pub use metainfo::{Metainfo, MetainfoError};

@@ -98,8 +98,7 @@ pub fn parse_info_hash(text: &str) -> Option<Sha1Hash> {
     match text.len() {
         40 => {
             for (index, pair) in text.as_bytes().chunks(2).enumerate() {
-                let pair = std::str::from_utf8(pair).ok()?;
-                hash[index] = u8::from_str_radix(pair, 16).ok()?;
+                hash[index] = hex_pair(Some(pair))?;
             }
         }
         32 => {
@@ -138,6 +137,15 @@ fn percent_encode(text: &str) -> String {
     out
 }
 
+/// Two hex digits (exactly: no sign) as a byte.
+pub(crate) fn hex_pair(pair: Option<&[u8]>) -> Option<u8> {
+    let digit = |byte: u8| (byte as char).to_digit(16);
+    match pair? {
+        [high, low] => Some((digit(*high)? * 16 + digit(*low)?) as u8),
+        _ => None,
+    }
+}
+
 fn percent_decode(text: &str) -> Result<String, MagnetError> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -145,10 +153,7 @@ fn percent_decode(text: &str) -> Result<String, MagnetError> {
     while at < bytes.len() {
         match bytes[at] {
             b'%' => {
-                let pair = bytes
-                    .get(at + 1..at + 3)
-                    .and_then(|pair| std::str::from_utf8(pair).ok())
-                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                let pair = hex_pair(bytes.get(at + 1..at + 3))
                     .ok_or_else(|| MagnetError::Encoding(text.to_string()))?;
                 out.push(pair);
                 at += 3;

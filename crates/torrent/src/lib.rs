@@ -1,7 +1,10 @@
 //! BitTorrent drivers over the sans-IO `bt-proto`: [`create`] makes a `.torrent` from a file
 //! or a folder on disk (the files are read in order and fed to
-//! [`bt_proto::build::TorrentBuilder`]). The tracker and the peer client will join it here.
+//! [`bt_proto::build::TorrentBuilder`]); [`tracker`] serves HTTP and UDP announces and
+//! scrapes. The peer client will join them here.
 
 pub mod create;
+pub mod tracker;
 
 pub use create::{create, CreateError, CreateOptions};
+pub use tracker::{bind as bind_tracker, TrackerServer, TrackerServerConfig};

@@ -19,6 +19,25 @@ enum TorrentCommand {
     Create(CreateArgs),
     /// Describe a .torrent as transmission-show does (or print its magnet link).
     Info(InfoArgs),
+    /// A tracker: HTTP announce/scrape and a status page, and the UDP tracker protocol.
+    Tracker(TrackerArgs),
+}
+
+/// Example: `applayer torrent tracker --listen 127.0.0.1:6969`.
+#[derive(clap::Args, Debug)]
+struct TrackerArgs {
+    /// The HTTP listener (announce URL `http://ADDR/announce`).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:6969", value_parser = super::addr_parser(6969))]
+    listen: std::net::SocketAddr,
+    /// The UDP listener (`udp://ADDR`; default: the HTTP address).
+    #[arg(long, value_name = "ADDR", value_parser = super::addr_parser(6969))]
+    udp: Option<std::net::SocketAddr>,
+    /// No UDP listener.
+    #[arg(long, conflicts_with = "udp")]
+    no_udp: bool,
+    /// Seconds between a client's announces.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    interval: u32,
 }
 
 /// Example: `applayer torrent create video.mp4 --tracker http://127.0.0.1:6969/announce`.
@@ -66,6 +85,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         TorrentCommand::Create(args) => create(args),
         TorrentCommand::Info(args) => info(args),
+        TorrentCommand::Tracker(args) => tracker(args).await,
     }
 }
 
@@ -98,6 +118,31 @@ fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
         bt_proto::show::mem(meta.info.piece_length),
         meta.info_hash_hex()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn tracker(args: TrackerArgs) -> anyhow::Result<ExitCode> {
+    let interval = args.interval.max(1);
+    let config = torrent::TrackerServerConfig {
+        http: Some(args.listen),
+        udp: (!args.no_udp).then(|| args.udp.unwrap_or(args.listen)),
+        tracker: bt_proto::tracker::TrackerConfig {
+            interval,
+            min_interval: (interval / 4).max(1),
+            peer_timeout: 2 * u64::from(interval) + 60,
+            ..bt_proto::tracker::TrackerConfig::default()
+        },
+    };
+    let server = torrent::bind_tracker(config)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    if let Some(http) = server.http_addr() {
+        eprintln!("tracker: http://{http}/announce (status page http://{http}/)");
+    }
+    if let Some(udp) = server.udp_addr() {
+        eprintln!("tracker: udp://{udp}");
+    }
+    server.run(netio::shutdown_on_signals()).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,6 +5,7 @@
 use bt_proto::magnet::Magnet;
 use bt_proto::show::transmission_show;
 use bt_proto::Metainfo;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use torrent::{create, CreateOptions};
@@ -190,4 +191,154 @@ fn we_read_transmission_create_torrents() {
     .unwrap();
     let ours = Metainfo::parse(&ours).unwrap();
     assert_eq!(ours.info, meta.info);
+}
+
+/// The tracker on free loopback ports in its own thread; stopped when the returned
+/// `Shutdown` fires.
+fn start_tracker() -> (SocketAddr, SocketAddr, netio::Shutdown) {
+    let shutdown = netio::Shutdown::new();
+    let stop = shutdown.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let server = torrent::bind_tracker(torrent::TrackerServerConfig {
+                http: Some("127.0.0.1:0".parse().unwrap()),
+                udp: Some("127.0.0.1:0".parse().unwrap()),
+                ..torrent::TrackerServerConfig::default()
+            })
+            .await
+            .unwrap();
+            tx.send((server.http_addr().unwrap(), server.udp_addr().unwrap()))
+                .unwrap();
+            server.run(stop).await.unwrap();
+        });
+    });
+    let (http, udp) = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+    (http, udp, shutdown)
+}
+
+/// A GET of `path` on the tracker's HTTP side: the body.
+fn http_get(addr: SocketAddr, path: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).unwrap();
+    let at = reply.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(
+        reply.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    reply[at..].to_vec()
+}
+
+fn libtorrent_missing() -> bool {
+    let ok = Path::new("/usr/bin/python3").exists()
+        && Command::new("/usr/bin/python3")
+            .args(["-c", "import libtorrent"])
+            .status()
+            .is_ok_and(|status| status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "python3-libtorrent is required in CI"
+        );
+        eprintln!("skipped: python3-libtorrent is not installed");
+    }
+    !ok
+}
+
+#[test]
+fn libtorrent_peers_find_each_other_through_our_http_and_udp_tracker() {
+    if libtorrent_missing() {
+        return;
+    }
+    let (http, udp, shutdown) = start_tracker();
+    let dir = scratch("swarm");
+    let data: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    std::fs::create_dir_all(dir.join("seed")).unwrap();
+    std::fs::write(dir.join("seed/payload.bin"), &data).unwrap();
+    for (round, url) in [format!("http://{http}/announce"), format!("udp://{udp}")]
+        .iter()
+        .enumerate()
+    {
+        let bytes = create(
+            &dir.join("seed/payload.bin"),
+            &CreateOptions {
+                trackers: vec![vec![url.clone()]],
+                piece_length: Some(64 * 1024),
+                // A different torrent per round (the comment is outside the info-hash, the
+                // private flag is not).
+                private: round == 1,
+                ..CreateOptions::default()
+            },
+        )
+        .unwrap();
+        let meta = Metainfo::parse(&bytes).unwrap();
+        let file = dir.join(format!("round{round}.torrent"));
+        std::fs::write(&file, &bytes).unwrap();
+        let leech = dir.join(format!("leech{round}"));
+        let _ = std::fs::remove_dir_all(&leech);
+        std::fs::create_dir_all(&leech).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/swarm/two_libtorrents.py");
+        let out = Command::new("/usr/bin/python3")
+            .arg(&script)
+            .args([
+                file.to_str().unwrap(),
+                dir.join("seed").to_str().unwrap(),
+                leech.to_str().unwrap(),
+                "90",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{url}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read(leech.join("payload.bin")).unwrap(),
+            data,
+            "{url}"
+        );
+        // The tracker saw the swarm: its scrape counts the completed download (both sessions
+        // said `stopped` as they closed, so no peer is left), and its page lists the torrent.
+        let hash: String = meta.info_hash.iter().map(|b| format!("%{b:02X}")).collect();
+        let scrape =
+            bt_proto::bencode::decode(&http_get(http, &format!("/scrape?info_hash={hash}")))
+                .unwrap();
+        let entry = scrape
+            .get("files")
+            .unwrap()
+            .as_dict()
+            .unwrap()
+            .get(&meta.info_hash[..])
+            .cloned()
+            .unwrap();
+        let downloaded = entry.get("downloaded").and_then(bt_proto::Value::as_int);
+        let complete = entry.get("complete").and_then(bt_proto::Value::as_int);
+        assert_eq!(
+            (downloaded, complete),
+            (Some(1), Some(0)),
+            "{url}: {entry:?}"
+        );
+        let page = String::from_utf8(http_get(http, "/")).unwrap();
+        assert!(page.contains(&meta.info_hash_hex()), "{page}");
+    }
+    shutdown.trigger();
 }
