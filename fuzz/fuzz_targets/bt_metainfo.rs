@@ -1,6 +1,7 @@
 //! Fuzz target: strict bencode (what decodes re-encodes to the same bytes), `.torrent`
 //! metainfo (a parsed torrent has safe names and a piece table that fits), magnet links, and
-//! the tracker's HTTP query parsing and UDP packet handling.
+//! the tracker's HTTP query parsing and UDP packet handling, and peer wire messages (what
+//! decodes re-encodes to the same bytes, unknown ids aside).
 #![no_main]
 
 use bt_proto::bencode::{decode, decode_prefix};
@@ -8,6 +9,7 @@ use bt_proto::magnet::Magnet;
 use bt_proto::metainfo::{safe_component, Metainfo};
 use bt_proto::tracker::{parse_announce_query, parse_scrape_query, Tracker, TrackerConfig};
 use bt_proto::udp_tracker;
+use bt_proto::wire::{Handshake, Message};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -35,6 +37,12 @@ fuzz_target!(|data: &[u8]| {
             Magnet::parse(&magnet).map(|m| m.info_hash),
             Ok(meta.info_hash)
         );
+    }
+    let _ = Handshake::decode(data);
+    if let Ok(Some((message, used))) = Message::decode(data) {
+        if !matches!(message, Message::Unknown(_)) {
+            assert_eq!(message.encode(), &data[..used]);
+        }
     }
     let mut tracker = Tracker::new(TrackerConfig::default());
     let from = "127.0.0.1:6881".parse().unwrap();

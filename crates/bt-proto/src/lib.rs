@@ -24,6 +24,7 @@ pub mod metainfo;
 pub mod show;
 pub mod tracker;
 pub mod udp_tracker;
+pub mod wire;
 
 pub use bencode::{BencodeError, Value};
 pub use metainfo::{Metainfo, MetainfoError};

@@ -342,3 +342,123 @@ fn libtorrent_peers_find_each_other_through_our_http_and_udp_tracker() {
     }
     shutdown.trigger();
 }
+
+/// Our wire codec against a libtorrent seeder: the handshake, its piece announcement
+/// (bitfield or BEP 6 have-all), interested/unchoke, and every block of two pieces, whose
+/// SHA-1 matches the torrent.
+#[test]
+fn our_wire_messages_fetch_pieces_from_libtorrent() {
+    use bt_proto::wire::{Bitfield, Handshake, Message, BLOCK};
+    use sha1::{Digest, Sha1};
+    use std::io::{BufRead, Read, Write};
+    if libtorrent_missing() {
+        return;
+    }
+    let dir = scratch("wire");
+    std::fs::create_dir_all(dir.join("seed")).unwrap();
+    let data: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(40_503) >> 7) as u8)
+        .collect();
+    std::fs::write(dir.join("seed/blocks.bin"), &data).unwrap();
+    let bytes = create(
+        &dir.join("seed/blocks.bin"),
+        &CreateOptions {
+            piece_length: Some(64 * 1024),
+            ..CreateOptions::default()
+        },
+    )
+    .unwrap();
+    let meta = Metainfo::parse(&bytes).unwrap();
+    let file = dir.join("blocks.torrent");
+    std::fs::write(&file, &bytes).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/swarm/seed_one.py");
+    let mut seeder = Command::new("/usr/bin/python3")
+        .arg(&script)
+        .args([
+            file.to_str().unwrap(),
+            dir.join("seed").to_str().unwrap(),
+            "60",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(seeder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line.trim().strip_prefix("port ").unwrap().parse().unwrap();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(&Handshake::new(meta.info_hash, *b"-AL0000-wiretest0001").encode())
+        .unwrap();
+    let mut input = Vec::new();
+    let mut chunk = [0u8; 65536];
+    let mut fill = |stream: &mut std::net::TcpStream, input: &mut Vec<u8>| {
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "libtorrent closed the connection");
+        input.extend_from_slice(&chunk[..n]);
+    };
+    let theirs = loop {
+        if let Some(handshake) = Handshake::decode(&input).unwrap() {
+            break handshake;
+        }
+        fill(&mut stream, &mut input);
+    };
+    assert_eq!(theirs.info_hash, meta.info_hash);
+    input.drain(..bt_proto::wire::HANDSHAKE_LEN);
+    let mut next = |stream: &mut std::net::TcpStream, input: &mut Vec<u8>| loop {
+        if let Some((message, used)) = Message::decode(input).unwrap() {
+            input.drain(..used);
+            return message;
+        }
+        fill(stream, input);
+    };
+    let pieces = meta.info.pieces.len();
+    let mut have = None;
+    let mut unchoked = false;
+    stream.write_all(&Message::Interested.encode()).unwrap();
+    while have.is_none() || !unchoked {
+        match next(&mut stream, &mut input) {
+            Message::Bitfield(bits) => have = Bitfield::from_bytes(&bits, pieces),
+            Message::HaveAll => have = Some(Bitfield::full(pieces)),
+            Message::Unchoke => unchoked = true,
+            _ => {}
+        }
+    }
+    assert!(have.unwrap().is_full(), "the seeder has everything");
+    for index in [0usize, pieces - 1] {
+        let size = meta.info.piece_size(index) as u32;
+        let mut begin = 0;
+        while begin < size {
+            let length = BLOCK.min(size - begin);
+            let request = Message::Request {
+                index: index as u32,
+                begin,
+                length,
+            };
+            stream.write_all(&request.encode()).unwrap();
+            begin += length;
+        }
+        let mut piece = vec![0u8; size as usize];
+        let mut got = 0;
+        while got < size {
+            if let Message::Piece {
+                index: i,
+                begin,
+                block,
+            } = next(&mut stream, &mut input)
+            {
+                assert_eq!(i as usize, index);
+                piece[begin as usize..begin as usize + block.len()].copy_from_slice(&block);
+                got += block.len() as u32;
+            }
+        }
+        let hash: [u8; 20] = Sha1::digest(&piece).into();
+        assert_eq!(hash, meta.info.pieces[index], "piece {index}");
+    }
+    let _ = seeder.kill();
+    let _ = seeder.wait();
+}
