@@ -19,8 +19,10 @@
 
 pub mod bencode;
 pub mod build;
+pub mod choker;
 pub mod magnet;
 pub mod metainfo;
+pub mod picker;
 pub mod show;
 pub mod tracker;
 pub mod udp_tracker;
