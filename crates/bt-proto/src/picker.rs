@@ -265,7 +265,7 @@ impl Picker {
 
     fn state_mut(&mut self, block: &Block) -> Option<&mut State> {
         let position = (block.begin / BLOCK) as usize;
-        if block.begin % BLOCK != 0 {
+        if !block.begin.is_multiple_of(BLOCK) {
             return None;
         }
         self.partial.get_mut(&block.index)?.blocks.get_mut(position)
