@@ -39,6 +39,21 @@ fuzz_target!(|data: &[u8]| {
         );
     }
     let _ = Handshake::decode(data);
+    // A peer connection fed the bytes after a good handshake: events, never a panic.
+    let shape = bt_proto::peer::TorrentShape {
+        info_hash: [9; 20],
+        peer_id: [1; 20],
+        pieces: 5,
+        piece_length: 32 * 1024,
+        total: 150_000,
+    };
+    let mut conn = bt_proto::peer::PeerConn::new(shape, 0);
+    conn.handle_input(&Handshake::new([9; 20], [2; 20]).encode(), 0);
+    conn.set_choking(false, 0);
+    for (at, chunk) in data.chunks(7).enumerate() {
+        conn.handle_input(chunk, at as u64);
+    }
+    while conn.poll_event().is_some() {}
     if let Ok(Some((message, used))) = Message::decode(data) {
         if !matches!(message, Message::Unknown(_)) {
             assert_eq!(message.encode(), &data[..used]);

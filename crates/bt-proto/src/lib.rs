@@ -22,6 +22,7 @@ pub mod build;
 pub mod choker;
 pub mod magnet;
 pub mod metainfo;
+pub mod peer;
 pub mod picker;
 pub mod show;
 pub mod tracker;

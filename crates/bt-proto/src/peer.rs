@@ -1,0 +1,619 @@
+//! One peer connection as a sans-IO machine: the handshake (the info-hash must match), the
+//! piece announcement (a bitfield, or BEP 6 have-all/have-none, only first), the four
+//! choke/interest flags, our requests in flight (dropped on a choke without the Fast
+//! extension, rejected one by one with it), the peer's requests (checked against the torrent,
+//! refused while we choke it), keep-alives and the idle timeout. Bytes and seconds in;
+//! events and bytes out.
+
+use crate::picker::Block;
+use crate::wire::{Bitfield, Handshake, Message, HANDSHAKE_LEN};
+use std::collections::VecDeque;
+
+/// The largest block a peer may ask for (BEP 3 clients use 16 KiB; some allow 128 KiB).
+pub const MAX_REQUEST: u32 = 128 * 1024;
+/// Seconds of silence after which we send a keep-alive.
+pub const KEEPALIVE: u64 = 90;
+/// Seconds without anything from the peer after which the connection closes.
+pub const IDLE: u64 = 180;
+
+/// What the torrent looks like to a connection.
+#[derive(Clone, Debug)]
+pub struct TorrentShape {
+    /// The info-hash.
+    pub info_hash: [u8; 20],
+    /// Our peer id.
+    pub peer_id: [u8; 20],
+    /// Pieces.
+    pub pieces: usize,
+    /// Bytes per piece.
+    pub piece_length: u64,
+    /// All bytes.
+    pub total: u64,
+}
+
+impl TorrentShape {
+    fn piece_size(&self, index: u32) -> u64 {
+        let start = self.piece_length * u64::from(index);
+        self.piece_length.min(self.total.saturating_sub(start))
+    }
+
+    fn valid(&self, block: &Block) -> bool {
+        (block.index as usize) < self.pieces
+            && block.length > 0
+            && block.length <= MAX_REQUEST
+            && u64::from(block.begin) + u64::from(block.length) <= self.piece_size(block.index)
+    }
+}
+
+/// What the connection tells the driver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerEvent {
+    /// The peer's handshake (its id and extensions).
+    Handshake(Handshake),
+    /// The peer's pieces (its bitfield or have-all/none), once.
+    Pieces(Bitfield),
+    /// It has one more piece.
+    Have(u32),
+    /// It choked us; these requests of ours will not be answered.
+    Choked(Vec<Block>),
+    /// It unchoked us.
+    Unchoked,
+    /// It is interested in our pieces (or no longer).
+    Interest(bool),
+    /// A block we asked for (a block we did not ask for is dropped here).
+    Block {
+        /// Which.
+        block: Block,
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// A request of ours it will not answer (BEP 6 reject).
+    Rejected(Block),
+    /// It asks for a block (valid for the torrent; we unchoke it).
+    Request(Block),
+    /// It withdrew a request (the driver may drop a queued answer).
+    Cancel(Block),
+    /// A BEP 10 extension message.
+    Extended {
+        /// The id.
+        id: u8,
+        /// The payload.
+        payload: Vec<u8>,
+    },
+    /// The connection is over: the reason (the driver closes the socket).
+    Closed(String),
+}
+
+/// One connection.
+#[derive(Clone, Debug)]
+pub struct PeerConn {
+    shape: TorrentShape,
+    input: Vec<u8>,
+    out: Vec<u8>,
+    events: VecDeque<PeerEvent>,
+    handshaken: bool,
+    first_message: bool,
+    closed: bool,
+    fast: bool,
+    /// We choke the peer.
+    pub am_choking: bool,
+    /// We want its pieces.
+    pub am_interested: bool,
+    /// It chokes us.
+    pub peer_choking: bool,
+    /// It wants ours.
+    pub peer_interested: bool,
+    peer_pieces: Bitfield,
+    requested: Vec<Block>,
+    last_input: u64,
+    last_output: u64,
+}
+
+impl PeerConn {
+    /// A connection opened at `now`; our handshake is queued at once.
+    pub fn new(shape: TorrentShape, now: u64) -> PeerConn {
+        let ours = Handshake::new(shape.info_hash, shape.peer_id);
+        let pieces = shape.pieces;
+        PeerConn {
+            shape,
+            input: Vec::new(),
+            out: ours.encode().to_vec(),
+            events: VecDeque::new(),
+            handshaken: false,
+            first_message: true,
+            closed: false,
+            fast: false,
+            am_choking: true,
+            am_interested: false,
+            peer_choking: true,
+            peer_interested: false,
+            peer_pieces: Bitfield::new(pieces),
+            requested: Vec::new(),
+            last_input: now,
+            last_output: now,
+        }
+    }
+
+    /// The peer's pieces as known.
+    pub fn peer_pieces(&self) -> &Bitfield {
+        &self.peer_pieces
+    }
+
+    /// Our requests in flight.
+    pub fn requested(&self) -> &[Block] {
+        &self.requested
+    }
+
+    /// Whether the connection is over.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<PeerEvent> {
+        self.events.pop_front()
+    }
+
+    /// Bytes to write.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    fn close(&mut self, reason: impl Into<String>) {
+        if !self.closed {
+            self.closed = true;
+            self.events.push_back(PeerEvent::Closed(reason.into()));
+        }
+    }
+
+    fn send(&mut self, message: Message, now: u64) {
+        if !self.closed {
+            message.encode_into(&mut self.out);
+            self.last_output = now;
+        }
+    }
+
+    /// Announces our pieces (right after the handshakes): BEP 6 have-all/none when the peer
+    /// speaks it, else a bitfield (nothing when we have nothing).
+    pub fn send_pieces(&mut self, ours: &Bitfield, now: u64) {
+        match (self.fast, ours.count()) {
+            (true, 0) => self.send(Message::HaveNone, now),
+            (true, n) if n == ours.len() => self.send(Message::HaveAll, now),
+            (_, 0) => {}
+            _ => self.send(Message::Bitfield(ours.as_bytes().to_vec()), now),
+        }
+    }
+
+    /// Tells the peer we have piece `index`.
+    pub fn send_have(&mut self, index: u32, now: u64) {
+        self.send(Message::Have(index), now);
+    }
+
+    /// Sets our interest.
+    pub fn set_interested(&mut self, interested: bool, now: u64) {
+        if interested != self.am_interested {
+            self.am_interested = interested;
+            let message = if interested {
+                Message::Interested
+            } else {
+                Message::NotInterested
+            };
+            self.send(message, now);
+        }
+    }
+
+    /// Chokes or unchokes the peer. Choking drops its queued requests (with BEP 6 each is
+    /// rejected; the driver drops what it had queued).
+    pub fn set_choking(&mut self, choking: bool, now: u64) {
+        if choking != self.am_choking {
+            self.am_choking = choking;
+            let message = if choking {
+                Message::Choke
+            } else {
+                Message::Unchoke
+            };
+            self.send(message, now);
+        }
+    }
+
+    /// Asks for `block` (only while unchoked).
+    pub fn request(&mut self, block: Block, now: u64) -> bool {
+        if self.peer_choking || self.closed || self.requested.contains(&block) {
+            return false;
+        }
+        self.requested.push(block);
+        self.send(
+            Message::Request {
+                index: block.index,
+                begin: block.begin,
+                length: block.length,
+            },
+            now,
+        );
+        true
+    }
+
+    /// Withdraws a request (end game: another peer delivered it).
+    pub fn cancel(&mut self, block: Block, now: u64) {
+        if let Some(at) = self.requested.iter().position(|b| *b == block) {
+            self.requested.remove(at);
+            self.send(
+                Message::Cancel {
+                    index: block.index,
+                    begin: block.begin,
+                    length: block.length,
+                },
+                now,
+            );
+        }
+    }
+
+    /// Answers a request the driver read from storage.
+    pub fn send_block(&mut self, block: Block, data: Vec<u8>, now: u64) {
+        if !self.am_choking {
+            self.send(
+                Message::Piece {
+                    index: block.index,
+                    begin: block.begin,
+                    block: data,
+                },
+                now,
+            );
+        }
+    }
+
+    /// Refuses a request (BEP 6 reject; without the extension, nothing is sent).
+    pub fn reject(&mut self, block: Block, now: u64) {
+        if self.fast {
+            self.send(
+                Message::Reject {
+                    index: block.index,
+                    begin: block.begin,
+                    length: block.length,
+                },
+                now,
+            );
+        }
+    }
+
+    /// The next deadline (a keep-alive to send, or the idle timeout).
+    pub fn poll_timeout(&self) -> u64 {
+        (self.last_output + KEEPALIVE).min(self.last_input + IDLE)
+    }
+
+    /// Time passed.
+    pub fn handle_timeout(&mut self, now: u64) {
+        if now >= self.last_input + IDLE {
+            self.close("idle");
+        } else if now >= self.last_output + KEEPALIVE {
+            self.send(Message::KeepAlive, now);
+        }
+    }
+
+    /// Bytes from the peer.
+    pub fn handle_input(&mut self, bytes: &[u8], now: u64) {
+        if self.closed {
+            return;
+        }
+        self.last_input = now;
+        self.input.extend_from_slice(bytes);
+        if !self.handshaken {
+            match Handshake::decode(&self.input) {
+                Ok(None) => return,
+                Ok(Some(theirs)) => {
+                    if theirs.info_hash != self.shape.info_hash {
+                        self.close("handshake for another torrent");
+                        return;
+                    }
+                    if theirs.peer_id == self.shape.peer_id {
+                        self.close("connected to ourselves");
+                        return;
+                    }
+                    self.input.drain(..HANDSHAKE_LEN);
+                    self.handshaken = true;
+                    self.fast = theirs.fast();
+                    self.events.push_back(PeerEvent::Handshake(theirs));
+                }
+                Err(error) => {
+                    self.close(error.to_string());
+                    return;
+                }
+            }
+        }
+        loop {
+            match Message::decode(&self.input) {
+                Ok(None) => return,
+                Ok(Some((message, used))) => {
+                    self.input.drain(..used);
+                    if let Err(reason) = self.on_message(message, now) {
+                        self.close(reason);
+                        return;
+                    }
+                }
+                Err(error) => {
+                    self.close(error.to_string());
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_message(&mut self, message: Message, now: u64) -> Result<(), String> {
+        let first = std::mem::replace(&mut self.first_message, false);
+        let pieces = self.shape.pieces;
+        match message {
+            Message::KeepAlive => self.first_message = first,
+            Message::Bitfield(bits) => {
+                if !first {
+                    return Err("bitfield after the first message".into());
+                }
+                let field =
+                    Bitfield::from_bytes(&bits, pieces).ok_or("bitfield of the wrong size")?;
+                self.peer_pieces = field.clone();
+                self.events.push_back(PeerEvent::Pieces(field));
+            }
+            Message::HaveAll | Message::HaveNone => {
+                if !first || !self.fast {
+                    return Err("have-all/none out of place".into());
+                }
+                let field = if message == Message::HaveAll {
+                    Bitfield::full(pieces)
+                } else {
+                    Bitfield::new(pieces)
+                };
+                self.peer_pieces = field.clone();
+                self.events.push_back(PeerEvent::Pieces(field));
+            }
+            Message::Have(index) => {
+                if index as usize >= pieces {
+                    return Err(format!("have {index} of {pieces} pieces"));
+                }
+                if !self.peer_pieces.has(index as usize) {
+                    self.peer_pieces.set(index as usize);
+                    self.events.push_back(PeerEvent::Have(index));
+                }
+            }
+            Message::Choke => {
+                self.peer_choking = true;
+                // Without BEP 6 a choke discards every request; with it, rejects follow.
+                let dropped = if self.fast {
+                    Vec::new()
+                } else {
+                    std::mem::take(&mut self.requested)
+                };
+                self.events.push_back(PeerEvent::Choked(dropped));
+            }
+            Message::Unchoke => {
+                self.peer_choking = false;
+                self.events.push_back(PeerEvent::Unchoked);
+            }
+            Message::Interested => {
+                self.peer_interested = true;
+                self.events.push_back(PeerEvent::Interest(true));
+            }
+            Message::NotInterested => {
+                self.peer_interested = false;
+                self.events.push_back(PeerEvent::Interest(false));
+            }
+            Message::Request {
+                index,
+                begin,
+                length,
+            } => {
+                let block = Block {
+                    index,
+                    begin,
+                    length,
+                };
+                if !self.shape.valid(&block) {
+                    return Err(format!("request outside the torrent: {block:?}"));
+                }
+                if self.am_choking {
+                    self.reject(block, now);
+                } else {
+                    self.events.push_back(PeerEvent::Request(block));
+                }
+            }
+            Message::Cancel {
+                index,
+                begin,
+                length,
+            } => self.events.push_back(PeerEvent::Cancel(Block {
+                index,
+                begin,
+                length,
+            })),
+            Message::Piece {
+                index,
+                begin,
+                block,
+            } => {
+                let key = Block {
+                    index,
+                    begin,
+                    length: block.len() as u32,
+                };
+                if let Some(at) = self.requested.iter().position(|b| *b == key) {
+                    self.requested.remove(at);
+                    self.events.push_back(PeerEvent::Block {
+                        block: key,
+                        data: block,
+                    });
+                }
+            }
+            Message::Reject {
+                index,
+                begin,
+                length,
+            } => {
+                let key = Block {
+                    index,
+                    begin,
+                    length,
+                };
+                if let Some(at) = self.requested.iter().position(|b| *b == key) {
+                    self.requested.remove(at);
+                    self.events.push_back(PeerEvent::Rejected(key));
+                }
+            }
+            Message::Extended { id, payload } => {
+                self.events.push_back(PeerEvent::Extended { id, payload })
+            }
+            Message::Port(_)
+            | Message::Suggest(_)
+            | Message::AllowedFast(_)
+            | Message::Unknown(_) => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(id: u8) -> TorrentShape {
+        TorrentShape {
+            info_hash: [9; 20],
+            peer_id: [id; 20],
+            pieces: 3,
+            piece_length: 32 * 1024,
+            total: 80 * 1024,
+        }
+    }
+
+    /// Moves bytes both ways until neither side has anything to send.
+    fn pump(a: &mut PeerConn, b: &mut PeerConn, now: u64) {
+        loop {
+            let from_a = a.take_output();
+            let from_b = b.take_output();
+            if from_a.is_empty() && from_b.is_empty() {
+                return;
+            }
+            b.handle_input(&from_a, now);
+            a.handle_input(&from_b, now);
+        }
+    }
+
+    fn events(conn: &mut PeerConn) -> Vec<PeerEvent> {
+        std::iter::from_fn(|| conn.poll_event()).collect()
+    }
+
+    #[test]
+    fn a_download_between_two_machines() {
+        let mut seed = PeerConn::new(shape(1), 0);
+        let mut leech = PeerConn::new(shape(2), 0);
+        pump(&mut seed, &mut leech, 0);
+        assert!(matches!(events(&mut seed)[..], [PeerEvent::Handshake(_)]));
+        assert!(matches!(events(&mut leech)[..], [PeerEvent::Handshake(_)]));
+        // Both speak BEP 6: the seed says have-all.
+        seed.send_pieces(&Bitfield::full(3), 1);
+        leech.send_pieces(&Bitfield::new(3), 1);
+        leech.set_interested(true, 1);
+        pump(&mut seed, &mut leech, 1);
+        assert_eq!(
+            events(&mut leech),
+            vec![PeerEvent::Pieces(Bitfield::full(3))]
+        );
+        assert_eq!(
+            events(&mut seed),
+            vec![
+                PeerEvent::Pieces(Bitfield::new(3)),
+                PeerEvent::Interest(true)
+            ]
+        );
+        let block = Block {
+            index: 2,
+            begin: 0,
+            length: 16 * 1024,
+        };
+        assert!(!leech.request(block, 2), "choked: no request");
+        seed.set_choking(false, 2);
+        pump(&mut seed, &mut leech, 2);
+        assert_eq!(events(&mut leech), vec![PeerEvent::Unchoked]);
+        assert!(leech.request(block, 3));
+        pump(&mut seed, &mut leech, 3);
+        assert_eq!(events(&mut seed), vec![PeerEvent::Request(block)]);
+        seed.send_block(block, vec![5; 16 * 1024], 4);
+        pump(&mut seed, &mut leech, 4);
+        assert_eq!(
+            events(&mut leech),
+            vec![PeerEvent::Block {
+                block,
+                data: vec![5; 16 * 1024]
+            }]
+        );
+        assert!(leech.requested().is_empty());
+        // A choke: with BEP 6 the seed rejects what was queued; without, requests drop.
+        assert!(leech.request(
+            Block {
+                index: 0,
+                begin: 0,
+                length: 16384
+            },
+            5
+        ));
+        seed.set_choking(true, 5);
+        pump(&mut seed, &mut leech, 5);
+        assert_eq!(
+            events(&mut leech),
+            vec![
+                PeerEvent::Choked(vec![]),
+                PeerEvent::Rejected(Block {
+                    index: 0,
+                    begin: 0,
+                    length: 16384
+                })
+            ]
+        );
+    }
+
+    #[test]
+    fn protocol_violations_close_the_connection() {
+        let violations: Vec<Vec<u8>> = vec![
+            Message::Have(3).encode(),
+            Message::Request {
+                index: 0,
+                begin: 0,
+                length: MAX_REQUEST + 1,
+            }
+            .encode(),
+            Message::Request {
+                index: 2,
+                begin: 16 * 1024,
+                length: 16 * 1024,
+            }
+            .encode(),
+            [
+                Message::Have(0).encode(),
+                Message::Bitfield(vec![0xe0]).encode(),
+            ]
+            .concat(),
+            Message::Bitfield(vec![0xff]).encode(),
+            vec![0x7f, 0, 0, 0],
+        ];
+        for bytes in violations {
+            let mut conn = PeerConn::new(shape(1), 0);
+            let theirs = Handshake::new([9; 20], [2; 20]).encode();
+            conn.handle_input(&theirs, 0);
+            conn.handle_input(&bytes, 0);
+            assert!(conn.is_closed(), "{bytes:?}");
+        }
+        let mut other = PeerConn::new(shape(1), 0);
+        other.handle_input(&Handshake::new([8; 20], [2; 20]).encode(), 0);
+        assert!(
+            matches!(events(&mut other).last(), Some(PeerEvent::Closed(reason)) if reason.contains("another torrent"))
+        );
+    }
+
+    #[test]
+    fn keepalives_and_idle_timeout() {
+        let mut conn = PeerConn::new(shape(1), 0);
+        conn.take_output();
+        assert_eq!(conn.poll_timeout(), KEEPALIVE);
+        conn.handle_timeout(KEEPALIVE);
+        assert_eq!(conn.take_output(), [0, 0, 0, 0]);
+        conn.handle_timeout(IDLE);
+        assert!(conn.is_closed());
+    }
+}
