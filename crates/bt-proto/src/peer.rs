@@ -1,5 +1,6 @@
 //! One peer connection as a sans-IO machine: the handshake (the info-hash must match), the
-//! piece announcement (a bitfield, or BEP 6 have-all/have-none, only first), the four
+//! piece announcement (a bitfield, or BEP 6 have-all/have-none, only first, though BEP 10's
+//! extension handshake may precede it), the four
 //! choke/interest flags, our requests in flight (dropped on a choke without the Fast
 //! extension, rejected one by one with it), the peer's requests (checked against the torrent,
 //! refused while we choke it), keep-alives and the idle timeout. Bytes and seconds in;
@@ -342,7 +343,10 @@ impl PeerConn {
         let first = std::mem::replace(&mut self.first_message, false);
         let pieces = self.shape.pieces;
         match message {
-            Message::KeepAlive => self.first_message = first,
+            // The piece announcement comes first, except that keep-alives, the DHT port
+            // and the BEP 10 extension handshake may come before it (libtorrent sends its
+            // extension handshake first).
+            Message::KeepAlive | Message::Port(_) => self.first_message = first,
             Message::Bitfield(bits) => {
                 if !first {
                     return Err("bitfield after the first message".into());
@@ -457,12 +461,10 @@ impl PeerConn {
                 }
             }
             Message::Extended { id, payload } => {
+                self.first_message = first;
                 self.events.push_back(PeerEvent::Extended { id, payload })
             }
-            Message::Port(_)
-            | Message::Suggest(_)
-            | Message::AllowedFast(_)
-            | Message::Unknown(_) => {}
+            Message::Suggest(_) | Message::AllowedFast(_) | Message::Unknown(_) => {}
         }
         Ok(())
     }
@@ -604,6 +606,21 @@ mod tests {
         assert!(
             matches!(events(&mut other).last(), Some(PeerEvent::Closed(reason)) if reason.contains("another torrent"))
         );
+    }
+
+    #[test]
+    fn the_extension_handshake_may_precede_the_piece_announcement() {
+        let mut conn = PeerConn::new(shape(1), 0);
+        let mut theirs = Handshake::new([9; 20], [2; 20]).encode().to_vec();
+        Message::Extended {
+            id: 0,
+            payload: b"de".to_vec(),
+        }
+        .encode_into(&mut theirs);
+        Message::HaveAll.encode_into(&mut theirs);
+        conn.handle_input(&theirs, 0);
+        assert!(!conn.is_closed());
+        assert!(conn.peer_pieces().is_full());
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! BitTorrent drivers over the sans-IO `bt-proto`: [`create`] makes a `.torrent` from a file
 //! or a folder on disk (the files are read in order and fed to
 //! [`bt_proto::build::TorrentBuilder`]); [`tracker`] serves HTTP and UDP announces and
-//! scrapes. The peer client will join them here.
+//! scrapes; [`client`] downloads and seeds (over [`storage`] and [`announce`]).
 
+pub mod announce;
+pub mod client;
 pub mod create;
+pub mod storage;
 pub mod tracker;
 
 pub use create::{create, CreateError, CreateOptions};

@@ -21,6 +21,48 @@ enum TorrentCommand {
     Info(InfoArgs),
     /// A tracker: HTTP announce/scrape and a status page, and the UDP tracker protocol.
     Tracker(TrackerArgs),
+    /// Download a torrent (checking what is on disk first), then stop or `--seed`.
+    Get(GetArgs),
+    /// Seed a torrent from its files (checked first).
+    Seed(SeedArgs),
+}
+
+/// Example: `applayer torrent get video.torrent --out downloads`.
+#[derive(clap::Args, Debug)]
+struct GetArgs {
+    /// The .torrent file (magnet links need BEP 9's metadata exchange, not built yet).
+    torrent: String,
+    /// Where the files go (default: the current folder).
+    #[arg(long, short = 'o', value_name = "DIR", default_value = ".")]
+    out: PathBuf,
+    /// Keep seeding once complete (until Ctrl-C).
+    #[arg(long)]
+    seed: bool,
+    /// Where to listen for peers.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:0", value_parser = super::addr_parser(6881))]
+    listen: std::net::SocketAddr,
+    /// A peer to try besides the tracker's (repeatable).
+    #[arg(long = "peer", value_name = "ADDR", value_parser = super::addr_parser(6881))]
+    peers: Vec<std::net::SocketAddr>,
+    /// One JSON object per event on standard output instead of the progress bar.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Example: `applayer torrent seed video.torrent --data ./video.mp4`.
+#[derive(clap::Args, Debug)]
+struct SeedArgs {
+    /// The .torrent file.
+    torrent: PathBuf,
+    /// The torrent's file or folder (or the folder holding it).
+    #[arg(long, value_name = "PATH")]
+    data: PathBuf,
+    /// Where to listen for peers.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:0", value_parser = super::addr_parser(6881))]
+    listen: std::net::SocketAddr,
+    /// One JSON object per event on standard output instead of progress lines.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Example: `applayer torrent tracker --listen 127.0.0.1:6969`.
@@ -86,6 +128,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         TorrentCommand::Create(args) => create(args),
         TorrentCommand::Info(args) => info(args),
         TorrentCommand::Tracker(args) => tracker(args).await,
+        TorrentCommand::Get(args) => get(args).await,
+        TorrentCommand::Seed(args) => seed(args).await,
     }
 }
 
@@ -143,6 +187,141 @@ async fn tracker(args: TrackerArgs) -> anyhow::Result<ExitCode> {
         eprintln!("tracker: udp://{udp}");
     }
     server.run(netio::shutdown_on_signals()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_torrent(path: &std::path::Path) -> anyhow::Result<Metainfo> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Metainfo::parse(&bytes).with_context(|| format!("{}", path.display()))
+}
+
+async fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
+    if args.torrent.starts_with("magnet:") {
+        let magnet = Magnet::parse(&args.torrent)?;
+        anyhow::bail!(
+            "magnet link for {}: fetching the metadata from peers (BEP 9) is not built yet; \
+             give the .torrent file",
+            bt_proto::hex(&magnet.info_hash)
+        );
+    }
+    let meta = read_torrent(std::path::Path::new(&args.torrent))?;
+    let config = torrent::client::ClientConfig {
+        meta,
+        dir: args.out,
+        listen: args.listen,
+        seed: args.seed,
+        peers: args.peers,
+    };
+    drive(config, args.json).await
+}
+
+async fn seed(args: SeedArgs) -> anyhow::Result<ExitCode> {
+    let meta = read_torrent(&args.torrent)?;
+    // `--data` names the torrent's file or folder, or the folder holding it.
+    let dir = if args.data.file_name().and_then(|n| n.to_str()) == Some(meta.info.name.as_str()) {
+        args.data
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+    } else {
+        args.data
+    };
+    let config = torrent::client::ClientConfig {
+        meta,
+        dir,
+        listen: args.listen,
+        seed: true,
+        peers: Vec::new(),
+    };
+    drive(config, args.json).await
+}
+
+/// Runs the client, showing its progress as a bar (or JSON lines).
+async fn drive(config: torrent::client::ClientConfig, json: bool) -> anyhow::Result<ExitCode> {
+    use torrent::client::Progress;
+    let total = config.meta.info.total_length();
+    let pieces = config.meta.info.pieces.len() as u64;
+    let name = config.meta.info.name.clone();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let shutdown = netio::shutdown_on_signals();
+    let client = tokio::spawn(torrent::client::run(config, tx, shutdown));
+    let bar = (!json).then(|| {
+        let bar = indicatif::ProgressBar::new(pieces);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {pos}/{len} pieces, {binary_bytes_per_sec}, eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message(name.clone());
+        bar
+    });
+    let started = std::time::Instant::now();
+    while let Some(event) = rx.recv().await {
+        if json {
+            let line = match &event {
+                Progress::Checked { have, of } => {
+                    serde_json::json!({"event": "checked", "have": have, "pieces": of})
+                }
+                Progress::Piece {
+                    index,
+                    have,
+                    of,
+                    downloaded,
+                    peers,
+                } => serde_json::json!({
+                    "event": "piece", "index": index, "have": have, "pieces": of,
+                    "downloaded": downloaded, "peers": peers,
+                    "rate": *downloaded as f64 / started.elapsed().as_secs_f64().max(0.001),
+                }),
+                Progress::BadPiece(index) => {
+                    serde_json::json!({"event": "bad_piece", "index": index})
+                }
+                Progress::Complete => serde_json::json!({"event": "complete", "bytes": total}),
+                Progress::Tracker(Ok(peers)) => {
+                    serde_json::json!({"event": "tracker", "peers": peers})
+                }
+                Progress::Tracker(Err(error)) => {
+                    serde_json::json!({"event": "tracker", "error": error})
+                }
+            };
+            println!("{line}");
+        } else if let Some(bar) = &bar {
+            // Without a terminal the bar is hidden: the notable lines still go to stderr.
+            let say = |line: String| {
+                if bar.is_hidden() {
+                    eprintln!("{line}");
+                } else {
+                    bar.println(line);
+                }
+            };
+            match &event {
+                Progress::Checked { have, .. } => bar.set_position(*have as u64),
+                Progress::Piece {
+                    have,
+                    downloaded,
+                    peers,
+                    ..
+                } => {
+                    bar.set_position(*have as u64);
+                    bar.set_message(format!(
+                        "{name} ({peers} peers, {} MB)",
+                        downloaded / 1_000_000
+                    ));
+                }
+                Progress::BadPiece(index) => say(format!(
+                    "piece {index} failed its check; its senders are banned"
+                )),
+                Progress::Complete => say(format!("{name}: complete ({total} bytes)")),
+                Progress::Tracker(Err(error)) => say(format!("tracker: {error}")),
+                Progress::Tracker(Ok(_)) => {}
+            }
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    client.await.context("the client task failed")??;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -462,3 +462,146 @@ fn our_wire_messages_fetch_pieces_from_libtorrent() {
     let _ = seeder.kill();
     let _ = seeder.wait();
 }
+
+/// Runs our client in its own thread until it finishes (or `shutdown`), collecting its
+/// progress events.
+fn run_client(
+    config: torrent::client::ClientConfig,
+    shutdown: netio::Shutdown,
+) -> std::thread::JoinHandle<(std::io::Result<()>, Vec<torrent::client::Progress>)> {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let result = torrent::client::run(config, tx, shutdown).await;
+            let mut events = Vec::new();
+            while let Ok(event) = rx.try_recv() {
+                events.push(event);
+            }
+            (result, events)
+        })
+    })
+}
+
+#[test]
+fn our_client_downloads_from_libtorrent_and_seeds_to_it() {
+    if libtorrent_missing() {
+        return;
+    }
+    let (http, _udp, tracker_stop) = start_tracker();
+    let dir = scratch("client");
+    std::fs::create_dir_all(dir.join("theirs/share")).unwrap();
+    let a: Vec<u8> = (0..1_500_000u32)
+        .map(|i| (i.wrapping_mul(2_246_822_519) >> 9) as u8)
+        .collect();
+    let b: Vec<u8> = (0..300_001u32)
+        .map(|i| (i.wrapping_mul(3_266_489_917) >> 5) as u8)
+        .collect();
+    std::fs::write(dir.join("theirs/share/a.bin"), &a).unwrap();
+    std::fs::write(dir.join("theirs/share/b.bin"), &b).unwrap();
+    let bytes = create(
+        &dir.join("theirs/share"),
+        &CreateOptions {
+            trackers: vec![vec![format!("http://{http}/announce")]],
+            piece_length: Some(32 * 1024),
+            ..CreateOptions::default()
+        },
+    )
+    .unwrap();
+    let meta = Metainfo::parse(&bytes).unwrap();
+    let file = dir.join("share.torrent");
+    std::fs::write(&file, &bytes).unwrap();
+
+    // 1. libtorrent seeds; our client finds it through the tracker and downloads.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/swarm/seed_one.py");
+    let mut seeder = Command::new("/usr/bin/python3")
+        .arg(&script)
+        .args([
+            file.to_str().unwrap(),
+            dir.join("theirs").to_str().unwrap(),
+            "90",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(seeder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.starts_with("port "), "{line}");
+    let ours = dir.join("ours");
+    let _ = std::fs::remove_dir_all(&ours);
+    let config = torrent::client::ClientConfig {
+        meta: meta.clone(),
+        dir: ours.clone(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        seed: false,
+        peers: Vec::new(),
+    };
+    let stop = netio::Shutdown::new();
+    let watchdog = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+            stop.trigger();
+        })
+    };
+    let (result, events) = run_client(config, stop.clone()).join().unwrap();
+    result.unwrap();
+    let _ = seeder.kill();
+    let _ = seeder.wait();
+    assert!(
+        events.contains(&torrent::client::Progress::Complete),
+        "{events:?}"
+    );
+    assert_eq!(std::fs::read(ours.join("share/a.bin")).unwrap(), a);
+    assert_eq!(std::fs::read(ours.join("share/b.bin")).unwrap(), b);
+    drop(watchdog);
+
+    // 2. A restart finds everything on disk (resume) and, seeding, serves a libtorrent
+    //    leecher that finds us through the tracker.
+    let seed_stop = netio::Shutdown::new();
+    let seeding = run_client(
+        torrent::client::ClientConfig {
+            meta: meta.clone(),
+            dir: ours.clone(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            seed: true,
+            peers: Vec::new(),
+        },
+        seed_stop.clone(),
+    );
+    let leech_dir = dir.join("leech");
+    let _ = std::fs::remove_dir_all(&leech_dir);
+    std::fs::create_dir_all(&leech_dir).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/swarm/leech_one.py");
+    let out = Command::new("/usr/bin/python3")
+        .arg(&script)
+        .args([file.to_str().unwrap(), leech_dir.to_str().unwrap(), "60"])
+        .output()
+        .unwrap();
+    seed_stop.trigger();
+    let (result, events) = seeding.join().unwrap();
+    result.unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        events.first(),
+        Some(&torrent::client::Progress::Checked {
+            have: meta.info.pieces.len(),
+            of: meta.info.pieces.len()
+        })
+    );
+    assert_eq!(std::fs::read(leech_dir.join("share/a.bin")).unwrap(), a);
+    assert_eq!(std::fs::read(leech_dir.join("share/b.bin")).unwrap(), b);
+    tracker_stop.trigger();
+}
