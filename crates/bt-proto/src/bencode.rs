@@ -346,6 +346,11 @@ mod tests {
             decode(b"i-9223372036854775808e").unwrap(),
             Value::Int(i64::MIN)
         );
+        // A length far beyond the input is refused before anything is allocated for it.
+        assert_eq!(
+            decode(b"99999999999999:x"),
+            Err(BencodeError::Truncated(16))
+        );
         let deep = format!("{}{}", "l".repeat(MAX_DEPTH + 2), "e".repeat(MAX_DEPTH + 2));
         assert_eq!(decode(deep.as_bytes()), Err(BencodeError::TooDeep));
     }

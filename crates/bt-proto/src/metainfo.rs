@@ -111,9 +111,13 @@ impl From<BencodeError> for MetainfoError {
     }
 }
 
-/// Whether `part` is one safe path component.
+/// Whether `part` is one safe path component: not empty, `.` or `..`, no `/`, `\` or NUL,
+/// and no drive prefix (`C:`), so no torrent reaches outside its download folder on any
+/// system.
 pub fn safe_component(part: &str) -> bool {
-    !part.is_empty() && part != "." && part != ".." && !part.contains(['/', '\\', '\0'])
+    let bytes = part.as_bytes();
+    let drive = bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':';
+    !part.is_empty() && part != "." && part != ".." && !drive && !part.contains(['/', '\\', '\0'])
 }
 
 fn text(value: Option<&Value>) -> Option<String> {
@@ -271,6 +275,8 @@ mod tests {
         assert!(Metainfo::parse(ok.as_bytes()).is_ok());
         for (bad, why) in [
             (ok.replace("4:name1:a", "4:name2:.."), "dot-dot name"),
+            (ok.replace("4:name1:a", "4:name3:C:x"), "drive prefix"),
+            (ok.replace("4:name1:a", "4:name2:/x"), "absolute"),
             (ok.replace("6:lengthi5e", "6:lengthi50e"), "pieces do not cover"),
             (ok.replace("i16e", "i0e"), "zero piece length"),
             (ok.replace("20:xxxxxxxxxxxxxxxxxxxx", "19:xxxxxxxxxxxxxxxxxxx"), "ragged table"),

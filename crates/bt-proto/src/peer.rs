@@ -12,6 +12,12 @@ use std::collections::VecDeque;
 
 /// The largest block a peer may ask for (BEP 3 clients use 16 KiB; some allow 128 KiB).
 pub const MAX_REQUEST: u32 = 128 * 1024;
+/// The most requests of the peer's that may wait for an answer (libtorrent keeps up to 500
+/// in flight); more is a flood, and the connection closes.
+pub const MAX_PENDING_REQUESTS: usize = 1024;
+/// Blocks we cancelled that may still arrive (the cancel crossed the block on the wire).
+const CANCELLED_KEPT: usize = 256;
+
 /// Seconds of silence after which we send a keep-alive.
 pub const KEEPALIVE: u64 = 90;
 /// Seconds without anything from the peer after which the connection closes.
@@ -106,6 +112,8 @@ pub struct PeerConn {
     pub peer_interested: bool,
     peer_pieces: Bitfield,
     requested: Vec<Block>,
+    cancelled: VecDeque<Block>,
+    pending_requests: usize,
     last_input: u64,
     last_output: u64,
 }
@@ -130,6 +138,8 @@ impl PeerConn {
             peer_interested: false,
             peer_pieces: Bitfield::new(pieces),
             requested: Vec::new(),
+            cancelled: VecDeque::new(),
+            pending_requests: 0,
             last_input: now,
             last_output: now,
         }
@@ -238,6 +248,10 @@ impl PeerConn {
     pub fn cancel(&mut self, block: Block, now: u64) {
         if let Some(at) = self.requested.iter().position(|b| *b == block) {
             self.requested.remove(at);
+            if self.cancelled.len() == CANCELLED_KEPT {
+                self.cancelled.pop_front();
+            }
+            self.cancelled.push_back(block);
             self.send(
                 Message::Cancel {
                     index: block.index,
@@ -251,6 +265,7 @@ impl PeerConn {
 
     /// Answers a request the driver read from storage.
     pub fn send_block(&mut self, block: Block, data: Vec<u8>, now: u64) {
+        self.pending_requests = self.pending_requests.saturating_sub(1);
         if !self.am_choking {
             self.send(
                 Message::Piece {
@@ -265,6 +280,7 @@ impl PeerConn {
 
     /// Refuses a request (BEP 6 reject; without the extension, nothing is sent).
     pub fn reject(&mut self, block: Block, now: u64) {
+        self.pending_requests = self.pending_requests.saturating_sub(1);
         if self.fast {
             self.send(
                 Message::Reject {
@@ -385,6 +401,13 @@ impl PeerConn {
                 } else {
                     std::mem::take(&mut self.requested)
                 };
+                // Blocks already on the wire may still come: they are not unrequested.
+                for block in &dropped {
+                    if self.cancelled.len() == CANCELLED_KEPT {
+                        self.cancelled.pop_front();
+                    }
+                    self.cancelled.push_back(*block);
+                }
                 self.events.push_back(PeerEvent::Choked(dropped));
             }
             Message::Unchoke => {
@@ -412,8 +435,11 @@ impl PeerConn {
                 if !self.shape.valid(&block) {
                     return Err(format!("request outside the torrent: {block:?}"));
                 }
+                self.pending_requests += 1;
                 if self.am_choking {
                     self.reject(block, now);
+                } else if self.pending_requests > MAX_PENDING_REQUESTS {
+                    return Err("request flood".into());
                 } else {
                     self.events.push_back(PeerEvent::Request(block));
                 }
@@ -422,11 +448,14 @@ impl PeerConn {
                 index,
                 begin,
                 length,
-            } => self.events.push_back(PeerEvent::Cancel(Block {
-                index,
-                begin,
-                length,
-            })),
+            } => {
+                self.pending_requests = self.pending_requests.saturating_sub(1);
+                self.events.push_back(PeerEvent::Cancel(Block {
+                    index,
+                    begin,
+                    length,
+                }))
+            }
             Message::Piece {
                 index,
                 begin,
@@ -443,6 +472,11 @@ impl PeerConn {
                         block: key,
                         data: block,
                     });
+                } else if let Some(at) = self.cancelled.iter().position(|b| *b == key) {
+                    // It crossed our cancel: harmless.
+                    self.cancelled.remove(at);
+                } else {
+                    return Err(format!("unrequested block {key:?}"));
                 }
             }
             Message::Reject {
@@ -621,6 +655,43 @@ mod tests {
         conn.handle_input(&theirs, 0);
         assert!(!conn.is_closed());
         assert!(conn.peer_pieces().is_full());
+    }
+
+    #[test]
+    fn floods_and_unrequested_blocks_close_the_connection() {
+        let theirs = Handshake::new([9; 20], [2; 20]).encode();
+        let mut conn = PeerConn::new(shape(1), 0);
+        conn.handle_input(&theirs, 0);
+        conn.set_choking(false, 0);
+        let request = Message::Request {
+            index: 0,
+            begin: 0,
+            length: 16 * 1024,
+        }
+        .encode();
+        conn.handle_input(&request.repeat(MAX_PENDING_REQUESTS + 1), 1);
+        assert!(conn.is_closed(), "a flood of requests");
+        // A block we never asked for closes; one that crossed our cancel does not.
+        let mut conn = PeerConn::new(shape(1), 0);
+        conn.handle_input(&theirs, 0);
+        conn.handle_input(&Message::Unchoke.encode(), 0);
+        let block = Block {
+            index: 1,
+            begin: 0,
+            length: 4,
+        };
+        assert!(conn.request(block, 1));
+        conn.cancel(block, 1);
+        let piece = Message::Piece {
+            index: 1,
+            begin: 0,
+            block: vec![1; 4],
+        }
+        .encode();
+        conn.handle_input(&piece, 2);
+        assert!(!conn.is_closed());
+        conn.handle_input(&piece, 3);
+        assert!(conn.is_closed());
     }
 
     #[test]
