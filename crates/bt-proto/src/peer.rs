@@ -1,6 +1,6 @@
 //! One peer connection as a sans-IO machine: the handshake (the info-hash must match), the
-//! piece announcement (a bitfield, or BEP 6 have-all/have-none, only first, though BEP 10's
-//! extension handshake may precede it), the four
+//! piece announcement (a bitfield, or BEP 6 have-all/have-none, first, though BEP 10's
+//! extension handshake may precede it and a later bitfield is taken as haves), the four
 //! choke/interest flags, our requests in flight (dropped on a choke without the Fast
 //! extension, rejected one by one with it), the peer's requests (checked against the torrent,
 //! refused while we choke it), keep-alives and the idle timeout. Bytes and seconds in;
@@ -359,30 +359,61 @@ impl PeerConn {
         let first = std::mem::replace(&mut self.first_message, false);
         let pieces = self.shape.pieces;
         match message {
-            // The piece announcement comes first, except that keep-alives, the DHT port
-            // and the BEP 10 extension handshake may come before it (libtorrent sends its
-            // extension handshake first).
-            Message::KeepAlive | Message::Port(_) => self.first_message = first,
+            // The piece announcement comes first, except that keep-alives, the DHT port,
+            // BEP 6's allowed-fast and suggest, and the BEP 10 extension handshake may come
+            // before it (libtorrent sends its extension handshake first, aria2 its allowed
+            // fast set).
+            Message::KeepAlive
+            | Message::Port(_)
+            | Message::AllowedFast(_)
+            | Message::Suggest(_) => self.first_message = first,
             Message::Bitfield(bits) => {
-                if !first {
-                    return Err("bitfield after the first message".into());
-                }
                 let field =
                     Bitfield::from_bytes(&bits, pieces).ok_or("bitfield of the wrong size")?;
-                self.peer_pieces = field.clone();
-                self.events.push_back(PeerEvent::Pieces(field));
+                if first {
+                    self.peer_pieces = field.clone();
+                    self.events.push_back(PeerEvent::Pieces(field));
+                } else {
+                    // BEP 3 has it first only, but aria2 sends a later one as an update: taken
+                    // as the haves it adds, as long as it takes no piece back.
+                    for index in 0..pieces {
+                        match (self.peer_pieces.has(index), field.has(index)) {
+                            (true, false) => {
+                                return Err("a later bitfield takes pieces back".into())
+                            }
+                            (false, true) => {
+                                self.peer_pieces.set(index);
+                                self.events.push_back(PeerEvent::Have(index as u32));
+                            }
+                            _ => {}
+                        }
+                    }
+                }
             }
             Message::HaveAll | Message::HaveNone => {
-                if !first || !self.fast {
-                    return Err("have-all/none out of place".into());
+                if !self.fast {
+                    return Err("have-all/none without the Fast extension".into());
                 }
-                let field = if message == Message::HaveAll {
-                    Bitfield::full(pieces)
-                } else {
-                    Bitfield::new(pieces)
-                };
-                self.peer_pieces = field.clone();
-                self.events.push_back(PeerEvent::Pieces(field));
+                let all = message == Message::HaveAll;
+                if first {
+                    let field = if all {
+                        Bitfield::full(pieces)
+                    } else {
+                        Bitfield::new(pieces)
+                    };
+                    self.peer_pieces = field.clone();
+                    self.events.push_back(PeerEvent::Pieces(field));
+                } else if all {
+                    // A later have-all (aria2 sends one when it completes): the haves it adds.
+                    for index in 0..pieces {
+                        if !self.peer_pieces.has(index) {
+                            self.peer_pieces.set(index);
+                            self.events.push_back(PeerEvent::Have(index as u32));
+                        }
+                    }
+                } else if self.peer_pieces.count() > 0 {
+                    return Err("a later have-none takes pieces back".into());
+                }
             }
             Message::Have(index) => {
                 if index as usize >= pieces {
@@ -498,7 +529,7 @@ impl PeerConn {
                 self.first_message = first;
                 self.events.push_back(PeerEvent::Extended { id, payload })
             }
-            Message::Suggest(_) | Message::AllowedFast(_) | Message::Unknown(_) => {}
+            Message::Unknown(_) => {}
         }
         Ok(())
     }
@@ -622,7 +653,7 @@ mod tests {
             .encode(),
             [
                 Message::Have(0).encode(),
-                Message::Bitfield(vec![0xe0]).encode(),
+                Message::Bitfield(vec![0x40]).encode(),
             ]
             .concat(),
             Message::Bitfield(vec![0xff]).encode(),

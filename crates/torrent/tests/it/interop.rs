@@ -605,3 +605,123 @@ fn our_client_downloads_from_libtorrent_and_seeds_to_it() {
     assert_eq!(std::fs::read(leech_dir.join("share/b.bin")).unwrap(), b);
     tracker_stop.trigger();
 }
+
+fn aria2_args(dir: &Path) -> Vec<String> {
+    [
+        "--enable-dht=false",
+        "--enable-dht6=false",
+        "--bt-enable-lpd=false",
+        "--enable-peer-exchange=false",
+        "--summary-interval=0",
+        "--console-log-level=warn",
+        "--bt-tracker-connect-timeout=5",
+        "--no-conf=true",
+    ]
+    .iter()
+    .map(|arg| arg.to_string())
+    .chain(["-d".to_string(), dir.to_str().unwrap().to_string()])
+    .collect()
+}
+
+#[test]
+fn aria2_leeches_from_our_seeder_and_seeds_to_our_leecher() {
+    if tool_missing("aria2c") {
+        return;
+    }
+    let (http, _udp, tracker_stop) = start_tracker();
+    let dir = scratch("aria2");
+    std::fs::create_dir_all(dir.join("seed")).unwrap();
+    let data: Vec<u8> = (0..1_000_003u32)
+        .map(|i| (i.wrapping_mul(2_654_435_769) >> 13) as u8)
+        .collect();
+    std::fs::write(dir.join("seed/blob.bin"), &data).unwrap();
+    let bytes = create(
+        &dir.join("seed/blob.bin"),
+        &CreateOptions {
+            trackers: vec![vec![format!("http://{http}/announce")]],
+            piece_length: Some(16 * 1024),
+            ..CreateOptions::default()
+        },
+    )
+    .unwrap();
+    let meta = Metainfo::parse(&bytes).unwrap();
+    let file = dir.join("blob.torrent");
+    std::fs::write(&file, &bytes).unwrap();
+
+    // 1. Our seeder, aria2 leeching (aria2 tries MSE first, which we refuse; it then retries
+    //    the plain handshake, sends its allowed-fast set first and later bitfields as updates).
+    let stop = netio::Shutdown::new();
+    let seeding = run_client(
+        torrent::client::ClientConfig {
+            meta: meta.clone(),
+            dir: dir.join("seed"),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            seed: true,
+            peers: Vec::new(),
+        },
+        stop.clone(),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg("aria2c")
+        .args(aria2_args(&dir.join("theirs")))
+        .args(["--seed-time=0", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    stop.trigger();
+    seeding.join().unwrap().0.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(std::fs::read(dir.join("theirs/blob.bin")).unwrap(), data);
+
+    // 2. aria2 seeding what it just got, our client leeching.
+    let mut seeder = Command::new("timeout")
+        .arg("60")
+        .arg("aria2c")
+        .args(aria2_args(&dir.join("theirs")))
+        .args([
+            "--check-integrity=true",
+            "--seed-ratio=0.0",
+            "--seed-time=1",
+            file.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let stop = netio::Shutdown::new();
+    let watchdog = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+            stop.trigger();
+        })
+    };
+    let ours = dir.join("ours");
+    let (result, events) = run_client(
+        torrent::client::ClientConfig {
+            meta: meta.clone(),
+            dir: ours.clone(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            seed: false,
+            peers: Vec::new(),
+        },
+        stop,
+    )
+    .join()
+    .unwrap();
+    let _ = seeder.kill();
+    let _ = seeder.wait();
+    drop(watchdog);
+    result.unwrap();
+    assert!(
+        events.contains(&torrent::client::Progress::Complete),
+        "{events:?}"
+    );
+    assert_eq!(std::fs::read(ours.join("blob.bin")).unwrap(), data);
+    tracker_stop.trigger();
+}
