@@ -725,3 +725,92 @@ fn aria2_leeches_from_our_seeder_and_seeds_to_our_leecher() {
     assert_eq!(std::fs::read(ours.join("blob.bin")).unwrap(), data);
     tracker_stop.trigger();
 }
+
+/// A mixed swarm: a libtorrent seeder, our client and a libtorrent leecher at once, all found
+/// through our tracker; both leechers complete (ours keeps seeding meanwhile, so the other
+/// leecher may take pieces from either).
+#[test]
+fn a_mixed_swarm_of_ours_and_libtorrent_completes() {
+    if libtorrent_missing() {
+        return;
+    }
+    let (http, _udp, tracker_stop) = start_tracker();
+    let dir = scratch("mixed");
+    std::fs::create_dir_all(dir.join("seed")).unwrap();
+    let data: Vec<u8> = (0..2_000_000u32)
+        .map(|i| (i.wrapping_mul(1_103_515_245) >> 11) as u8)
+        .collect();
+    std::fs::write(dir.join("seed/mixed.bin"), &data).unwrap();
+    let bytes = create(
+        &dir.join("seed/mixed.bin"),
+        &CreateOptions {
+            trackers: vec![vec![format!("http://{http}/announce")]],
+            piece_length: Some(16 * 1024),
+            ..CreateOptions::default()
+        },
+    )
+    .unwrap();
+    let meta = Metainfo::parse(&bytes).unwrap();
+    let file = dir.join("mixed.torrent");
+    std::fs::write(&file, &bytes).unwrap();
+    let swarm = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/swarm");
+    let mut seeder = Command::new("/usr/bin/python3")
+        .arg(swarm.join("seed_one.py"))
+        .args([
+            file.to_str().unwrap(),
+            dir.join("seed").to_str().unwrap(),
+            "90",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(seeder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let stop = netio::Shutdown::new();
+    let ours = run_client(
+        torrent::client::ClientConfig {
+            meta: meta.clone(),
+            dir: dir.join("ours"),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            seed: true,
+            peers: Vec::new(),
+        },
+        stop.clone(),
+    );
+    let leech_dir = dir.join("theirs");
+    std::fs::create_dir_all(&leech_dir).unwrap();
+    let out = Command::new("/usr/bin/python3")
+        .arg(swarm.join("leech_one.py"))
+        .args([file.to_str().unwrap(), leech_dir.to_str().unwrap(), "60"])
+        .output()
+        .unwrap();
+    // Give our client the time to finish too, then stop it.
+    for _ in 0..300 {
+        if std::fs::read(dir.join("ours/mixed.bin")).is_ok_and(|got| got == data) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    stop.trigger();
+    let (result, events) = ours.join().unwrap();
+    let _ = seeder.kill();
+    let _ = seeder.wait();
+    result.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        events.contains(&torrent::client::Progress::Complete),
+        "{events:?}"
+    );
+    assert_eq!(std::fs::read(leech_dir.join("mixed.bin")).unwrap(), data);
+    assert_eq!(std::fs::read(dir.join("ours/mixed.bin")).unwrap(), data);
+    tracker_stop.trigger();
+}
