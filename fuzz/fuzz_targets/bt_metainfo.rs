@@ -39,6 +39,10 @@ fuzz_target!(|data: &[u8]| {
         );
     }
     let _ = Handshake::decode(data);
+    let _ = bt_proto::metadata::decode_handshake(data);
+    if let Some(message) = bt_proto::metadata::MetadataMessage::decode(data) {
+        let _ = message.encode();
+    }
     // A peer connection fed the bytes after a good handshake: events, never a panic.
     let shape = bt_proto::peer::TorrentShape {
         info_hash: [9; 20],

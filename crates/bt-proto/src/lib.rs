@@ -21,6 +21,7 @@ pub mod bencode;
 pub mod build;
 pub mod choker;
 pub mod magnet;
+pub mod metadata;
 pub mod metainfo;
 pub mod peer;
 pub mod picker;

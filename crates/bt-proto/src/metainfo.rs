@@ -79,6 +79,8 @@ pub struct Metainfo {
     pub comment: Option<String>,
     /// BEP 19 `url-list`.
     pub web_seeds: Vec<String>,
+    /// The `info` dictionary's bytes as they are in the file (what BEP 9 hands to peers).
+    pub info_bytes: Vec<u8>,
 }
 
 /// Why bytes are not a usable `.torrent`.
@@ -150,7 +152,8 @@ impl Metainfo {
             .cloned()
             .ok_or(MetainfoError::Field("info"))?;
         let info = Info::from_value(root.get("info").ok_or(MetainfoError::Field("info"))?)?;
-        let info_hash: Sha1Hash = Sha1::digest(&bytes[span]).into();
+        let info_bytes = bytes[span].to_vec();
+        let info_hash: Sha1Hash = Sha1::digest(&info_bytes).into();
         let mut trackers: Vec<Vec<String>> = root
             .get("announce-list")
             .and_then(Value::as_list)
@@ -181,6 +184,26 @@ impl Metainfo {
             creation_date: root.get("creation date").and_then(Value::as_int),
             comment: text(root.get("comment")),
             web_seeds,
+            info_bytes,
+        })
+    }
+
+    /// A torrent from an `info` dictionary's bytes (BEP 9's metadata) and the trackers of a
+    /// magnet link.
+    pub fn from_info_bytes(
+        info_bytes: &[u8],
+        trackers: Vec<Vec<String>>,
+    ) -> Result<Metainfo, MetainfoError> {
+        let info = Info::from_value(&crate::bencode::decode(info_bytes)?)?;
+        Ok(Metainfo {
+            info,
+            info_hash: Sha1::digest(info_bytes).into(),
+            trackers,
+            created_by: None,
+            creation_date: None,
+            comment: None,
+            web_seeds: Vec::new(),
+            info_bytes: info_bytes.to_vec(),
         })
     }
 

@@ -195,6 +195,12 @@ impl PeerConn {
         }
     }
 
+    /// Sends a BEP 10 extension message (`id` 0: the extension handshake; else the peer's id
+    /// for the extension).
+    pub fn send_extended(&mut self, id: u8, payload: Vec<u8>, now: u64) {
+        self.send(Message::Extended { id, payload }, now);
+    }
+
     /// Tells the peer we have piece `index`.
     pub fn send_have(&mut self, index: u32, now: u64) {
         self.send(Message::Have(index), now);

@@ -11,6 +11,7 @@
 use crate::announce::{announce, AnnounceParams};
 use crate::storage::Storage;
 use bt_proto::choker::{Choker, PeerView, SLOTS};
+use bt_proto::metadata::{self, MetadataMessage};
 use bt_proto::peer::{PeerConn, PeerEvent, TorrentShape};
 use bt_proto::picker::{Block, Picker, Received};
 use bt_proto::tracker::Event;
@@ -388,7 +389,7 @@ async fn peer_task(
 ) -> String {
     let mut conn = PeerConn::new(shared.shape.clone(), shared.now());
     let mut buffer = vec![0u8; 64 * 1024];
-    let mut handshaken = false;
+    let mut their_metadata_id = None;
     let reason = loop {
         let output = conn.take_output();
         if !output.is_empty() {
@@ -418,7 +419,7 @@ async fn peer_task(
         }
         let mut ended = None;
         while let Some(event) = conn.poll_event() {
-            if let Err(reason) = on_event(shared, &mut conn, key, event, &mut handshaken) {
+            if let Err(reason) = on_event(shared, &mut conn, key, event, &mut their_metadata_id) {
                 ended = Some(reason);
                 break;
             }
@@ -442,14 +443,33 @@ fn on_event(
     conn: &mut PeerConn,
     key: u64,
     event: PeerEvent,
-    handshaken: &mut bool,
+    their_metadata_id: &mut Option<u8>,
 ) -> Result<(), String> {
     let now = shared.now();
     match event {
-        PeerEvent::Handshake(_) => {
-            *handshaken = true;
+        PeerEvent::Handshake(theirs) => {
+            // BEP 10 first (so that magnet clients learn our metadata), then our pieces.
+            if theirs.extensions() {
+                let ours = metadata::encode_handshake(Some(shared.meta.info_bytes.len()));
+                conn.send_extended(0, ours, now);
+            }
             let have = shared.state().picker.have().clone();
             conn.send_pieces(&have, now);
+        }
+        PeerEvent::Extended { id: 0, payload } => {
+            *their_metadata_id = metadata::decode_handshake(&payload).and_then(|h| h.ut_metadata);
+        }
+        PeerEvent::Extended {
+            id: metadata::UT_METADATA,
+            payload,
+        } => {
+            // BEP 9: a peer that came with a magnet link asks for the info dictionary.
+            if let (Some(MetadataMessage::Request(piece)), Some(theirs)) =
+                (MetadataMessage::decode(&payload), *their_metadata_id)
+            {
+                let reply = metadata::answer(&shared.meta.info_bytes, piece);
+                conn.send_extended(theirs, reply.encode(), now);
+            }
         }
         PeerEvent::Pieces(field) => {
             let mut state = shared.state();

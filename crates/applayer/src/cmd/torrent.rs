@@ -30,7 +30,7 @@ enum TorrentCommand {
 /// Example: `applayer torrent get video.torrent --out downloads`.
 #[derive(clap::Args, Debug)]
 struct GetArgs {
-    /// The .torrent file (magnet links need BEP 9's metadata exchange, not built yet).
+    /// The .torrent file, or a magnet link (its metadata fetched from peers, BEP 9).
     torrent: String,
     /// Where the files go (default: the current folder).
     #[arg(long, short = 'o', value_name = "DIR", default_value = ".")]
@@ -196,15 +196,20 @@ fn read_torrent(path: &std::path::Path) -> anyhow::Result<Metainfo> {
 }
 
 async fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
-    if args.torrent.starts_with("magnet:") {
+    let meta = if args.torrent.starts_with("magnet:") {
         let magnet = Magnet::parse(&args.torrent)?;
-        anyhow::bail!(
-            "magnet link for {}: fetching the metadata from peers (BEP 9) is not built yet; \
-             give the .torrent file",
-            bt_proto::hex(&magnet.info_hash)
+        let meta = torrent::magnet::fetch_metadata(&magnet, args.listen.port())
+            .await
+            .with_context(|| format!("metadata of {}", bt_proto::hex(&magnet.info_hash)))?;
+        eprintln!(
+            "{}: metadata from peers ({} bytes)",
+            meta.info.name,
+            meta.info_bytes.len()
         );
-    }
-    let meta = read_torrent(std::path::Path::new(&args.torrent))?;
+        meta
+    } else {
+        read_torrent(std::path::Path::new(&args.torrent))?
+    };
     let config = torrent::client::ClientConfig {
         meta,
         dir: args.out,

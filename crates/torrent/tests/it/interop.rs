@@ -814,3 +814,114 @@ fn a_mixed_swarm_of_ours_and_libtorrent_completes() {
     assert_eq!(std::fs::read(dir.join("ours/mixed.bin")).unwrap(), data);
     tracker_stop.trigger();
 }
+
+/// BEP 9 both ways: our client gets a magnet link's metadata from a libtorrent seeder and
+/// downloads; then, seeding, it hands its metadata to a libtorrent leecher that has only the
+/// magnet link.
+#[test]
+fn magnet_links_both_ways_with_libtorrent() {
+    if libtorrent_missing() {
+        return;
+    }
+    let (http, _udp, tracker_stop) = start_tracker();
+    let dir = scratch("magnet");
+    std::fs::create_dir_all(dir.join("theirs/folder")).unwrap();
+    // Many files, so that the metadata takes more than one 16 KiB piece.
+    for i in 0..400 {
+        let body: Vec<u8> = (0..(1000 + i * 7))
+            .map(|j| (j as u32).wrapping_mul(i as u32 + 3) as u8)
+            .collect();
+        std::fs::write(
+            dir.join(format!("theirs/folder/part-{i:04}-with-a-long-name.bin")),
+            body,
+        )
+        .unwrap();
+    }
+    let tracker = format!("http://{http}/announce");
+    let bytes = create(
+        &dir.join("theirs/folder"),
+        &CreateOptions {
+            trackers: vec![vec![tracker.clone()]],
+            piece_length: Some(16 * 1024),
+            ..CreateOptions::default()
+        },
+    )
+    .unwrap();
+    let meta = Metainfo::parse(&bytes).unwrap();
+    assert!(meta.info_bytes.len() > 16 * 1024);
+    let file = dir.join("folder.torrent");
+    std::fs::write(&file, &bytes).unwrap();
+    let magnet = bt_proto::magnet::Magnet {
+        info_hash: meta.info_hash,
+        name: Some("folder".into()),
+        trackers: vec![tracker.clone()],
+        peers: Vec::new(),
+    };
+    let swarm = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/swarm");
+    let mut seeder = Command::new("/usr/bin/python3")
+        .arg(swarm.join("seed_one.py"))
+        .args([
+            file.to_str().unwrap(),
+            dir.join("theirs").to_str().unwrap(),
+            "90",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(seeder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let fetched = runtime
+        .block_on(torrent::magnet::fetch_metadata(&magnet, 6881))
+        .expect("metadata from libtorrent");
+    assert_eq!(fetched.info, meta.info);
+    assert_eq!(fetched.info_hash, meta.info_hash);
+    let _ = seeder.kill();
+    let _ = seeder.wait();
+    // Our seeder (from the original files), a libtorrent leecher with the magnet link only.
+    let stop = netio::Shutdown::new();
+    let seeding = run_client(
+        torrent::client::ClientConfig {
+            meta: fetched,
+            dir: dir.join("theirs"),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            seed: true,
+            peers: Vec::new(),
+        },
+        stop.clone(),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let leech_dir = dir.join("leech");
+    std::fs::create_dir_all(&leech_dir).unwrap();
+    let out = Command::new("/usr/bin/python3")
+        .arg(swarm.join("leech_magnet.py"))
+        .args([
+            magnet.to_string().as_str(),
+            leech_dir.to_str().unwrap(),
+            "60",
+        ])
+        .output()
+        .unwrap();
+    stop.trigger();
+    seeding.join().unwrap().0.unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let name = "part-0399-with-a-long-name.bin";
+    assert_eq!(
+        std::fs::read(leech_dir.join("folder").join(name)).unwrap(),
+        std::fs::read(dir.join("theirs/folder").join(name)).unwrap()
+    );
+    tracker_stop.trigger();
+}
