@@ -193,6 +193,27 @@ fn we_read_transmission_create_torrents() {
     assert_eq!(ours.info, meta.info);
 }
 
+/// A libtorrent seeder (`tests/swarm/seed_one.py`) of `torrent` from `data` for `seconds`,
+/// started and checked: the child and its first line (`port N`).
+fn libtorrent_seeder(torrent: &Path, data: &Path, seconds: u32) -> (std::process::Child, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/swarm/seed_one.py");
+    let mut seeder = Command::new("/usr/bin/python3")
+        .arg(script)
+        .arg(torrent)
+        .arg(data)
+        .arg(seconds.to_string())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(seeder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    (seeder, line)
+}
+
 /// The tracker on free loopback ports in its own thread; stopped when the returned
 /// `Shutdown` fires.
 fn start_tracker() -> (SocketAddr, SocketAddr, netio::Shutdown) {
@@ -350,7 +371,7 @@ fn libtorrent_peers_find_each_other_through_our_http_and_udp_tracker() {
 fn our_wire_messages_fetch_pieces_from_libtorrent() {
     use bt_proto::wire::{Bitfield, Handshake, Message, BLOCK};
     use sha1::{Digest, Sha1};
-    use std::io::{BufRead, Read, Write};
+    use std::io::{Read, Write};
     if libtorrent_missing() {
         return;
     }
@@ -371,21 +392,7 @@ fn our_wire_messages_fetch_pieces_from_libtorrent() {
     let meta = Metainfo::parse(&bytes).unwrap();
     let file = dir.join("blocks.torrent");
     std::fs::write(&file, &bytes).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/swarm/seed_one.py");
-    let mut seeder = Command::new("/usr/bin/python3")
-        .arg(&script)
-        .args([
-            file.to_str().unwrap(),
-            dir.join("seed").to_str().unwrap(),
-            "60",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(seeder.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (mut seeder, line) = libtorrent_seeder(&file, &dir.join("seed"), 60);
     let port: u16 = line.trim().strip_prefix("port ").unwrap().parse().unwrap();
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
@@ -516,23 +523,7 @@ fn our_client_downloads_from_libtorrent_and_seeds_to_it() {
     std::fs::write(&file, &bytes).unwrap();
 
     // 1. libtorrent seeds; our client finds it through the tracker and downloads.
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/swarm/seed_one.py");
-    let mut seeder = Command::new("/usr/bin/python3")
-        .arg(&script)
-        .args([
-            file.to_str().unwrap(),
-            dir.join("theirs").to_str().unwrap(),
-            "90",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(seeder.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
+    let (mut seeder, line) = libtorrent_seeder(&file, &dir.join("theirs"), 90);
     assert!(line.starts_with("port "), "{line}");
     let ours = dir.join("ours");
     let _ = std::fs::remove_dir_all(&ours);
@@ -754,22 +745,7 @@ fn a_mixed_swarm_of_ours_and_libtorrent_completes() {
     let file = dir.join("mixed.torrent");
     std::fs::write(&file, &bytes).unwrap();
     let swarm = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/swarm");
-    let mut seeder = Command::new("/usr/bin/python3")
-        .arg(swarm.join("seed_one.py"))
-        .args([
-            file.to_str().unwrap(),
-            dir.join("seed").to_str().unwrap(),
-            "90",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(seeder.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
+    let (mut seeder, _ready) = libtorrent_seeder(&file, &dir.join("seed"), 90);
     let stop = netio::Shutdown::new();
     let ours = run_client(
         torrent::client::ClientConfig {
@@ -858,22 +834,7 @@ fn magnet_links_both_ways_with_libtorrent() {
         peers: Vec::new(),
     };
     let swarm = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/swarm");
-    let mut seeder = Command::new("/usr/bin/python3")
-        .arg(swarm.join("seed_one.py"))
-        .args([
-            file.to_str().unwrap(),
-            dir.join("theirs").to_str().unwrap(),
-            "90",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(seeder.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
+    let (mut seeder, _ready) = libtorrent_seeder(&file, &dir.join("theirs"), 90);
     std::thread::sleep(std::time::Duration::from_secs(1));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
