@@ -2,11 +2,13 @@
 //! or a folder on disk (the files are read in order and fed to
 //! [`bt_proto::build::TorrentBuilder`]); [`tracker`] serves HTTP and UDP announces and
 //! scrapes; [`client`] downloads and seeds (over [`storage`] and [`announce`]), serving its
-//! metadata to magnet clients; [`magnet`] gets a magnet link's metadata from peers.
+//! metadata to magnet clients; [`magnet`] gets a magnet link's metadata from peers;
+//! [`experiment`] measures client-server against P2P distribution time in network namespaces.
 
 pub mod announce;
 pub mod client;
 pub mod create;
+pub mod experiment;
 pub mod magnet;
 pub mod storage;
 pub mod tracker;

@@ -25,6 +25,57 @@ enum TorrentCommand {
     Get(GetArgs),
     /// Seed a torrent from its files (checked first).
     Seed(SeedArgs),
+    /// Measure client-server against P2P distribution time over rate-limited network
+    /// namespaces (needs root), beside the fluid bounds; a table, JSON and an SVG plot.
+    Experiment(ExperimentArgs),
+}
+
+/// Example: `applayer torrent experiment --peers 1,2,4,8 --size 64M --server-up 40mbit
+/// --peer-up 20mbit --peer-down 1gbit --out experiment`.
+#[derive(clap::Args, Debug)]
+struct ExperimentArgs {
+    /// The numbers of peers N (comma-separated or repeated); one client-server and one P2P
+    /// run each.
+    #[arg(long, value_name = "N", value_delimiter = ',', num_args = 1.., required = true)]
+    peers: Vec<usize>,
+    /// The file's size F (`64M`, `512K`).
+    #[arg(long, value_name = "SIZE", value_parser = piece_size_any, default_value = "64M")]
+    size: u64,
+    /// The server's upload rate u_s (`40mbit`, `40M`: bits per second).
+    #[arg(long = "server-up", value_name = "RATE", value_parser = rate, default_value = "40mbit")]
+    server_up: u64,
+    /// Each peer's upload rate u.
+    #[arg(long = "peer-up", value_name = "RATE", value_parser = rate, default_value = "20mbit")]
+    peer_up: u64,
+    /// Each peer's download rate d.
+    #[arg(long = "peer-down", value_name = "RATE", value_parser = rate, default_value = "1gbit")]
+    peer_down: u64,
+    /// The torrent's piece size (default: as `torrent create` picks).
+    #[arg(long = "piece-size", value_name = "SIZE", value_parser = piece_size)]
+    piece_size: Option<u64>,
+    /// Run only one way.
+    #[arg(long, value_enum)]
+    only: Option<Way>,
+    /// Where results.txt, results.json, distribution-time.svg and the logs go.
+    #[arg(long, short = 'o', value_name = "DIR", default_value = "experiment")]
+    out: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Way {
+    /// Client-server only.
+    Cs,
+    /// P2P only.
+    P2p,
+}
+
+fn rate(text: &str) -> Result<u64, String> {
+    torrent::experiment::bounds::parse_rate(text)
+        .ok_or_else(|| format!("`{text}` is not a rate (40mbit, 1gbit, 800kbit ...)"))
+}
+
+fn piece_size_any(text: &str) -> Result<u64, String> {
+    web_proxy::parse_size(text).ok_or_else(|| format!("`{text}` is not a size (512K, 64M ...)"))
 }
 
 /// Example: `applayer torrent get video.torrent --out downloads`.
@@ -130,7 +181,43 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         TorrentCommand::Tracker(args) => tracker(args).await,
         TorrentCommand::Get(args) => get(args).await,
         TorrentCommand::Seed(args) => seed(args).await,
+        TorrentCommand::Experiment(args) => experiment(args).await,
     }
+}
+
+async fn experiment(args: ExperimentArgs) -> anyhow::Result<ExitCode> {
+    use torrent::experiment::{self, bounds::Params};
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let config = experiment::ExperimentConfig {
+        program: std::env::current_exe().context("finding the applayer binary")?,
+        peers: args.peers,
+        params: Params {
+            size: args.size,
+            server_up: args.server_up,
+            peer_up: args.peer_up,
+            peer_down: args.peer_down,
+        },
+        piece_length: args.piece_size,
+        out: args.out.clone(),
+        prefix: format!("alx{}", std::process::id()),
+        only: args.only.map(|way| match way {
+            Way::Cs => experiment::Way::ClientServer,
+            Way::P2p => experiment::Way::P2p,
+        }),
+    };
+    // Ctrl-C drops the run, and with it the namespaces and the programs in them.
+    let mut say = |line: String| eprintln!("{line}");
+    let report = tokio::select! {
+        report = experiment::run(&config, &mut say) => report?,
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+    };
+    print!("{}", experiment::plot::table(&report));
+    eprintln!(
+        "wrote {0}/results.txt, {0}/results.json and {0}/distribution-time.svg",
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {

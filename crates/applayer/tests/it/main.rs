@@ -2,6 +2,7 @@
 //! world and scenarios driven end to end through the real binary.
 
 mod cli;
+mod experiment;
 mod mail_crash;
 mod tidy;
 
