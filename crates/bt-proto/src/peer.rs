@@ -116,6 +116,17 @@ pub struct PeerConn {
     pending_requests: usize,
     last_input: u64,
     last_output: u64,
+    log: Option<Vec<Logged>>,
+}
+
+/// A message that crossed the wire, for the driver's `wire` event (kept only while
+/// [`PeerConn::record`] is on).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Logged {
+    /// We sent it (else we received it).
+    pub sent: bool,
+    /// [`Message::summary`], or `handshake ...`.
+    pub summary: String,
 }
 
 impl PeerConn {
@@ -142,6 +153,32 @@ impl PeerConn {
             pending_requests: 0,
             last_input: now,
             last_output: now,
+            log: None,
+        }
+    }
+
+    /// Keeps a summary of every message sent and received from now on (with our handshake,
+    /// queued at creation, as the first), for [`PeerConn::take_log`].
+    pub fn record(&mut self) {
+        if self.log.is_none() {
+            self.log = Some(vec![Logged {
+                sent: true,
+                summary: "handshake".into(),
+            }]);
+        }
+    }
+
+    /// The messages logged since the last call.
+    pub fn take_log(&mut self) -> Vec<Logged> {
+        self.log.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    fn logged(&mut self, sent: bool, message: &Message) {
+        if let Some(log) = &mut self.log {
+            log.push(Logged {
+                sent,
+                summary: message.summary(),
+            });
         }
     }
 
@@ -179,6 +216,7 @@ impl PeerConn {
 
     fn send(&mut self, message: Message, now: u64) {
         if !self.closed {
+            self.logged(true, &message);
             message.encode_into(&mut self.out);
             self.last_output = now;
         }
@@ -335,6 +373,22 @@ impl PeerConn {
                     self.input.drain(..HANDSHAKE_LEN);
                     self.handshaken = true;
                     self.fast = theirs.fast();
+                    if let Some(log) = &mut self.log {
+                        let mut summary = String::from("handshake");
+                        for (on, name) in [
+                            (theirs.extensions(), " extensions"),
+                            (theirs.fast(), " fast"),
+                            (theirs.dht(), " dht"),
+                        ] {
+                            if on {
+                                summary.push_str(name);
+                            }
+                        }
+                        log.push(Logged {
+                            sent: false,
+                            summary,
+                        });
+                    }
                     self.events.push_back(PeerEvent::Handshake(theirs));
                 }
                 Err(error) => {
@@ -348,6 +402,7 @@ impl PeerConn {
                 Ok(None) => return,
                 Ok(Some((message, used))) => {
                     self.input.drain(..used);
+                    self.logged(false, &message);
                     if let Err(reason) = self.on_message(message, now) {
                         self.close(reason);
                         return;
@@ -570,6 +625,62 @@ mod tests {
 
     fn events(conn: &mut PeerConn) -> Vec<PeerEvent> {
         std::iter::from_fn(|| conn.poll_event()).collect()
+    }
+
+    #[test]
+    fn the_log_has_each_message_once_each_way() {
+        let mut seed = PeerConn::new(shape(1), 0);
+        let mut leech = PeerConn::new(shape(2), 0);
+        seed.record();
+        leech.record();
+        pump(&mut seed, &mut leech, 0);
+        seed.send_pieces(&Bitfield::full(3), 1);
+        leech.set_interested(true, 1);
+        seed.set_choking(false, 1);
+        pump(&mut seed, &mut leech, 1);
+        let block = Block {
+            index: 1,
+            begin: 0,
+            length: crate::wire::BLOCK,
+        };
+        assert!(leech.request(block, 2));
+        pump(&mut seed, &mut leech, 2);
+        seed.send_block(block, vec![7; crate::wire::BLOCK as usize], 3);
+        pump(&mut seed, &mut leech, 3);
+        let line = |log: Vec<Logged>| {
+            log.into_iter()
+                .map(|entry| format!("{} {}", if entry.sent { ">" } else { "<" }, entry.summary))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            line(seed.take_log()),
+            [
+                "> handshake",
+                "< handshake extensions fast",
+                "> have all",
+                "> unchoke",
+                "< interested",
+                "< request 1+0 (16384 bytes)",
+                "> piece 1+0 (16384 bytes)",
+            ]
+        );
+        assert_eq!(
+            line(leech.take_log()),
+            [
+                "> handshake",
+                "< handshake extensions fast",
+                "> interested",
+                "< have all",
+                "< unchoke",
+                "> request 1+0 (16384 bytes)",
+                "< piece 1+0 (16384 bytes)",
+            ]
+        );
+        assert!(seed.take_log().is_empty());
+        // Not recording: nothing kept.
+        let mut quiet = PeerConn::new(shape(3), 0);
+        quiet.set_interested(true, 0);
+        assert!(quiet.take_log().is_empty());
     }
 
     #[test]

@@ -165,15 +165,37 @@ impl Picker {
         outstanding: &[Block],
     ) -> Vec<Block> {
         let mut picked = Vec::new();
-        // Strict priority: blocks of pieces already started.
-        let started: Vec<u32> = self.partial.keys().copied().collect();
+        // Strict priority: blocks of pieces already started, unless this peer has rarer
+        // pieces to give. A seed's upload is the swarm's scarcest: the rest of a piece that
+        // another peer also has is better fetched there, while the seed sends what only it has.
+        let rarest_new = (self.have.count() >= RANDOM_FIRST)
+            .then(|| {
+                (0..self.have.len())
+                    .filter(|&i| {
+                        peer_pieces.has(i)
+                            && !self.have.has(i)
+                            && !self.partial.contains_key(&(i as u32))
+                            && !self.checking.contains(&(i as u32))
+                    })
+                    .map(|i| self.availability[i])
+                    .min()
+            })
+            .flatten();
+        let mut started: Vec<u32> = self
+            .partial
+            .keys()
+            .copied()
+            .filter(|index| peer_pieces.has(*index as usize))
+            .filter(|index| {
+                rarest_new.is_none_or(|rarest| self.availability[*index as usize] <= rarest)
+            })
+            .collect();
+        started.sort_by_key(|index| self.availability[*index as usize]);
         for index in started {
             if picked.len() >= max {
                 return picked;
             }
-            if peer_pieces.has(index as usize) {
-                self.take_missing(index, max, &mut picked);
-            }
+            self.take_missing(index, max, &mut picked);
         }
         // A new piece: random among the first few, then the rarest (ties broken at random).
         while picked.len() < max {
@@ -358,6 +380,45 @@ mod tests {
             .iter()
             .map(|block| picker.block_received(block.index, block.begin, block.length as usize))
             .collect()
+    }
+
+    /// A piece started from a peer is not finished from the seed while the seed has pieces
+    /// nobody else has; the peer's connection finishes it.
+    #[test]
+    fn the_seed_is_asked_for_what_only_it_has() {
+        let mut picker = picker(10);
+        // We have the first four (past random first); the seed has all, peer A pieces 4 and 5.
+        for _ in 0..RANDOM_FIRST {
+            let blocks = picker.pick(&Bitfield::full(10), 4, &[]);
+            assert!(blocks.iter().all(|block| block.index == blocks[0].index));
+            let _ = receive_piece(&mut picker, &blocks);
+            picker.piece_verified(blocks[0].index);
+        }
+        let seed = Bitfield::full(10);
+        picker.add_peer(&seed);
+        let mut from_a = Bitfield::new(10);
+        for index in 0..10 {
+            if !picker.have().has(index) && from_a.count() < 2 {
+                from_a.set(index);
+            }
+        }
+        picker.add_peer(&from_a);
+        // Two blocks of one of A's pieces are asked of A.
+        let first = picker.pick(&from_a, 2, &[]);
+        let started = first[0].index;
+        assert!(from_a.has(started as usize));
+        // The seed is asked for pieces A lacks, not the rest of the started one.
+        let from_seed = picker.pick(&seed, 4, &[]);
+        assert_eq!(from_seed.len(), 4);
+        assert!(
+            from_seed
+                .iter()
+                .all(|block| !from_a.has(block.index as usize)),
+            "{from_seed:?}"
+        );
+        // A's connection finishes the started piece first.
+        let next = picker.pick(&from_a, 2, &first);
+        assert!(next.iter().all(|block| block.index == started), "{next:?}");
     }
 
     #[test]

@@ -163,6 +163,54 @@ pub enum Message {
     Unknown(u8),
 }
 
+impl Message {
+    /// One line for the message's `wire` event: `piece 742+16384 (16384 bytes)`,
+    /// `bitfield 12/1024`, `unchoke` ...
+    pub fn summary(&self) -> String {
+        match self {
+            Message::KeepAlive => "keep-alive".into(),
+            Message::Choke => "choke".into(),
+            Message::Unchoke => "unchoke".into(),
+            Message::Interested => "interested".into(),
+            Message::NotInterested => "not interested".into(),
+            Message::Have(index) => format!("have {index}"),
+            Message::Bitfield(bits) => {
+                let had: u32 = bits.iter().map(|byte| byte.count_ones()).sum();
+                format!("bitfield {had} pieces")
+            }
+            Message::Request {
+                index,
+                begin,
+                length,
+            } => format!("request {index}+{begin} ({length} bytes)"),
+            Message::Piece {
+                index,
+                begin,
+                block,
+            } => format!("piece {index}+{begin} ({} bytes)", block.len()),
+            Message::Cancel {
+                index,
+                begin,
+                length,
+            } => format!("cancel {index}+{begin} ({length} bytes)"),
+            Message::Port(port) => format!("port {port}"),
+            Message::Suggest(index) => format!("suggest {index}"),
+            Message::HaveAll => "have all".into(),
+            Message::HaveNone => "have none".into(),
+            Message::Reject {
+                index,
+                begin,
+                length,
+            } => format!("reject {index}+{begin} ({length} bytes)"),
+            Message::AllowedFast(index) => format!("allowed fast {index}"),
+            Message::Extended { id, payload } => {
+                format!("extended {id} ({} bytes)", payload.len())
+            }
+            Message::Unknown(id) => format!("unknown message {id}"),
+        }
+    }
+}
+
 /// A malformed message or handshake.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {

@@ -27,6 +27,9 @@ pub struct AnnounceParams {
     pub left: u64,
     /// The event.
     pub event: Event,
+    /// The address to announce from (the tracker takes the peer's address from the
+    /// connection): the one we listen on when it is a specific one.
+    pub source: Option<IpAddr>,
 }
 
 /// The tracker's answer.
@@ -113,7 +116,15 @@ async fn announce_http(url: &str, params: &AnnounceParams) -> io::Result<Answer>
         .await?
         .next()
         .ok_or_else(|| invalid("no address"))?;
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    if let Some(source) = params.source.filter(|ip| ip.is_ipv4() == addr.is_ipv4()) {
+        socket.bind(SocketAddr::new(source, 0))?;
+    }
+    let mut stream = socket.connect(addr).await?;
     let request = format!(
         "GET {target} HTTP/1.1\r\nHost: {}\r\nUser-Agent: applayer\r\nConnection: close\r\n\r\n",
         uri.authority()
@@ -179,10 +190,10 @@ async fn announce_udp(authority: &str, params: &AnnounceParams) -> io::Result<An
         .await?
         .next()
         .ok_or_else(|| invalid("no address"))?;
-    let bind: SocketAddr = if addr.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    let bind: SocketAddr = match params.source {
+        Some(source) if source.is_ipv4() == addr.is_ipv4() => SocketAddr::new(source, 0),
+        _ if addr.is_ipv4() => ([0, 0, 0, 0], 0).into(),
+        _ => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
     };
     let socket = tokio::net::UdpSocket::bind(bind).await?;
     socket.connect(addr).await?;

@@ -41,6 +41,7 @@ pub async fn fetch_metadata(magnet: &Magnet, port: u16) -> io::Result<Metainfo> 
             downloaded: 0,
             left: 1,
             event: Event::None,
+            source: None,
         };
         if let Ok(answer) = announce(&trackers, &params).await {
             peers.extend(answer.peers);

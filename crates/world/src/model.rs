@@ -132,6 +132,12 @@ pub enum ServiceKind {
         /// Whether the host serves the web mail on port 80 (default true).
         webmail: bool,
     },
+    /// A BitTorrent tracker: HTTP announce, scrape and a status page, and the UDP tracker
+    /// protocol, on the same port.
+    TorrentTracker {
+        /// Seconds between a client's announces.
+        interval: u32,
+    },
 }
 
 impl ServiceKind {
@@ -145,6 +151,7 @@ impl ServiceKind {
             ServiceKind::Web { .. } => "web",
             ServiceKind::WebCache { .. } => "web-cache",
             ServiceKind::Mail { .. } => "mail",
+            ServiceKind::TorrentTracker { .. } => "torrent-tracker",
         }
     }
 
@@ -153,9 +160,9 @@ impl ServiceKind {
         match self {
             ServiceKind::TcpUpper { .. } => &[Transport::Tcp],
             ServiceKind::UdpUpper { .. } => &[Transport::Udp],
-            ServiceKind::DnsAuth { .. } | ServiceKind::DnsLocal => {
-                &[Transport::Udp, Transport::Tcp]
-            }
+            ServiceKind::DnsAuth { .. }
+            | ServiceKind::DnsLocal
+            | ServiceKind::TorrentTracker { .. } => &[Transport::Udp, Transport::Tcp],
             ServiceKind::Web { .. } | ServiceKind::WebCache { .. } | ServiceKind::Mail { .. } => {
                 &[Transport::Tcp]
             }
@@ -190,6 +197,7 @@ pub const SERVICE_KINDS: &[(&str, u16)] = &[
     ("web", 80),
     ("web-cache", 3128),
     ("mail", 25),
+    ("torrent-tracker", 6969),
 ];
 
 /// Every problem found in a world file.
@@ -519,6 +527,12 @@ impl Checker<'_> {
                 ServiceKind::DnsAuth { zones }
             }
             "dns-local" => ServiceKind::DnsLocal,
+            "torrent-tracker" => ServiceKind::TorrentTracker {
+                interval: match settings.remove("interval") {
+                    Some(item) => self.integer(item, "interval", 1, 86_400)? as u32,
+                    None => 120,
+                },
+            },
             "web" => {
                 let site = match settings.remove("site") {
                     Some(item) => {

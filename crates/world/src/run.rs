@@ -430,6 +430,20 @@ async fn start_service(
                 mail.and(pages)
             }))
         }
+        ServiceKind::TorrentTracker { interval } => {
+            let interval = (*interval).max(1);
+            let config = torrent::TrackerServerConfig {
+                http: Some(addr),
+                udp: Some(addr),
+                tracker: bt_proto::tracker::TrackerConfig {
+                    interval,
+                    min_interval: (interval / 4).max(1),
+                    peer_timeout: 2 * u64::from(interval) + 60,
+                    ..bt_proto::tracker::TrackerConfig::default()
+                },
+            };
+            spawn_bound!(torrent::bind_tracker(config))
+        }
     }
 }
 
@@ -924,6 +938,7 @@ pub async fn check(running: &Running, client: IpAddr) -> Vec<CheckResult> {
             "web" => check_web(running, endpoint).await,
             "web-cache" => check_web_cache(running, endpoint).await,
             "mail" => check_mail(running, endpoint, client).await,
+            "torrent-tracker" => check_tracker(endpoint, client).await,
             other => Err(format!("no check for {other}")),
         };
         results.push(CheckResult {
@@ -1104,6 +1119,47 @@ async fn check_web(running: &Running, endpoint: &Endpoint) -> Result<String, Str
         report.objects.len(),
         report.bytes,
         report.connections
+    ))
+}
+
+/// Announces a made-up torrent to the tracker over HTTP, then over UDP (BEP 15): the second
+/// announce must list the first as a peer.
+async fn check_tracker(endpoint: &Endpoint, client: IpAddr) -> Result<String, String> {
+    let info_hash: [u8; 20] = rand::random();
+    let mut params = torrent::announce::AnnounceParams {
+        info_hash,
+        peer_id: *b"-AL0000-worldcheck01",
+        port: 6881,
+        uploaded: 0,
+        downloaded: 0,
+        left: 1,
+        event: bt_proto::tracker::Event::Started,
+        source: Some(client),
+    };
+    let http = format!("http://{}/announce", endpoint.addr);
+    torrent::announce::announce(&[vec![http.clone()]], &params)
+        .await
+        .map_err(|error| format!("announce: {error}"))?;
+    params.peer_id = *b"-AL0000-worldcheck02";
+    params.port = 6882;
+    let udp = format!("udp://{}", endpoint.addr);
+    let answer = torrent::announce::announce(&[vec![udp.clone()]], &params)
+        .await
+        .map_err(|error| format!("announce: {error}"))?;
+    if !answer.peers.contains(&SocketAddr::new(client, 6881)) {
+        return Err(format!("{udp} did not list the peer announced to {http}"));
+    }
+    params.event = bt_proto::tracker::Event::Stopped;
+    for (url, port, id) in [
+        (http.clone(), 6881, *b"-AL0000-worldcheck01"),
+        (udp.clone(), 6882, *b"-AL0000-worldcheck02"),
+    ] {
+        params.port = port;
+        params.peer_id = id;
+        let _ = torrent::announce::announce(&[vec![url]], &params).await;
+    }
+    Ok(format!(
+        "{http} and {udp}: announce answered, the peer listed"
     ))
 }
 

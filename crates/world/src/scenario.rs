@@ -46,6 +46,10 @@ pub const SCENARIOS: &[ScenarioInfo] = &[
         about: "seed §2.3: Alice's user agent submits a message to mail.crepes.fr, which queues it, finds hamburger.edu's mail server by its MX record and hands it over with SMTP into Bob's mailbox; then Bob's server goes down, the next message waits in the queue with its retry time, and is delivered when the server is back",
     },
     ScenarioInfo {
+        name: "p2p",
+        about: "seed §2.5: seed.swarm.net registers a file with the tracker; alice, bob, carol and dave join at once, learn of each other from the tracker and trade its pieces, rarest first, with the seed sending each piece once or twice and the peers the rest",
+    },
+    ScenarioInfo {
         name: "sockets",
         about: "seed §2.7: cse.nyu.edu sends a sentence to the uppercase servers of gaia.cs.umass.edu over TCP and UDP, then pings it",
     },
@@ -60,6 +64,9 @@ pub struct Step {
     pub story: String,
     /// The step's messages: indexes into the recording.
     pub records: Range<usize>,
+    /// Which of them to draw (all when `None`): a swarm's haves and requests would bury its
+    /// pieces.
+    pub shows: Option<fn(&trace::WireRecord) -> bool>,
 }
 
 /// Why a scenario could not run.
@@ -92,6 +99,7 @@ pub async fn run(name: &str, world: &World, running: &Running) -> Result<Vec<Ste
         "cookies" => cookies(running).await,
         "web-cache" => web_cache(running).await,
         "mail" => mail(world, running).await,
+        "p2p" => p2p(world, running).await,
         other => Err(ScenarioError::Unknown(other.to_string())),
     }
 }
@@ -123,6 +131,7 @@ where
         title: title.to_string(),
         story,
         records: start..trace::recorded(),
+        shows: None,
     });
     Ok(())
 }
@@ -1055,4 +1064,195 @@ async fn mail(world: &World, running: &Running) -> Result<Vec<Step>, ScenarioErr
     )
     .await?;
     Ok(steps)
+}
+
+/// The swarm's hosts in the default world.
+const SWARM: [&str; 4] = [
+    "alice.swarm.net",
+    "bob.swarm.net",
+    "carol.swarm.net",
+    "dave.swarm.net",
+];
+
+/// The seed's upload rate in the swarm scenario, bytes per second: a slow uplink (the file takes
+/// it two seconds to send once), so that the peers, unlimited, get most pieces from each other.
+const SEED_UPLOAD: u64 = 64 * 1024;
+
+/// Seed §2.5: one seed, four peers, a tracker; who sent which piece to whom.
+async fn p2p(world: &World, running: &Running) -> Result<Vec<Step>, ScenarioError> {
+    use torrent::client::{ClientConfig, Progress};
+    let failed = |step: &'static str| move |reason: String| ScenarioError::Step { step, reason };
+    let tracker = endpoint(running, "tracker.swarm.net", "torrent-tracker")?;
+    let seed_ip = host_address(world, "seed.swarm.net")?;
+    let mut peers = Vec::new();
+    for name in SWARM {
+        peers.push((name, host_address(world, name)?));
+    }
+    // The file: 8 pieces of 16 KiB (one block each), made afresh.
+    let dir = running.state_dir().join("p2p");
+    let _ = std::fs::remove_dir_all(&dir);
+    let seed_dir = dir.join("seed.swarm.net");
+    std::fs::create_dir_all(&seed_dir).map_err(|e| failed("the file")(e.to_string()))?;
+    let file = seed_dir.join("lecture.mp4");
+    let bytes: Vec<u8> = (0..8 * 16384).map(|_| rand::random::<u8>()).collect();
+    std::fs::write(&file, &bytes).map_err(|e| failed("the file")(e.to_string()))?;
+    let announce = format!("http://{tracker}/announce");
+    let torrent_bytes = torrent::create(
+        &file,
+        &torrent::CreateOptions {
+            trackers: vec![vec![announce.clone()]],
+            piece_length: Some(16384),
+            ..torrent::CreateOptions::default()
+        },
+    )
+    .map_err(|e| failed("the torrent")(e.to_string()))?;
+    let meta = bt_proto::Metainfo::parse(&torrent_bytes)
+        .map_err(|e| failed("the torrent")(e.to_string()))?;
+    let pieces = meta.info.pieces.len();
+    let shutdown = netio::Shutdown::new();
+    let mut steps = Vec::new();
+    let mut tasks = Vec::new();
+
+    let (seed_tx, mut seed_rx) = tokio::sync::mpsc::unbounded_channel();
+    step(&mut steps, "The seed registers with the tracker", async {
+        let config = ClientConfig {
+            meta: meta.clone(),
+            dir: seed_dir.clone(),
+            listen: SocketAddr::new(seed_ip, 6881),
+            seed: true,
+            peers: Vec::new(),
+            upload_limit: Some(SEED_UPLOAD),
+        };
+        tasks.push(tokio::spawn(torrent::client::run(
+            config,
+            seed_tx,
+            shutdown.clone(),
+        )));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match tokio::time::timeout_at(deadline, seed_rx.recv()).await {
+                Ok(Some(Progress::Tracker(Ok(_)))) => break,
+                Ok(Some(Progress::Tracker(Err(error)))) => return Err(failed("the seed")(error)),
+                Ok(Some(_)) => {}
+                _ => return Err(failed("the seed")("no announce within 10 s".into())),
+            }
+        }
+        Ok(format!(
+            "seed.swarm.net has all {pieces} pieces of lecture.mp4 ({} KiB, pieces of 16 KiB), \
+             uploads at most {} KiB/s, and announces itself to {announce}: the tracker now \
+             knows one peer of the torrent.",
+            bytes.len() / 1024,
+            SEED_UPLOAD / 1024
+        ))
+    })
+    .await?;
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let started = Instant::now();
+    step(&mut steps, "Four peers join and trade pieces", async {
+        for (name, ip) in &peers {
+            let (peer_tx, mut peer_rx) = tokio::sync::mpsc::unbounded_channel();
+            let config = ClientConfig {
+                meta: meta.clone(),
+                dir: dir.join(name),
+                listen: SocketAddr::new(*ip, 6881),
+                seed: true,
+                peers: Vec::new(),
+                upload_limit: None,
+            };
+            tasks.push(tokio::spawn(torrent::client::run(
+                config,
+                peer_tx,
+                shutdown.clone(),
+            )));
+            let tx = tx.clone();
+            let name = *name;
+            tokio::spawn(async move {
+                while let Some(event) = peer_rx.recv().await {
+                    if tx.send((name, event)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        // Who sent each piece to each peer, in the order they arrived.
+        type Arrivals = Vec<(u32, Vec<IpAddr>)>;
+        let mut received: Vec<(&str, Arrivals)> =
+            peers.iter().map(|(name, _)| (*name, Vec::new())).collect();
+        let mut complete = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while complete < peers.len() {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some((name, Progress::Piece { index, from, .. }))) => {
+                    if let Some((_, list)) = received.iter_mut().find(|(n, _)| *n == name) {
+                        list.push((index, from));
+                    }
+                }
+                Ok(Some((_, Progress::Complete))) => complete += 1,
+                Ok(Some((name, Progress::BadPiece(index)))) => {
+                    return Err(failed("the swarm")(format!("{name}: piece {index} failed")))
+                }
+                Ok(Some(_)) => {}
+                _ => {
+                    return Err(failed("the swarm")(format!(
+                        "{complete} of {} peers complete after 30 s",
+                        peers.len()
+                    )))
+                }
+            }
+        }
+        let elapsed = started.elapsed();
+        let short = |ip: &IpAddr| {
+            world
+                .host_name(*ip)
+                .map(|name| name.trim_end_matches(".swarm.net").to_string())
+                .unwrap_or_else(|| ip.to_string())
+        };
+        let mut story = format!(
+            "alice, bob, carol and dave start at once with nothing; each announces, gets the \
+             peers the tracker knows, and connects to them (later ones to earlier ones). Each \
+             asks for the rarest pieces it lacks (at the start a random few, so they fetch \
+             different pieces), tells its neighbours of each piece it has checked, and uploads \
+             to the four that upload the most to it, plus one optimistically. Every peer had \
+             the file after {:.0} ms. Pieces in the order each peer got them, with the sender:\n",
+            elapsed.as_secs_f64() * 1000.0
+        );
+        let mut from_seed = 0;
+        for (name, list) in &received {
+            let _ = write!(story, "  {:<6}", name.trim_end_matches(".swarm.net"));
+            for (index, from) in list {
+                let senders: Vec<String> = from.iter().map(&short).collect();
+                from_seed += usize::from(from.contains(&seed_ip));
+                let _ = write!(story, " {index}←{}", senders.join("+"));
+            }
+            story.push('\n');
+        }
+        let _ = write!(
+            story,
+            "The seed uploaded {from_seed} of the {} pieces delivered; the peers uploaded the \
+             other {} to each other.",
+            pieces * peers.len(),
+            pieces * peers.len() - from_seed.min(pieces * peers.len())
+        );
+        Ok(story)
+    })
+    .await?;
+    if let Some(last) = steps.last_mut() {
+        last.shows = Some(shows_p2p);
+    }
+    shutdown.trigger();
+    for task in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(steps)
+}
+
+/// The swarm's drawing: announces, handshakes, piece announcements, unchokes and pieces (not
+/// the haves, interests and requests between them).
+fn shows_p2p(record: &trace::WireRecord) -> bool {
+    record.proto != "bittorrent"
+        || ["handshake", "bitfield", "have all", "unchoke", "piece"]
+            .iter()
+            .any(|prefix| record.summary.starts_with(prefix))
 }

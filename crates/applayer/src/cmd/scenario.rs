@@ -69,10 +69,12 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 );
                 let end = step.records.end.min(records.len());
                 let start = step.records.start.min(end);
-                print!(
-                    "{}",
-                    trace::draw(&trace::arrows(&records[start..end], &world))
-                );
+                let shown: Vec<trace::WireRecord> = records[start..end]
+                    .iter()
+                    .filter(|record| step.shows.is_none_or(|shows| shows(record)))
+                    .cloned()
+                    .collect();
+                print!("{}", trace::draw(&trace::arrows(&shown, &world)));
             }
             Ok(ExitCode::SUCCESS)
         }

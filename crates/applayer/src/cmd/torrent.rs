@@ -95,6 +95,9 @@ struct GetArgs {
     /// A peer to try besides the tracker's (repeatable).
     #[arg(long = "peer", value_name = "ADDR", value_parser = super::addr_parser(6881))]
     peers: Vec<std::net::SocketAddr>,
+    /// The most bytes per second sent to peers in all (`64K`, `1M`; default: no limit).
+    #[arg(long = "upload-limit", value_name = "BYTES", value_parser = piece_size_any)]
+    upload_limit: Option<u64>,
     /// One JSON object per event on standard output instead of the progress bar.
     #[arg(long)]
     json: bool,
@@ -111,6 +114,9 @@ struct SeedArgs {
     /// Where to listen for peers.
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:0", value_parser = super::addr_parser(6881))]
     listen: std::net::SocketAddr,
+    /// The most bytes per second sent to peers in all (`64K`, `1M`; default: no limit).
+    #[arg(long = "upload-limit", value_name = "BYTES", value_parser = piece_size_any)]
+    upload_limit: Option<u64>,
     /// One JSON object per event on standard output instead of progress lines.
     #[arg(long)]
     json: bool,
@@ -303,6 +309,7 @@ async fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
         listen: args.listen,
         seed: args.seed,
         peers: args.peers,
+        upload_limit: args.upload_limit,
     };
     drive(config, args.json).await
 }
@@ -324,6 +331,7 @@ async fn seed(args: SeedArgs) -> anyhow::Result<ExitCode> {
         listen: args.listen,
         seed: true,
         peers: Vec::new(),
+        upload_limit: args.upload_limit,
     };
     drive(config, args.json).await
 }
@@ -361,9 +369,11 @@ async fn drive(config: torrent::client::ClientConfig, json: bool) -> anyhow::Res
                     of,
                     downloaded,
                     peers,
+                    from,
                 } => serde_json::json!({
                     "event": "piece", "index": index, "have": have, "pieces": of,
                     "downloaded": downloaded, "peers": peers,
+                    "from": from.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "rate": *downloaded as f64 / started.elapsed().as_secs_f64().max(0.001),
                 }),
                 Progress::BadPiece(index) => {

@@ -709,3 +709,42 @@ fn mail_send_with_attachment_and_the_queue_commands() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("no such entry"), "{out}");
 }
+
+#[test]
+fn p2p_scenario_trades_pieces_between_peers() {
+    let out = scenario("p2p", "210");
+    assert!(
+        out.contains("1. The seed registers with the tracker"),
+        "{out}"
+    );
+    assert!(out.contains("2. Four peers join and trade pieces"), "{out}");
+    // Each peer got all 8 pieces, each from someone; the seed's uplink is slow, so some came
+    // from other peers.
+    let mut from_peers = 0;
+    for name in ["alice", "bob", "carol", "dave"] {
+        let line = out
+            .lines()
+            .find(|line| line.trim_start().starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no pieces line for {name}:\n{out}"));
+        let pieces: Vec<&str> = line.split_whitespace().skip(1).collect();
+        assert_eq!(pieces.len(), 8, "{line}");
+        let mut indexes: Vec<&str> = pieces
+            .iter()
+            .map(|p| p.split('←').next().unwrap())
+            .collect();
+        indexes.sort_unstable();
+        assert_eq!(indexes, ["0", "1", "2", "3", "4", "5", "6", "7"], "{line}");
+        from_peers += pieces.iter().filter(|p| !p.ends_with("←seed")).count();
+    }
+    assert!(from_peers > 0, "every piece came from the seed:\n{out}");
+    assert!(out.contains("bittorrent piece "), "{out}");
+    assert!(out.contains("bittorrent handshake"), "{out}");
+    assert!(out.contains("GET /announce?info_hash="), "{out}");
+    // The drawing leaves out the haves and requests.
+    assert!(
+        !out.lines()
+            .any(|line| line.contains("bittorrent have ") && !line.contains("have all")),
+        "{out}"
+    );
+    assert!(!out.contains("bittorrent request "), "{out}");
+}

@@ -533,6 +533,7 @@ fn our_client_downloads_from_libtorrent_and_seeds_to_it() {
         listen: "127.0.0.1:0".parse().unwrap(),
         seed: false,
         peers: Vec::new(),
+        upload_limit: None,
     };
     let stop = netio::Shutdown::new();
     let watchdog = {
@@ -564,6 +565,7 @@ fn our_client_downloads_from_libtorrent_and_seeds_to_it() {
             listen: "127.0.0.1:0".parse().unwrap(),
             seed: true,
             peers: Vec::new(),
+            upload_limit: None,
         },
         seed_stop.clone(),
     );
@@ -649,6 +651,7 @@ fn aria2_leeches_from_our_seeder_and_seeds_to_our_leecher() {
             listen: "127.0.0.1:0".parse().unwrap(),
             seed: true,
             peers: Vec::new(),
+            upload_limit: None,
         },
         stop.clone(),
     );
@@ -700,6 +703,7 @@ fn aria2_leeches_from_our_seeder_and_seeds_to_our_leecher() {
             listen: "127.0.0.1:0".parse().unwrap(),
             seed: false,
             peers: Vec::new(),
+            upload_limit: None,
         },
         stop,
     )
@@ -754,6 +758,7 @@ fn a_mixed_swarm_of_ours_and_libtorrent_completes() {
             listen: "127.0.0.1:0".parse().unwrap(),
             seed: true,
             peers: Vec::new(),
+            upload_limit: None,
         },
         stop.clone(),
     );
@@ -856,6 +861,7 @@ fn magnet_links_both_ways_with_libtorrent() {
             listen: "127.0.0.1:0".parse().unwrap(),
             seed: true,
             peers: Vec::new(),
+            upload_limit: None,
         },
         stop.clone(),
     );
