@@ -4,9 +4,9 @@
 //! (SHA-1) before they are announced; a peer whose data fails a check is dropped and banned.
 //!
 //! Numbers chosen: 30 peer connections at most; requests in flight per peer sized to its
-//! bandwidth-delay product (its rate × 0.3 s, in 16 KiB blocks), between 4 and 64 (deeper
-//! queues at a seed mean more pieces in flight that another peer, not seeing them, asks the
-//! seed for too: 1 s cost the distribution-time experiment 4% at N = 2); re-choke
+//! bandwidth-delay product (its rate × 0.3 s, in 16 KiB blocks), between 4 and 64 (a deeper
+//! queue at a seed holds more pieces in flight that the other peers cannot see, and may ask
+//! the seed for too); re-choke
 //! every 10 s with interested peers unchoked at once into free slots; announce at the
 //! tracker's interval.
 
