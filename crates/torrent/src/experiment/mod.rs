@@ -69,6 +69,17 @@ pub struct Run {
 }
 
 impl Run {
+    /// One progress line: `N=4   P2P           19.70 s   bound   17.90 s   ×1.101`.
+    pub fn line(&self, way: &str) -> String {
+        format!(
+            "N={:<3} {way:<13} {:7.2} s   bound {:7.2} s   ×{:.3}",
+            self.n,
+            self.measured,
+            self.bound,
+            self.ratio()
+        )
+    }
+
     /// How far the measurement is above its bound (1.0: on it).
     pub fn ratio(&self) -> f64 {
         self.measured / self.bound
@@ -204,23 +215,13 @@ pub async fn run(
         if config.only != Some(Way::P2p) {
             let per_peer = ctx.client_server(n).await?;
             let run = finish(n, params.client_server(n), per_peer);
-            say(format!(
-                "N={n:<3} client-server {:7.2} s   bound {:7.2} s   ×{:.3}",
-                run.measured,
-                run.bound,
-                run.ratio()
-            ));
+            say(run.line("client-server"));
             report.client_server.push(run);
         }
         if config.only != Some(Way::ClientServer) {
             let per_peer = ctx.p2p(n).await?;
             let run = finish(n, params.p2p(n), per_peer);
-            say(format!(
-                "N={n:<3} P2P           {:7.2} s   bound {:7.2} s   ×{:.3}",
-                run.measured,
-                run.bound,
-                run.ratio()
-            ));
+            say(run.line("P2P"));
             report.p2p.push(run);
         }
     }
