@@ -196,6 +196,21 @@ impl Ca {
     }
 }
 
+/// Reads the certificates of a PEM file (a CA to trust, `--cacert`).
+pub fn load_certs(file: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    use rustls::pki_types::pem::PemObject;
+    let certs = CertificateDer::pem_file_iter(file)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|error| TlsError::Certificate(format!("{}: {error}", file.display())))?;
+    if certs.is_empty() {
+        return Err(TlsError::Certificate(format!(
+            "{}: no certificate",
+            file.display()
+        )));
+    }
+    Ok(certs)
+}
+
 /// Reads a certificate chain and key from PEM files (`--cert`, `--key`).
 pub fn load_pem(cert: &Path, key: &Path, names: &[String]) -> Result<Identity, TlsError> {
     use rustls::pki_types::pem::PemObject;
@@ -288,6 +303,89 @@ pub fn client_config(
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
     Ok(Arc::new(config))
+}
+
+/// A client configuration as `curl` has one: trusting `roots` (the world CA) and, with
+/// `system`, the system's store (`/etc/ssl/certs`, through rustls-native-certs; certificates
+/// it cannot read are skipped); with `insecure` (`-k`), no certificate check at all (the
+/// handshake's signatures are still verified, so the peer must hold the key of the
+/// certificate it sends).
+pub fn client_config_for(
+    roots: &[CertificateDer<'static>],
+    system: bool,
+    insecure: bool,
+    alpn: &[&[u8]],
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let provider = provider();
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let mut config = if insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+            .with_no_client_auth()
+    } else {
+        let mut store = rustls::RootCertStore::empty();
+        for root in roots {
+            store.add(root.clone())?;
+        }
+        if system {
+            let found = rustls_native_certs::load_native_certs();
+            let (_added, _ignored) = store.add_parsable_certificates(found.certs);
+        }
+        builder.with_root_certificates(store).with_no_client_auth()
+    };
+    config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
+/// Accepts any certificate (`-k`), checking only the handshake signatures.
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 #[cfg(test)]

@@ -58,6 +58,8 @@ pub struct FetchOptions {
     pub timeout: Duration,
     /// The User-Agent.
     pub user_agent: String,
+    /// The TLS client configuration for https URLs (`None`: https is refused).
+    pub tls: Option<Arc<tls::rustls::ClientConfig>>,
 }
 
 impl Default for FetchOptions {
@@ -76,6 +78,7 @@ impl Default for FetchOptions {
             record_heads: false,
             timeout: Duration::from_secs(30),
             user_agent: concat!("applayer/", env!("CARGO_PKG_VERSION")).to_owned(),
+            tls: None,
         }
     }
 }
@@ -104,8 +107,9 @@ pub enum ClientError {
         /// Why.
         error: http_proto::UriError,
     },
-    /// https is not spoken.
-    #[error("{0}: https is not supported")]
+    /// An https URL without a TLS configuration, or through a proxy (which would need
+    /// CONNECT).
+    #[error("{0}: https needs a TLS configuration and no proxy")]
     Https(String),
     /// The name did not resolve.
     #[error("cannot resolve {host}: {error}")]
@@ -209,7 +213,8 @@ pub struct FetchReport {
     pub base_body: Vec<u8>,
     /// TCP connections opened.
     pub connections: usize,
-    /// Round trips on the critical path: one per TCP handshake and one per request wave
+    /// Round trips on the critical path: one per TCP handshake, one per TLS handshake (TLS
+    /// 1.3), and one per request wave
     /// (a pipelined batch counts once; parallel connections count their longest chain).
     pub round_trips: u32,
     /// Body bytes received, all objects.
@@ -263,15 +268,12 @@ pub fn parse_url(url: &str) -> Result<Uri, ClientError> {
         url: url.to_owned(),
         error,
     })?;
-    if uri.scheme != "http" {
-        return Err(ClientError::Https(url.to_owned()));
-    }
     Ok(uri)
 }
 
 /// The URLs of the objects an HTML page references (img, script, link, source, video, audio,
 /// embed, and `poster`), resolved against `base`, in page order without duplicates. Only http
-/// URLs are kept; comments are skipped.
+/// URLs are kept (and https); comments are skipped.
 pub fn referenced_objects(html: &str, base: &Uri) -> Vec<Uri> {
     let mut found: Vec<Uri> = Vec::new();
     let mut push = |reference: &str| {
@@ -280,7 +282,7 @@ pub fn referenced_objects(html: &str, base: &Uri) -> Vec<Uri> {
             return;
         }
         if let Ok(uri) = base.join(&reference) {
-            if uri.scheme == "http" && !found.contains(&uri) {
+            if (uri.scheme == "http" || uri.scheme == "https") && !found.contains(&uri) {
                 found.push(uri);
             }
         }
@@ -527,6 +529,7 @@ mod tests {
                 "http://www.someschool.edu/someDepartment/img2.jpg",
                 "http://www.someschool.edu/someDepartment/p.jpg",
                 "http://cdn.example.com/v.mp4",
+                "https://secure.example.com/x.png",
                 "http://www.someschool.edu/someDepartment/s1.jpg",
                 "http://www.someschool.edu/someDepartment/s2.jpg",
                 "http://www.someschool.edu/someDepartment/a.jpg?x=1&y=2",
@@ -565,9 +568,6 @@ mod tests {
             parse_url("www.someschool.edu/x").unwrap().host,
             "www.someschool.edu"
         );
-        assert!(matches!(
-            parse_url("https://a/"),
-            Err(ClientError::Https(_))
-        ));
+        assert_eq!(parse_url("https://a/").unwrap().port_or_default(), 443);
     }
 }

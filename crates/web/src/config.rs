@@ -12,6 +12,11 @@ use std::time::Duration;
 pub struct WebServerConfig {
     /// Addresses to listen on (default `127.0.0.1:8080`).
     pub listen: Vec<SocketAddr>,
+    /// Addresses to serve HTTPS on: TLS, then HTTP/2 or HTTP/1.1 as ALPN chooses (needs
+    /// [`WebServerConfig::tls`]).
+    pub tls_listen: Vec<SocketAddr>,
+    /// The TLS configuration (certificates, SNI); the server sets its ALPN protocols.
+    pub tls: Option<std::sync::Arc<tls::rustls::ServerConfig>>,
     /// The document root for requests whose Host matches no [`VirtualHost`].
     pub root: PathBuf,
     /// Other roots by host name (matched against the Host header without its port).
@@ -58,6 +63,8 @@ impl WebServerConfig {
     pub fn new(root: impl Into<PathBuf>) -> WebServerConfig {
         WebServerConfig {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 8080))],
+            tls_listen: Vec::new(),
+            tls: None,
             root: root.into(),
             hosts: Vec::new(),
             redirects: Vec::new(),

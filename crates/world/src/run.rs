@@ -319,8 +319,18 @@ async fn start_service(
             cookies,
             allow_write,
         } => {
-            let config = web_config(host, site, root, cookies, *allow_write, addr, options)
+            let mut config = web_config(host, site, root, cookies, *allow_write, addr, options)
                 .map_err(|reason| place.config_error(reason))?;
+            // HTTPS on 443 of the same host (HTTP/2 or HTTP/1.1 by ALPN), certified by the
+            // world CA for the host's name and address.
+            let address = host.address.to_string();
+            let (server_tls, _) = world_tls(options, &[host.name.as_str(), address.as_str()])
+                .map_err(|reason| place.config_error(reason))?;
+            config.tls = Some(server_tls);
+            config.tls_listen = vec![SocketAddr::new(
+                host.address,
+                effective_port(443, port_offset),
+            )];
             web_roots.push((host.name.clone(), config.root.clone()));
             spawn_bound!(web::bind(config))
         }
@@ -374,22 +384,13 @@ async fn start_service(
             config.check_inbound = true;
             // The world CA (made at the first start, kept in the state dir) certifies every
             // mail host for STARTTLS and 465, and is what the hosts trust as clients.
-            let ca = tls::Ca::load_or_create(&state_dir(options).join("ca"), "applayer world CA")
-                .map_err(|error| place.config_error(error.to_string()))?;
             let address = host.address.to_string();
             let mut names = vec![host.name.as_str(), address.as_str()];
             names.extend(config.domains.iter().map(String::as_str));
-            let identity = ca
-                .issue(&names)
-                .map_err(|error| place.config_error(error.to_string()))?;
-            config.tls = Some(
-                tls::server_config(vec![identity], &[])
-                    .map_err(|error| place.config_error(error.to_string()))?,
-            );
-            config.client_tls = Some(
-                tls::client_config(&[ca.cert_der()], &[])
-                    .map_err(|error| place.config_error(error.to_string()))?,
-            );
+            let (server_tls, client_tls) =
+                world_tls(options, &names).map_err(|reason| place.config_error(reason))?;
+            config.tls = Some(server_tls);
+            config.client_tls = Some(client_tls);
             let data_dir = config.data_dir.clone();
             let server = match mail_server::bind(config).await {
                 Ok(server) => server,
@@ -588,6 +589,26 @@ fn state_dir(options: &UpOptions) -> PathBuf {
     options.data_dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("applayer-world-{}", std::process::id()))
     })
+}
+
+/// The world CA (made at the first start, kept in the state dir): a server configuration
+/// with a certificate it issues for `names`, and a client configuration that trusts it.
+fn world_tls(
+    options: &UpOptions,
+    names: &[&str],
+) -> Result<
+    (
+        std::sync::Arc<tls::rustls::ServerConfig>,
+        std::sync::Arc<tls::rustls::ClientConfig>,
+    ),
+    String,
+> {
+    let ca = tls::Ca::load_or_create(&state_dir(options).join("ca"), "applayer world CA")
+        .map_err(|error| error.to_string())?;
+    let identity = ca.issue(names).map_err(|error| error.to_string())?;
+    let server = tls::server_config(vec![identity], &[]).map_err(|error| error.to_string())?;
+    let client = tls::client_config(&[ca.cert_der()], &[]).map_err(|error| error.to_string())?;
+    Ok((server, client))
 }
 
 /// The web server's configuration for a world host: the embedded site written out, or the
@@ -1114,8 +1135,35 @@ async fn check_web(running: &Running, endpoint: &Endpoint) -> Result<String, Str
             failed.len()
         ));
     }
+    // The same page over HTTPS on 443, its certificate checked against the world CA.
+    let https_port = effective_port(443, running.port_offset);
+    let secure = if https_port == 443 {
+        format!("https://{}{path}", endpoint.host)
+    } else {
+        format!("https://{}:{https_port}{path}", endpoint.host)
+    };
+    let ca = tls::Ca::load_or_create(&running.state_dir().join("ca"), "applayer world CA")
+        .map_err(|error| format!("the world CA: {error}"))?;
+    let tls_options = web::FetchOptions {
+        tls: Some(
+            tls::client_config(&[ca.cert_der()], &[b"http/1.1"])
+                .map_err(|error| format!("TLS set-up: {error}"))?,
+        ),
+        fetch_objects: false,
+        ..options
+    };
+    let secure_report = web::get(&secure, &tls_options)
+        .await
+        .map_err(|error| format!("GET {secure}: {error}"))?;
+    if secure_report.base_head.status.as_u16() != 200 || secure_report.base_body != report.base_body
+    {
+        return Err(format!(
+            "GET {secure}: {}, not the page served over HTTP",
+            secure_report.base_head.status.as_u16()
+        ));
+    }
     Ok(format!(
-        "GET {url}: 200, {} objects, {} bytes, {} connection(s)",
+        "GET {url}: 200, {} objects, {} bytes, {} connection(s); {secure}: 200, the same page",
         report.objects.len(),
         report.bytes,
         report.connections

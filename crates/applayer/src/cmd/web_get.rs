@@ -77,6 +77,15 @@ pub(crate) struct Args {
     /// Seconds for each connection attempt and each response.
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     timeout: f64,
+
+    /// Trust this CA certificate (PEM) for https, beside the system's store (repeatable; the
+    /// world's CA is `ca/ca.pem` in its data directory).
+    #[arg(long = "cacert", value_name = "FILE")]
+    cacert: Vec<PathBuf>,
+
+    /// Do not check the server's certificate (as curl's `-k`).
+    #[arg(short = 'k', long = "insecure")]
+    insecure: bool,
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -98,6 +107,14 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         timeout: super::seconds(args.timeout, "--timeout")?.max(Duration::from_millis(1)),
         ..FetchOptions::default()
     };
+    let mut roots = Vec::new();
+    for file in &args.cacert {
+        roots.extend(tls::load_certs(file).context("reading --cacert")?);
+    }
+    options.tls = Some(
+        tls::client_config_for(&roots, true, args.insecure, &[b"http/1.1"])
+            .context("TLS set-up")?,
+    );
     if let Some(server) = args.dns {
         options.resolver = Arc::new(world::resolve::DnsResolve {
             server,

@@ -1,4 +1,5 @@
-//! The `applayer web serve` command: the HTTP/1.x origin server.
+//! The `applayer web serve` command: the origin server (HTTP/1.x, h2c, and HTTPS with HTTP/2
+//! or HTTP/1.1 by ALPN).
 
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -17,6 +18,19 @@ pub(crate) struct Args {
     /// Address to listen on (repeatable; default 127.0.0.1:8080).
     #[arg(long = "listen", value_name = "ADDR", value_parser = super::addr_parser(8080))]
     listen: Vec<SocketAddr>,
+
+    /// Address to serve HTTPS on (repeatable; HTTP/2 or HTTP/1.1 by ALPN); needs --cert and
+    /// --key.
+    #[arg(long = "tls-listen", value_name = "ADDR", value_parser = super::addr_parser(8443))]
+    tls_listen: Vec<SocketAddr>,
+
+    /// The certificate chain (PEM) for HTTPS.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+
+    /// The certificate's private key (PEM) for HTTPS.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
 
     /// A TOML site file: roots per host name, redirects, limits, the cookie site.
     #[arg(long, value_name = "FILE")]
@@ -111,10 +125,21 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         config.park.after = super::seconds(secs, "--park-after")?;
     }
     config.defer_accept &= !args.no_defer_accept;
+    if !args.tls_listen.is_empty() {
+        let (Some(cert), Some(key)) = (&args.cert, &args.key) else {
+            anyhow::bail!("--tls-listen needs --cert FILE and --key FILE");
+        };
+        let identity = tls::load_pem(cert, key, &[]).context("loading the certificate")?;
+        config.tls = Some(tls::server_config(vec![identity], &[]).context("TLS set-up")?);
+        config.tls_listen = args.tls_listen;
+    }
     config.access_log = !args.no_access_log;
     let server = web::bind(config).await.context("starting the web server")?;
     for addr in server.local_addrs() {
         println!("serving http://{addr}/");
+    }
+    for addr in server.tls_addrs() {
+        println!("serving https://{addr}/");
     }
     let shutdown = netio::shutdown_on_signals();
     server.run(shutdown).await.context("web server")?;

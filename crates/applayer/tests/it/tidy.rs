@@ -148,6 +148,7 @@ fn manifest_edges_read_both_spellings() {
 /// The crates whose docs promise sans-IO: no sockets, files, clocks, tasks or randomness.
 const SANS_IO: &[&str] = &[
     "dns-proto",
+    "h2-proto",
     "http-proto",
     "http-cache",
     "smtp-proto",

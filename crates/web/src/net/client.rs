@@ -32,9 +32,61 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// A connection's bytes: bare TCP or TLS over it.
+enum ClientStream {
+    Plain(TcpStream),
+    Tls(Box<tls::ClientTlsStream<TcpStream>>),
+}
+
+impl tokio::io::AsyncRead for ClientStream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(stream) => std::pin::Pin::new(stream).poll_read(cx, buf),
+            ClientStream::Tls(stream) => std::pin::Pin::new(stream.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for ClientStream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            ClientStream::Plain(stream) => std::pin::Pin::new(stream).poll_write(cx, buf),
+            ClientStream::Tls(stream) => std::pin::Pin::new(stream.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(stream) => std::pin::Pin::new(stream).poll_flush(cx),
+            ClientStream::Tls(stream) => std::pin::Pin::new(stream.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(stream) => std::pin::Pin::new(stream).poll_shutdown(cx),
+            ClientStream::Tls(stream) => std::pin::Pin::new(stream.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
 /// One TCP connection to a server (or the proxy).
 struct Connection {
-    stream: TcpStream,
+    stream: ClientStream,
     buf: Vec<u8>,
     local: SocketAddr,
     peer: SocketAddr,
@@ -58,7 +110,7 @@ impl Lane {
 }
 
 fn origin_key(uri: &Uri) -> String {
-    format!("{}:{}", uri.host, uri.port_or_default())
+    format!("{}://{}:{}", uri.scheme, uri.host, uri.port_or_default())
 }
 
 fn io_error(addr: SocketAddr, error: std::io::Error) -> ClientError {
@@ -67,6 +119,11 @@ fn io_error(addr: SocketAddr, error: std::io::Error) -> ClientError {
 
 impl Context {
     async fn open(&self, uri: &Uri, lane: &mut Lane) -> Result<Connection, ClientError> {
+        let tls = match (uri.scheme.as_str(), &self.options.tls, self.options.proxy) {
+            ("https", Some(config), None) => Some(config.clone()),
+            ("https", _, _) => return Err(ClientError::Https(uri.to_string())),
+            _ => None,
+        };
         let addrs = match self.options.proxy {
             Some(proxy) => vec![proxy],
             None => self
@@ -87,6 +144,12 @@ impl Context {
                     let _ = stream.set_nodelay(true);
                     let local = stream.local_addr().map_err(|e| io_error(addr, e))?;
                     lane.round_trips += 1;
+                    let stream = match &tls {
+                        None => ClientStream::Plain(stream),
+                        Some(config) => ClientStream::Tls(Box::new(
+                            self.handshake(config, uri, addr, stream, lane).await?,
+                        )),
+                    };
                     let id = self.connections.fetch_add(1, Ordering::Relaxed) + 1;
                     return Ok(Connection {
                         stream,
@@ -109,6 +172,48 @@ impl Context {
         Err(last.unwrap_or_else(|| ClientError::NoAddress {
             host: uri.host.clone(),
         }))
+    }
+
+    /// The TLS handshake (one more round trip, TLS 1.3), the server's name checked against
+    /// its certificate.
+    async fn handshake(
+        &self,
+        config: &Arc<tls::rustls::ClientConfig>,
+        uri: &Uri,
+        addr: SocketAddr,
+        stream: TcpStream,
+        lane: &mut Lane,
+    ) -> Result<tls::ClientTlsStream<TcpStream>, ClientError> {
+        let name = tls::ServerName::try_from(uri.host.clone()).map_err(|_| ClientError::Io {
+            addr,
+            error: std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad TLS server name"),
+        })?;
+        let connector = tls::TlsConnector::from(config.clone());
+        let stream = tokio::time::timeout(self.options.timeout, connector.connect(name, stream))
+            .await
+            .map_err(|_| ClientError::Timeout {
+                addr,
+                what: "TLS handshake",
+            })?
+            .map_err(|error| io_error(addr, error))?;
+        lane.round_trips += 1;
+        if wire::enabled() {
+            let session = stream.get_ref().1;
+            let summary = format!(
+                "TLS handshake {} ALPN {}",
+                session
+                    .protocol_version()
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("?"),
+                session
+                    .alpn_protocol()
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .unwrap_or_else(|| "-".into())
+            );
+            let local = stream.get_ref().0.local_addr().unwrap_or(addr);
+            wire::emit("tls", Dir::Send, local, addr, &summary);
+        }
+        Ok(stream)
     }
 
     fn cache_paths(&self, uri: &Uri) -> Option<(std::path::PathBuf, std::path::PathBuf)> {

@@ -4,6 +4,8 @@
 
 pub(crate) mod client;
 mod fs;
+mod h2;
 mod server;
+mod transport;
 
 pub use server::{bind, WebServer};

@@ -2,6 +2,7 @@
 //! [`ServerConn`] machine per connection, answering its events from files and the cookie site.
 
 use super::fs::{self, Opened, Upload};
+use super::transport::Transport;
 use crate::config::WebServerConfig;
 use crate::cookie_site::{SqliteStore, VisitStore};
 use crate::files::{self, plan_file};
@@ -18,22 +19,22 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// A bound origin server; [`WebServer::run`] serves until shutdown.
 pub struct WebServer {
     listeners: Vec<TcpListener>,
+    tls_listeners: Vec<(TcpListener, tls::TlsAcceptor)>,
     shared: Arc<Shared>,
 }
 
-struct Shared {
-    config: WebServerConfig,
+pub(super) struct Shared {
+    pub(super) config: WebServerConfig,
     conn_config: Arc<ConnConfig>,
-    store: Option<Mutex<SqliteStore>>,
-    boundaries: AtomicU64,
-    inside: fs::InsideCache,
-    open_files: fs::OpenCache,
+    pub(super) store: Option<Mutex<SqliteStore>>,
+    pub(super) boundaries: AtomicU64,
+    pub(super) inside: fs::InsideCache,
+    pub(super) open_files: fs::OpenCache,
     /// `Server: ...\r\n`, encoded once.
     server_line: Vec<u8>,
 }
@@ -92,6 +93,21 @@ pub async fn bind(mut config: WebServerConfig) -> std::io::Result<WebServer> {
         }
         listeners.push(listener);
     }
+    let mut tls_listeners = Vec::new();
+    if !config.tls_listen.is_empty() {
+        let Some(base) = &config.tls else {
+            return Err(invalid("HTTPS listeners need a TLS configuration".into()));
+        };
+        let mut tls_config = (**base).clone();
+        tls_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let acceptor = tls::TlsAcceptor::from(Arc::new(tls_config));
+        for addr in &config.tls_listen {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| std::io::Error::new(e.kind(), format!("bind {addr}: {e}")))?;
+            tls_listeners.push((listener, acceptor.clone()));
+        }
+    }
     let mut server_fields = http_proto::HeaderMap::new();
     server_fields.append("Server", config.server_name.as_str());
     let mut server_line = Vec::new();
@@ -103,6 +119,7 @@ pub async fn bind(mut config: WebServerConfig) -> std::io::Result<WebServer> {
     };
     Ok(WebServer {
         listeners,
+        tls_listeners,
         shared: Arc::new(Shared {
             config,
             conn_config: Arc::new(conn_config),
@@ -124,6 +141,14 @@ impl WebServer {
             .collect()
     }
 
+    /// The bound HTTPS addresses.
+    pub fn tls_addrs(&self) -> Vec<SocketAddr> {
+        self.tls_listeners
+            .iter()
+            .filter_map(|(l, _)| l.local_addr().ok())
+            .collect()
+    }
+
     /// Serves until `shutdown` fires, then stops accepting and lets connections in flight
     /// finish their current response (up to the drain timeout).
     pub async fn run(self, shutdown: Shutdown) -> std::io::Result<()> {
@@ -138,6 +163,7 @@ impl WebServer {
         for addr in self.local_addrs() {
             tracing::info!(%addr, root = %config.root.display(), "web server listening");
         }
+        let tls_addrs = self.tls_addrs();
         let mut tasks = Vec::new();
         for listener in self.listeners {
             let shared = self.shared.clone();
@@ -147,6 +173,18 @@ impl WebServer {
                 config.park,
                 shutdown.clone(),
                 move |stream, conn| connection(stream, conn, shared.clone()),
+            )));
+        }
+        for addr in tls_addrs {
+            tracing::info!(%addr, "web server listening (HTTPS: h2, http/1.1)");
+        }
+        for (listener, acceptor) in self.tls_listeners {
+            let shared = self.shared.clone();
+            tasks.push(tokio::spawn(netio::tcp::serve(
+                listener,
+                limits.clone(),
+                shutdown.clone(),
+                move |tcp, conn| tls_connection(tcp, conn, shared.clone(), acceptor.clone()),
             )));
         }
         let mut result = Ok(());
@@ -192,10 +230,10 @@ struct AppCall {
 }
 
 /// The fields of one access-log line.
-struct LogEntry {
-    request_line: String,
-    referer: String,
-    user_agent: String,
+pub(super) struct LogEntry {
+    pub(super) request_line: String,
+    pub(super) referer: String,
+    pub(super) user_agent: String,
 }
 
 impl LogEntry {
@@ -217,7 +255,7 @@ impl LogEntry {
 }
 
 /// The combined log format's time: `[10/Oct/2000:13:55:36 +0000]`.
-fn clf_time(now: SystemTime) -> String {
+pub(super) fn clf_time(now: SystemTime) -> String {
     // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
     let date = HttpDate::from_system_time(now).to_string();
     let part = |range: std::ops::Range<usize>| date.get(range).unwrap_or("");
@@ -252,7 +290,7 @@ fn with_date<T>(f: impl FnOnce(&str, &[u8]) -> T) -> T {
 }
 
 /// Today's IMF-fixdate for the Date field.
-fn cached_date() -> String {
+pub(super) fn cached_date() -> String {
     with_date(|text, _| text.to_owned())
 }
 
@@ -292,7 +330,7 @@ thread_local! {
 }
 
 struct Connection<'a> {
-    stream: Stream,
+    stream: Transport,
     machine: ServerConn,
     conn: &'a Conn,
     shared: &'a Shared,
@@ -303,27 +341,109 @@ struct Connection<'a> {
     /// client may still be sending (a body we refused, smuggled bytes), closing at once
     /// would reset the connection and could destroy our answer in flight.
     linger: bool,
+    /// No bytes have been read yet on this connection (so it may still turn out to be h2c).
+    fresh: bool,
+    /// The first bytes read, when they were the HTTP/2 preface: the connection goes to
+    /// [`super::h2`].
+    h2_start: Option<Vec<u8>>,
+}
+
+/// Whether the first bytes a client sent begin the HTTP/2 connection preface (h2c with
+/// prior knowledge, RFC 9113 §3.3). An HTTP/1.1 request cannot begin `PRI * HTTP/2.0`.
+fn starts_h2_preface(bytes: &[u8]) -> bool {
+    let n = bytes.len().min(h2_proto::frame::PREFACE.len());
+    n >= 4 && bytes[..n] == h2_proto::frame::PREFACE[..n]
 }
 
 /// Serves one connection until it closes, or until it has waited idle long enough to be
 /// parked (then its socket goes back to netio's idle lot, and a new call serves it when the
 /// next request comes).
 async fn connection(stream: Stream, conn: Conn, shared: Arc<Shared>) -> Option<Park> {
+    serve_http1(Transport::Plain(stream), &conn, &shared).await
+}
+
+/// An HTTPS connection: the TLS handshake (bounded by the header timeout), then HTTP/2 or
+/// HTTP/1.1 as ALPN chose.
+async fn tls_connection(
+    tcp: tokio::net::TcpStream,
+    conn: Conn,
+    shared: Arc<Shared>,
+    acceptor: tls::TlsAcceptor,
+) {
+    let _ = tcp.set_nodelay(true);
+    let handshake =
+        tokio::time::timeout(shared.config.timeouts.header_read, acceptor.accept(tcp)).await;
+    let stream = match handshake {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => {
+            tracing::info!(peer = %conn.peer, "TLS handshake failed: {error}");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(peer = %conn.peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let session = stream.get_ref().1;
+    let h2 = session.alpn_protocol() == Some(b"h2".as_slice());
+    if wire::enabled() {
+        let summary = format!(
+            "TLS handshake {} ALPN {} SNI {}",
+            session
+                .protocol_version()
+                .and_then(|v| v.as_str())
+                .unwrap_or("?"),
+            session
+                .alpn_protocol()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .unwrap_or_else(|| "-".into()),
+            session.server_name().unwrap_or("-"),
+        );
+        wire::emit("tls", Dir::Recv, conn.local, conn.peer, &summary);
+    }
+    if h2 {
+        super::h2::serve(stream, &[], &conn, &shared).await;
+    } else {
+        let _ = serve_http1(Transport::tls(stream), &conn, &shared).await;
+    }
+}
+
+/// Serves HTTP/1.1 over `stream` (bare or TLS); hands a connection that turns out to be h2c
+/// to `super::h2`.
+async fn serve_http1(stream: Transport, conn: &Conn, shared: &Arc<Shared>) -> Option<Park> {
     let now = Instant::now();
     let mut connection = Connection {
         stream,
         machine: ServerConn::new(shared.conn_config.clone(), now),
-        conn: &conn,
-        shared: &shared,
+        conn,
+        shared,
         pending: Pending::None,
         transfer: None,
         app_call: None,
         linger: false,
+        fresh: true,
+        h2_start: None,
     };
-    match connection.run().await {
+    let outcome = connection.run().await;
+    if let Some(initial) = connection.h2_start.take() {
+        match connection.stream {
+            Transport::Plain(stream) => {
+                match stream.into_std().and_then(tokio::net::TcpStream::from_std) {
+                    Ok(tcp) => super::h2::serve(tcp, &initial, conn, shared).await,
+                    Err(error) => {
+                        tracing::debug!(peer = %conn.peer, "h2 hand-over failed: {error}")
+                    }
+                }
+            }
+            // Over TLS, HTTP/2 is chosen by ALPN, not by the preface.
+            Transport::Tls(_) => {}
+        }
+        return None;
+    }
+    match outcome {
         Ok(Some(idle_deadline)) => {
-            return Some(Park {
-                stream: connection.stream,
+            return connection.stream.into_plain().map(|stream| Park {
+                stream,
                 idle_deadline,
             })
         }
@@ -391,7 +511,8 @@ impl Connection<'_> {
             // Only once a read has found the socket empty: a connection that has just been
             // woken, or accepted, has not yet read what it came for.
             let mut park_at = None;
-            if let (Some(after), Some(idle_deadline)) = (self.conn.park_after(), deadline) {
+            let park_after = self.conn.park_after().filter(|_| self.stream.can_park());
+            if let (Some(after), Some(idle_deadline)) = (park_after, deadline) {
                 if drained && self.machine.is_idle() {
                     if after.is_zero() {
                         return Ok(Some(idle_deadline));
@@ -443,7 +564,16 @@ impl Connection<'_> {
                                 self.machine.handle_eof(now);
                                 Ok(())
                             }
+                            Ok(n)
+                                if self.fresh
+                                    && self.stream.can_park()
+                                    && starts_h2_preface(&buffer[..n]) =>
+                            {
+                                self.h2_start = Some(buffer[..n].to_vec());
+                                Ok(())
+                            }
                             Ok(n) => {
+                                self.fresh = false;
                                 self.machine
                                     .set_date(HttpDate::from_system_time(SystemTime::now()));
                                 recycle_output_buffer(
@@ -467,6 +597,9 @@ impl Connection<'_> {
                         }
                     });
                     result?;
+                    if self.h2_start.is_some() {
+                        return Ok(None);
+                    }
                 }
             }
         }
@@ -498,8 +631,7 @@ impl Connection<'_> {
         let output = self.machine.pending_output();
         let len = output.len();
         let timeout = self.shared.config.send_timeout;
-        let stream = self.stream.registered()?;
-        match tokio::time::timeout(timeout, stream.write_all(output)).await {
+        match tokio::time::timeout(timeout, self.stream.write_all(output)).await {
             Ok(result) => result?,
             Err(_) => {
                 return Err(std::io::Error::new(
@@ -515,10 +647,10 @@ impl Connection<'_> {
     /// Closes gently: half-close, then read and drop what the client still sends for a
     /// moment, so that our last response is not destroyed by a reset.
     async fn linger(&mut self) {
-        let Ok(stream) = self.stream.registered() else {
+        let stream = &mut self.stream;
+        if stream.shutdown().await.is_err() {
             return;
-        };
-        let _ = stream.shutdown().await;
+        }
         // On the heap: a buffer inside the future would make every connection's task larger.
         let mut sink = vec![0u8; 4096];
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);

@@ -255,3 +255,37 @@ fn our_client_against_nginx() {
         again.summary()
     );
 }
+
+/// https: the page and its objects over TLS on one connection, the server's certificate
+/// checked against the CA we trust; refused when we trust nothing that signed it, accepted
+/// with `insecure` (curl's `-k`).
+#[test]
+fn the_client_fetches_over_https_when_it_trusts_the_ca() {
+    let dir = TempDir::new("client-https");
+    seed_site(&dir);
+    let ca = tls::Ca::ephemeral("client test CA").unwrap();
+    let identity = ca.issue(&["localhost"]).unwrap();
+    let server = Server::with(dir.path(), |config| {
+        config.tls_listen = vec!["127.0.0.1:0".parse().unwrap()];
+        config.tls = Some(tls::server_config(vec![identity], &[]).unwrap());
+    });
+    let url = format!(
+        "https://localhost:{}/someDepartment/home.index",
+        server.tls_addr.unwrap().port()
+    );
+    let options =
+        |roots: &[tls::rustls::pki_types::CertificateDer<'static>], insecure| FetchOptions {
+            tls: Some(tls::client_config_for(roots, false, insecure, &[b"http/1.1"]).unwrap()),
+            ..with_mode(Mode::Persistent)
+        };
+    let report = fetch(&url, options(&[ca.cert_der()], false));
+    assert_eq!(report.objects.len(), OBJECTS);
+    assert!(report.objects.iter().all(|o| o.status == 200));
+    assert_eq!(report.connections, 1);
+    // TCP, TLS, the base page, then the objects one after another.
+    assert_eq!(report.round_trips, 2 + OBJECTS as u32);
+    let refused = runtime().block_on(web::get(&url, &options(&[], false)));
+    assert!(refused.is_err());
+    let report = fetch(&url, options(&[], true));
+    assert_eq!(report.objects.len(), OBJECTS);
+}

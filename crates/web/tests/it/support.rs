@@ -69,6 +69,8 @@ pub(crate) fn seed_site(dir: &TempDir) {
 /// A running server; shut down on drop.
 pub(crate) struct Server {
     pub(crate) addr: SocketAddr,
+    /// The HTTPS address, when the configuration asked for one.
+    pub(crate) tls_addr: Option<SocketAddr>,
     shutdown: netio::Shutdown,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -85,13 +87,16 @@ impl Server {
                 .unwrap();
             runtime.block_on(async move {
                 let server = web::bind(config).await.unwrap();
-                sender.send(server.local_addrs()[0]).unwrap();
+                sender
+                    .send((server.local_addrs()[0], server.tls_addrs().first().copied()))
+                    .unwrap();
                 server.run(stop).await.unwrap();
             });
         });
-        let addr = receiver.recv_timeout(Duration::from_secs(10)).unwrap();
+        let (addr, tls_addr) = receiver.recv_timeout(Duration::from_secs(10)).unwrap();
         Server {
             addr,
+            tls_addr,
             shutdown,
             thread: Some(thread),
         }

@@ -1,0 +1,267 @@
+//! HTTP/2 (h2c with prior knowledge) against real clients: curl's and nghttp2's, and h2load
+//! for many concurrent streams. The same site, the same answers as over HTTP/1.1.
+
+use crate::support::{run, seed_site, tool, Server, TempDir};
+use std::process::Command;
+
+fn curl_h2(curl: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let mut command = Command::new(curl);
+    command.args(["-sS", "--http2-prior-knowledge", "--max-time", "20"]);
+    command.args(args);
+    run(&mut command)
+}
+
+#[test]
+fn curl_over_h2c_gets_files_ranges_and_conditionals() {
+    let Some(curl) = tool("curl") else { return };
+    let dir = TempDir::new("h2-curl");
+    seed_site(&dir);
+    // A body larger than every initial window (64 KiB stream and connection) and the
+    // server's queue, so flow control and refilling both run.
+    let large: Vec<u8> = (0..5_000_000u32).map(|i| (i * 7 % 253) as u8).collect();
+    dir.write("large.bin", &large);
+    let server = Server::with(dir.path(), |config| config.allow_write = true);
+
+    // One URL per curl: curl 7.88 cannot reuse a prior-knowledge connection (curl/curl#10634,
+    // fixed after 7.88.1); reuse is checked with nghttp below and with curl over TLS.
+    let (ok, _, stderr) = curl_h2(
+        &curl,
+        &["-v", "-o", "/dev/null", &server.url("/somedir/page.html")],
+    );
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("< HTTP/2 200"), "{stderr}");
+
+    let out = dir.path().join("large.out");
+    let (ok, _, stderr) = curl_h2(
+        &curl,
+        &["-o", out.to_str().unwrap(), &server.url("/large.bin")],
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        std::fs::read(&out).unwrap() == large,
+        "the 5 MB body differs"
+    );
+
+    let (ok, stdout, _) = curl_h2(&curl, &["-r", "0-9", &server.url("/somedir/page.html")]);
+    assert!(ok);
+    assert_eq!(stdout, "<html><bod");
+    let (ok, stdout, _) = curl_h2(&curl, &["-I", &server.url("/big.bin")]);
+    assert!(ok && stdout.contains("content-length: 100000"), "{stdout}");
+    let (ok, stdout, _) = curl_h2(
+        &curl,
+        &[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-z",
+            "Fri, 01 Jan 2100 00:00:00 GMT",
+            &server.url("/somedir/page.html"),
+        ],
+    );
+    assert!(ok);
+    assert_eq!(stdout, "304");
+    let (ok, stdout, _) = curl_h2(
+        &curl,
+        &[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &server.url("/nothing-here"),
+        ],
+    );
+    assert!(ok);
+    assert_eq!(stdout, "404");
+    // A directory without its slash is redirected, as over HTTP/1.1.
+    let (ok, stdout, _) = curl_h2(
+        &curl,
+        &[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+            &server.url("/somedir"),
+        ],
+    );
+    assert!(ok);
+    assert!(
+        stdout.starts_with("301 ") && stdout.ends_with("/somedir/"),
+        "{stdout}"
+    );
+
+    // PUT a body over several DATA frames, read it back, DELETE it.
+    let upload = dir.path().join("upload.src");
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 199) as u8).collect();
+    std::fs::write(&upload, &body).unwrap();
+    let (ok, stdout, stderr) = curl_h2(
+        &curl,
+        &[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-T",
+            upload.to_str().unwrap(),
+            &server.url("/up.bin"),
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, "201");
+    assert!(std::fs::read(dir.path().join("up.bin")).unwrap() == body);
+    let (ok, stdout, _) = curl_h2(
+        &curl,
+        &[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "DELETE",
+            &server.url("/up.bin"),
+        ],
+    );
+    assert!(ok);
+    assert_eq!(stdout, "204");
+    assert!(!dir.path().join("up.bin").exists());
+}
+
+#[test]
+fn nghttp_fetches_a_page_and_its_objects_on_one_connection() {
+    let Some(nghttp) = tool("nghttp") else { return };
+    let dir = TempDir::new("h2-nghttp");
+    seed_site(&dir);
+    let server = Server::with(dir.path(), |_| {});
+    // -a: the page's linked objects too (11 of them), -n: discard, -s: statistics.
+    let (ok, stdout, stderr) = run(Command::new(&nghttp).args([
+        "-ans",
+        "-t",
+        "20",
+        &server.url("/someDepartment/home.index"),
+    ]));
+    assert!(ok, "{stdout}{stderr}");
+    // The page, the stylesheet, the script and ten images: 13 streams, all 200.
+    let responses = stdout.lines().filter(|l| l.contains(" 200 ")).count();
+    assert_eq!(responses, 13, "{stdout}");
+    // The frame-level view: SETTINGS exchanged, every stream ended, no RST or GOAWAY errors.
+    let (ok, verbose, stderr) =
+        run(Command::new(&nghttp).args(["-nv", "-t", "20", &server.url("/somedir/page.html")]));
+    assert!(ok, "{stderr}");
+    assert!(verbose.contains("recv SETTINGS frame"), "{verbose}");
+    assert!(verbose.contains("recv HEADERS frame"), "{verbose}");
+    assert!(verbose.contains(":status: 200"), "{verbose}");
+    assert!(!verbose.contains("RST_STREAM"), "{verbose}");
+}
+
+#[test]
+fn h2load_runs_many_streams_without_errors() {
+    let Some(h2load) = tool("h2load") else { return };
+    let dir = TempDir::new("h2-load");
+    seed_site(&dir);
+    let server = Server::with(dir.path(), |_| {});
+    let (ok, stdout, stderr) = run(Command::new(&h2load).args([
+        "-n",
+        "2000",
+        "-c",
+        "4",
+        "-m",
+        "10",
+        "-T",
+        "20",
+        &server.url("/somedir/page.html"),
+    ]));
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("2000 total, 2000 started, 2000 done, 2000 succeeded, 0 failed, 0 errored"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("status codes: 2000 2xx"), "{stdout}");
+}
+
+/// A server with HTTPS on 127.0.0.1:0, its certificate for `localhost` from a fresh CA;
+/// the CA's PEM is written to `ca.pem` in `dir`.
+fn https_server(dir: &TempDir) -> (Server, std::path::PathBuf) {
+    let ca = tls::Ca::ephemeral("applayer test CA").unwrap();
+    let identity = ca.issue(&["localhost"]).unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.cert_pem()).unwrap();
+    let server = Server::with(dir.path(), |config| {
+        config.tls_listen = vec!["127.0.0.1:0".parse().unwrap()];
+        config.tls = Some(tls::server_config(vec![identity], &[]).unwrap());
+    });
+    (server, ca_file)
+}
+
+#[test]
+fn curl_over_https_negotiates_h2_or_http11_by_alpn() {
+    let Some(curl) = tool("curl") else { return };
+    let dir = TempDir::new("h2-tls");
+    seed_site(&dir);
+    let large: Vec<u8> = (0..3_000_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    dir.write("large.bin", &large);
+    let (server, ca_file) = https_server(&dir);
+    let port = server.tls_addr.unwrap().port();
+    let resolve = format!("localhost:{port}:127.0.0.1");
+    let url = |path: &str| format!("https://localhost:{port}{path}");
+    let get = |extra: &[&str], path: &str| {
+        let mut command = Command::new(&curl);
+        command.args([
+            "-sS",
+            "--max-time",
+            "20",
+            "--cacert",
+            ca_file.to_str().unwrap(),
+            "--resolve",
+            &resolve,
+        ]);
+        command.args(extra);
+        command.arg(url(path));
+        run(&mut command)
+    };
+    // curl offers h2 first: HTTP/2 over TLS, the certificate checked against the CA; the
+    // second URL on the same connection.
+    let (ok, _, stderr) = get(
+        &["-v", "-o", "/dev/null", "-o", "/dev/null", &url("/big.bin")],
+        "/somedir/page.html",
+    );
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("ALPN: server accepted h2"), "{stderr}");
+    assert!(stderr.contains("< HTTP/2 200"), "{stderr}");
+    assert!(
+        stderr.contains("Re-using existing connection") || stderr.contains("Reusing existing"),
+        "{stderr}"
+    );
+    // HTTP/1.1 over TLS when the client offers only that.
+    let (ok, stdout, stderr) = get(&["-v", "--http1.1"], "/somedir/page.html");
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("ALPN: server accepted http/1.1"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("< HTTP/1.1 200 OK"), "{stderr}");
+    assert_eq!(stdout, "<html><body>Hello from someschool</body></html>\n");
+    // A large body both ways (HTTP/1.1's file path over TLS reads and writes, no sendfile).
+    for mode in ["--http2", "--http1.1"] {
+        let out = dir.path().join("large.out");
+        let (ok, _, stderr) = get(&[mode, "-o", out.to_str().unwrap()], "/large.bin");
+        assert!(ok, "{mode}: {stderr}");
+        assert!(
+            std::fs::read(&out).unwrap() == large,
+            "{mode}: the body differs"
+        );
+    }
+    // Ranges and keep-alive over TLS with HTTP/1.1.
+    let (ok, stdout, _) = get(&["--http1.1", "-r", "0-9"], "/somedir/page.html");
+    assert!(ok);
+    assert_eq!(stdout, "<html><bod");
+    // A client that does not trust the CA is refused by its own check.
+    let (ok, _, _) = run(Command::new(&curl).args([
+        "-sS",
+        "--max-time",
+        "10",
+        "--resolve",
+        &resolve,
+        &url("/"),
+    ]));
+    assert!(!ok);
+}
