@@ -199,7 +199,8 @@ fn build_decode_table() -> Box<DecodeTable> {
                     children.push([Child::Missing; 2]);
                     depth.push(depth[node] + 1);
                     all_ones.push(all_ones[node] && bit == 1);
-                    // The complete code has 256 inner nodes (checked in the tests).
+                    // A complete code of 257 symbols (`code_is_complete`) is a full binary
+                    // tree with 256 inner nodes, so `next` is at most 255.
                     let inner = u8::try_from(next).unwrap_or(u8::MAX);
                     children[node][bit] = Child::Inner(inner);
                     next

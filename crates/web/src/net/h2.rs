@@ -78,16 +78,44 @@ struct H2<'a> {
 
 /// Serves an HTTP/2 connection to its end; `initial` holds the bytes already read (the
 /// preface's start).
-pub(super) async fn serve<S>(mut io: S, initial: &[u8], conn: &Conn, shared: &Shared)
+pub(super) async fn serve<S>(io: S, initial: &[u8], conn: &Conn, shared: &Shared)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let config = H2Config {
+    let machine = ServerConn::new(h2_config());
+    drive(io, machine, initial, conn, shared).await;
+}
+
+/// Serves a connection upgraded from HTTP/1.1 (`Upgrade: h2c`): `settings` is the decoded
+/// `HTTP2-Settings`, `request` stream 1; `initial` the bytes read after the request.
+pub(super) async fn serve_upgraded<S>(
+    io: S,
+    initial: &[u8],
+    (settings, request): (Vec<u8>, Request),
+    conn: &Conn,
+    shared: &Shared,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match ServerConn::upgraded(h2_config(), &settings, request) {
+        Ok(machine) => drive(io, machine, initial, conn, shared).await,
+        Err(error) => tracing::info!(peer = %conn.peer, "bad HTTP2-Settings: {error:?}"),
+    }
+}
+
+fn h2_config() -> H2Config {
+    H2Config {
         record: wire::enabled(),
         ..H2Config::default()
-    };
+    }
+}
+
+async fn drive<S>(mut io: S, machine: ServerConn, initial: &[u8], conn: &Conn, shared: &Shared)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut h2 = H2 {
-        machine: ServerConn::new(config),
+        machine,
         conn,
         shared,
         streams: HashMap::new(),

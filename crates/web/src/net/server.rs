@@ -346,6 +346,58 @@ struct Connection<'a> {
     /// The first bytes read, when they were the HTTP/2 preface: the connection goes to
     /// [`super::h2`].
     h2_start: Option<Vec<u8>>,
+    /// An accepted `Upgrade: h2c` (the client's settings and its request, stream 1).
+    h2_upgrade: Option<(Vec<u8>, h2_proto::conn::Request)>,
+}
+
+/// Whether a request asks to switch to h2c (RFC 7540 §3.2) in a way we take: a bodiless
+/// request on a bare connection with `Upgrade: h2c`, `Connection: Upgrade, HTTP2-Settings`
+/// and exactly one `HTTP2-Settings` (base64url SETTINGS payload). Returns the decoded
+/// settings and the request as HTTP/2 sees it.
+fn h2c_upgrade(head: &RequestHead, body_empty: bool) -> Option<(Vec<u8>, h2_proto::conn::Request)> {
+    use base64::Engine;
+    let headers = &head.headers;
+    if !body_empty
+        || !headers.has_token("upgrade", "h2c")
+        || !headers.has_token("connection", "http2-settings")
+        || headers.count("http2-settings") != 1
+    {
+        return None;
+    }
+    let encoded = headers.get("http2-settings")?.trim().trim_end_matches('=');
+    let settings = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .ok()?;
+    let skip = [
+        "connection",
+        "upgrade",
+        "http2-settings",
+        "host",
+        "keep-alive",
+        "te",
+        "transfer-encoding",
+        "proxy-connection",
+    ];
+    let fields = headers
+        .iter()
+        .filter(|(name, _)| !skip.iter().any(|s| name.eq_ignore_ascii_case(s)))
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.as_bytes().to_vec()))
+        .collect();
+    let mut path = head.target.path().to_string();
+    if let Some(query) = head.target.query() {
+        path.push('?');
+        path.push_str(query);
+    }
+    Some((
+        settings,
+        h2_proto::conn::Request {
+            method: head.method.to_string(),
+            scheme: "http".into(),
+            authority: headers.get("host").map(str::to_owned),
+            path,
+            fields,
+        },
+    ))
 }
 
 /// Whether the first bytes a client sent begin the HTTP/2 connection preface (h2c with
@@ -423,8 +475,35 @@ async fn serve_http1(stream: Transport, conn: &Conn, shared: &Arc<Shared>) -> Op
         linger: false,
         fresh: true,
         h2_start: None,
+        h2_upgrade: None,
     };
     let outcome = connection.run().await;
+    if let (Some(upgrade), Ok(_)) = (connection.h2_upgrade.take(), &outcome) {
+        // 101 after every earlier response, then HTTP/2 with the bytes that came after the
+        // request (the client's preface, often).
+        let rest = connection.machine.take_tunnel();
+        let switch =
+            b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+        if wire::enabled() {
+            wire::emit(
+                "http",
+                Dir::Send,
+                conn.local,
+                conn.peer,
+                &"101 Switching Protocols (h2c)",
+            );
+        }
+        if connection.stream.write_all(switch).await.is_err() {
+            return None;
+        }
+        if let Transport::Plain(stream) = connection.stream {
+            match stream.into_std().and_then(tokio::net::TcpStream::from_std) {
+                Ok(tcp) => super::h2::serve_upgraded(tcp, &rest, upgrade, conn, shared).await,
+                Err(error) => tracing::debug!(peer = %conn.peer, "h2 hand-over failed: {error}"),
+            }
+        }
+        return None;
+    }
     if let Some(initial) = connection.h2_start.take() {
         match connection.stream {
             Transport::Plain(stream) => {
@@ -471,9 +550,13 @@ impl Connection<'_> {
         loop {
             while let Some(event) = self.machine.poll_event() {
                 self.handle_event(event)?;
-                if self.transfer.is_some() || self.app_call.is_some() {
+                if self.transfer.is_some() || self.app_call.is_some() || self.h2_upgrade.is_some() {
                     break;
                 }
+            }
+            if self.h2_upgrade.is_some() {
+                self.flush().await?;
+                return Ok(None);
             }
             if let Some(call) = self.app_call.take() {
                 // Boxed: applications are the rare path here.
@@ -902,6 +985,12 @@ impl Connection<'_> {
         body: http_proto::BodyKind,
     ) -> std::io::Result<()> {
         self.emit_request(&head);
+        if self.stream.can_park() {
+            if let Some(upgrade) = h2c_upgrade(&head, body.is_empty()) {
+                self.h2_upgrade = Some(upgrade);
+                return Ok(());
+            }
+        }
         if !body.is_empty() {
             // If we answer before reading the body, the client is still sending it.
             self.linger = true;

@@ -265,3 +265,54 @@ fn curl_over_https_negotiates_h2_or_http11_by_alpn() {
     ]));
     assert!(!ok);
 }
+
+/// Python's httpx with the h2 package (an independent HTTP/2 stack): over TLS by ALPN, and
+/// h2c with prior knowledge, many requests multiplexed on one connection.
+#[test]
+fn httpx_speaks_http2_to_us() {
+    // Debian's python3 (the packages python3-httpx and python3-h2), not a pyenv one on PATH.
+    let python = std::path::PathBuf::from("/usr/bin/python3");
+    let probe = Command::new(&python)
+        .args(["-c", "import httpx, h2"])
+        .status()
+        .expect("python runs");
+    if !probe.success() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "httpx and h2 are required when CI is set"
+        );
+        eprintln!("skipped: python3 httpx/h2 missing");
+        return;
+    }
+    let dir = TempDir::new("h2-httpx");
+    seed_site(&dir);
+    let (server, ca_file) = https_server(&dir);
+    let script = r#"
+import asyncio, sys, httpx
+tls_port, plain_port, ca = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+paths = ["/someDepartment/home.index", "/someDepartment/style.css", "/js/app.js"] + [
+    f"/someDepartment/img{i}.jpg" for i in range(1, 11)]
+async def fetch(client, base):
+    responses = await asyncio.gather(*(client.get(base + p) for p in paths))
+    for r in responses:
+        assert r.status_code == 200, (r.url, r.status_code)
+        assert r.http_version == "HTTP/2", r.http_version
+    return sum(len(r.content) for r in responses)
+async def main():
+    async with httpx.AsyncClient(http2=True, verify=ca) as client:
+        secure = await fetch(client, f"https://localhost:{tls_port}")
+    async with httpx.AsyncClient(http1=False, http2=True) as client:
+        plain = await fetch(client, f"http://127.0.0.1:{plain_port}")
+    assert secure == plain
+    print("ok", secure)
+asyncio.run(main())
+"#;
+    let (ok, stdout, stderr) = run(Command::new(&python).args([
+        "-c",
+        script,
+        &server.tls_addr.unwrap().port().to_string(),
+        &server.addr.port().to_string(),
+        ca_file.to_str().unwrap(),
+    ]));
+    assert!(ok && stdout.starts_with("ok "), "{stdout}{stderr}");
+}
