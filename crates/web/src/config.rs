@@ -17,6 +17,12 @@ pub struct WebServerConfig {
     pub tls_listen: Vec<SocketAddr>,
     /// The TLS configuration (certificates, SNI); the server sets its ALPN protocols.
     pub tls: Option<std::sync::Arc<tls::rustls::ServerConfig>>,
+    /// Over HTTP/2, push the objects an HTML page references (same origin, up to 16) with
+    /// PUSH_PROMISE when the client allows push.
+    pub h2_push: bool,
+    /// Over HTTP/2, send `103 Early Hints` (RFC 8297) with a `Link: rel=preload` for each of
+    /// the objects an HTML page references before the page's response.
+    pub early_hints: bool,
     /// The document root for requests whose Host matches no [`VirtualHost`].
     pub root: PathBuf,
     /// Other roots by host name (matched against the Host header without its port).
@@ -65,6 +71,8 @@ impl WebServerConfig {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 8080))],
             tls_listen: Vec::new(),
             tls: None,
+            h2_push: false,
+            early_hints: false,
             root: root.into(),
             hosts: Vec::new(),
             redirects: Vec::new(),

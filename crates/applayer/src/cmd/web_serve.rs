@@ -32,6 +32,16 @@ pub(crate) struct Args {
     #[arg(long, value_name = "FILE", requires = "cert")]
     key: Option<PathBuf>,
 
+    /// Over HTTP/2, push the objects an HTML page references (PUSH_PROMISE, same origin, up
+    /// to 16) to clients that allow push.
+    #[arg(long = "h2-push")]
+    h2_push: bool,
+
+    /// Over HTTP/2, send 103 Early Hints with a preload Link for each object an HTML page
+    /// references, before the page.
+    #[arg(long = "early-hints")]
+    early_hints: bool,
+
     /// A TOML site file: roots per host name, redirects, limits, the cookie site.
     #[arg(long, value_name = "FILE")]
     site: Option<PathBuf>,
@@ -125,6 +135,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         config.park.after = super::seconds(secs, "--park-after")?;
     }
     config.defer_accept &= !args.no_defer_accept;
+    config.h2_push |= args.h2_push;
+    config.early_hints |= args.early_hints;
     if !args.tls_listen.is_empty() {
         let (Some(cert), Some(key)) = (&args.cert, &args.key) else {
             anyhow::bail!("--tls-listen needs --cert FILE and --key FILE");

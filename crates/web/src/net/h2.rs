@@ -27,6 +27,10 @@ use tokio::task::JoinSet;
 
 /// How much of a file body we queue on a stream ahead of the scheduler.
 const STREAM_AHEAD: usize = 64 * 1024;
+/// The largest HTML page scanned for objects to push or hint.
+const PAGE_SCAN_MAX: u64 = 256 * 1024;
+/// At most this many objects are pushed or hinted per page.
+const MAX_ANNOUNCED: usize = 16;
 /// How much we hand the socket per write.
 const WRITE_CHUNK: usize = 256 * 1024;
 
@@ -740,6 +744,15 @@ impl H2<'_> {
             + plan.suffix.len() as u64;
         let bodiless = head.method == Method::Head || plan.head.status.forbids_body() || total == 0;
         let status = plan.head.status;
+        let config = &self.shared.config;
+        if (config.h2_push || config.early_hints)
+            && status == StatusCode::OK
+            && head.method == Method::Get
+            && content_type.starts_with("text/html")
+            && info.len <= PAGE_SCAN_MAX
+        {
+            self.announce_objects(stream, head, &file, info.len);
+        }
         if !self.send_head(stream, plan.head, bodiless) {
             return;
         }
@@ -757,6 +770,57 @@ impl H2<'_> {
                 incoming: Incoming::Ignore,
             },
         );
+    }
+
+    /// For an HTML page: `103 Early Hints` with a preload link per referenced object, and/or
+    /// a PUSH_PROMISE per object, each then answered on its promised stream as a GET.
+    fn announce_objects(&mut self, stream: u32, head: &RequestHead, file: &std::fs::File, len: u64) {
+        let Some(authority) = head.headers.get("host").map(str::to_owned) else {
+            return;
+        };
+        let mut html = vec![0u8; len as usize];
+        let Ok(n) = fs::read_at(file, 0, &mut html) else {
+            return;
+        };
+        html.truncate(n);
+        let html = String::from_utf8_lossy(&html);
+        let Ok(base) = http_proto::Uri::parse(&format!("http://{authority}{}", head.target.path()))
+        else {
+            return;
+        };
+        let objects: Vec<String> = crate::client::referenced_objects(&html, &base)
+            .into_iter()
+            .filter(|uri| uri.host == base.host && uri.port == base.port)
+            .map(|uri| uri.path_and_query())
+            .take(MAX_ANNOUNCED)
+            .collect();
+        if objects.is_empty() {
+            return;
+        }
+        if self.shared.config.early_hints {
+            let links: Vec<String> = objects.iter().map(|path| format!("<{path}>; rel=preload")).collect();
+            let fields: Vec<(&str, &[u8])> = links.iter().map(|l| ("link", l.as_bytes())).collect();
+            if wire::enabled() {
+                let summary = format!("103 Early Hints ({} links, stream {stream})", links.len());
+                wire::emit("http", Dir::Send, self.conn.local, self.conn.peer, &summary);
+            }
+            let _ = self.machine.send_headers(stream, 103, &fields, false);
+        }
+        if self.shared.config.h2_push {
+            for path in objects {
+                let Some(promised) = self.machine.push(stream, "GET", "http", &authority, &path) else {
+                    break;
+                };
+                let request = Request {
+                    method: "GET".into(),
+                    scheme: "http".into(),
+                    authority: Some(authority.clone()),
+                    path,
+                    fields: Vec::new(),
+                };
+                self.request(promised, request, true);
+            }
+        }
     }
 
     /// Sends the response head; false if the stream is gone.

@@ -316,3 +316,48 @@ asyncio.run(main())
     ]));
     assert!(ok && stdout.starts_with("ok "), "{stdout}{stderr}");
 }
+
+/// Server push (RFC 9113 §8.4) and 103 Early Hints (RFC 8297) of a page's objects, seen by
+/// nghttp: PUSH_PROMISEs on the page's stream, the pushed bodies on even streams, and the 103
+/// before the page's 200.
+#[test]
+fn nghttp_sees_pushes_and_early_hints() {
+    let Some(nghttp) = tool("nghttp") else { return };
+    let dir = TempDir::new("h2-push");
+    seed_site(&dir);
+    let server = Server::with(dir.path(), |config| {
+        config.h2_push = true;
+        config.early_hints = true;
+    });
+    let (ok, verbose, stderr) = run(Command::new(&nghttp).args([
+        "-nv",
+        "-t",
+        "20",
+        &server.url("/someDepartment/home.index"),
+    ]));
+    assert!(ok, "{stderr}");
+    // The page references a stylesheet, a script and ten images: twelve promises.
+    assert_eq!(verbose.matches("recv PUSH_PROMISE frame").count(), 12, "{verbose}");
+    assert!(verbose.contains("promised_stream_id=2)"), "{verbose}");
+    assert!(verbose.contains(":status: 103"), "{verbose}");
+    assert!(verbose.contains("link: </someDepartment/style.css>; rel=preload"), "{verbose}");
+    let hints = verbose.find(":status: 103").unwrap();
+    let page = verbose.find("recv (stream_id=13) :status: 200").unwrap_or(usize::MAX);
+    assert!(hints < page || page == usize::MAX, "{verbose}");
+    // The first promise is the stylesheet (22 bytes), pushed whole on stream 2.
+    assert!(
+        verbose.contains("recv DATA frame <length=22, flags=0x01, stream_id=2>"),
+        "{verbose}"
+    );
+    assert!(!verbose.contains("RST_STREAM"), "{verbose}");
+    // Off by default: no promises.
+    let plain = Server::with(dir.path(), |_| {});
+    let (ok, verbose, _) = run(Command::new(&nghttp).args([
+        "-nv",
+        "-t",
+        "20",
+        &plain.url("/someDepartment/home.index"),
+    ]));
+    assert!(ok);
+    assert!(!verbose.contains("PUSH_PROMISE"), "{verbose}");
+}
