@@ -774,7 +774,13 @@ impl H2<'_> {
 
     /// For an HTML page: `103 Early Hints` with a preload link per referenced object, and/or
     /// a PUSH_PROMISE per object, each then answered on its promised stream as a GET.
-    fn announce_objects(&mut self, stream: u32, head: &RequestHead, file: &std::fs::File, len: u64) {
+    fn announce_objects(
+        &mut self,
+        stream: u32,
+        head: &RequestHead,
+        file: &std::fs::File,
+        len: u64,
+    ) {
         let Some(authority) = head.headers.get("host").map(str::to_owned) else {
             return;
         };
@@ -798,7 +804,10 @@ impl H2<'_> {
             return;
         }
         if self.shared.config.early_hints {
-            let links: Vec<String> = objects.iter().map(|path| format!("<{path}>; rel=preload")).collect();
+            let links: Vec<String> = objects
+                .iter()
+                .map(|path| format!("<{path}>; rel=preload"))
+                .collect();
             let fields: Vec<(&str, &[u8])> = links.iter().map(|l| ("link", l.as_bytes())).collect();
             if wire::enabled() {
                 let summary = format!("103 Early Hints ({} links, stream {stream})", links.len());
@@ -808,7 +817,8 @@ impl H2<'_> {
         }
         if self.shared.config.h2_push {
             for path in objects {
-                let Some(promised) = self.machine.push(stream, "GET", "http", &authority, &path) else {
+                let Some(promised) = self.machine.push(stream, "GET", "http", &authority, &path)
+                else {
                     break;
                 };
                 let request = Request {

@@ -337,12 +337,21 @@ fn nghttp_sees_pushes_and_early_hints() {
     ]));
     assert!(ok, "{stderr}");
     // The page references a stylesheet, a script and ten images: twelve promises.
-    assert_eq!(verbose.matches("recv PUSH_PROMISE frame").count(), 12, "{verbose}");
+    assert_eq!(
+        verbose.matches("recv PUSH_PROMISE frame").count(),
+        12,
+        "{verbose}"
+    );
     assert!(verbose.contains("promised_stream_id=2)"), "{verbose}");
     assert!(verbose.contains(":status: 103"), "{verbose}");
-    assert!(verbose.contains("link: </someDepartment/style.css>; rel=preload"), "{verbose}");
+    assert!(
+        verbose.contains("link: </someDepartment/style.css>; rel=preload"),
+        "{verbose}"
+    );
     let hints = verbose.find(":status: 103").unwrap();
-    let page = verbose.find("recv (stream_id=13) :status: 200").unwrap_or(usize::MAX);
+    let page = verbose
+        .find("recv (stream_id=13) :status: 200")
+        .unwrap_or(usize::MAX);
     assert!(hints < page || page == usize::MAX, "{verbose}");
     // The first promise is the stylesheet (22 bytes), pushed whole on stream 2.
     assert!(
