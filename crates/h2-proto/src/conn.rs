@@ -1261,9 +1261,12 @@ impl ServerConn {
             false,
             self.peer.max_frame_size,
         );
+        let len = block.len();
         self.record_sent(|| Frame::PushPromise {
             stream: parent,
             promised,
+            fragment: vec![0; len],
+            end_headers: true,
         });
         let mut s = Stream::new(
             i64::from(self.peer.initial_window),

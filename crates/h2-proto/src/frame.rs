@@ -265,6 +265,10 @@ pub enum Frame {
         stream: u32,
         /// The promised stream.
         promised: u32,
+        /// The block fragment (the promised request's head).
+        fragment: Vec<u8>,
+        /// END_HEADERS.
+        end_headers: bool,
     },
     /// PING.
     Ping {
@@ -368,9 +372,9 @@ impl Frame {
                 }
                 text
             }
-            Frame::PushPromise { stream, promised } => {
-                format!("PUSH_PROMISE stream={stream} promised={promised}")
-            }
+            Frame::PushPromise {
+                stream, promised, ..
+            } => format!("PUSH_PROMISE stream={stream} promised={promised}"),
             Frame::Ping { ack, .. } => if *ack { "PING ACK" } else { "PING" }.to_string(),
             Frame::GoAway {
                 last_stream, code, ..
@@ -606,6 +610,8 @@ fn parse_payload(header: FrameHeader, payload: &[u8]) -> Result<Frame, FrameErro
             Frame::PushPromise {
                 stream,
                 promised: be32(rest) & MAX_WINDOW,
+                fragment: rest[4..].to_vec(),
+                end_headers: header.flags & flag::END_HEADERS != 0,
             }
         }
         kind::PING => {

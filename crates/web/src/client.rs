@@ -22,6 +22,9 @@ pub enum Mode {
     Pipeline,
     /// Up to this many persistent connections in parallel, as browsers do.
     Parallel(usize),
+    /// HTTP/2 (h2 by ALPN for https, h2c with prior knowledge for http): one connection, the
+    /// page, then every object at once on its own stream; pushed objects are taken as pushed.
+    Http2,
 }
 
 /// Name resolution for the client is pluggable (the system's resolver, or the world's own
@@ -223,6 +226,10 @@ pub struct FetchReport {
     pub total: Duration,
     /// The heads of every exchange, when asked for.
     pub exchanges: Vec<Exchange>,
+    /// HTTP/2 streams used (0 over HTTP/1.x).
+    pub streams: usize,
+    /// Objects the server pushed that were used.
+    pub pushed: usize,
 }
 
 impl FetchReport {
@@ -245,8 +252,13 @@ impl FetchReport {
                 cache
             ));
         }
+        let streams = if self.streams > 0 {
+            format!("  h2 streams: {} (pushed {})", self.streams, self.pushed)
+        } else {
+            String::new()
+        };
         text.push_str(&format!(
-            "objects: {}  bytes: {}  tcp connections: {}  round trips: {}  total: {:.1} ms\n",
+            "objects: {}  bytes: {}  tcp connections: {}  round trips: {}{streams}  total: {:.1} ms\n",
             self.objects.len(),
             self.bytes,
             self.connections,

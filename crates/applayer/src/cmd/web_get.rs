@@ -30,6 +30,11 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N")]
     parallel: Option<usize>,
 
+    /// HTTP/2: one connection (h2 by ALPN for https, h2c with prior knowledge for http),
+    /// every object on its own stream at once; pushed objects are used.
+    #[arg(long, conflicts_with_all = ["non_persistent", "pipeline", "parallel"])]
+    http2: bool,
+
     /// Print request and response heads (`> ` and `< ` lines on standard error), as curl -v.
     #[arg(short, long)]
     verbose: bool,
@@ -90,7 +95,9 @@ pub(crate) struct Args {
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut options = FetchOptions {
-        mode: if args.non_persistent {
+        mode: if args.http2 {
+            Mode::Http2
+        } else if args.non_persistent {
             Mode::NonPersistent
         } else if args.pipeline {
             Mode::Pipeline

@@ -784,7 +784,9 @@ fn server_push_is_promised_then_answered() {
             frames[0],
             Frame::PushPromise {
                 stream: 1,
-                promised: 2
+                promised: 2,
+                end_headers: true,
+                ..
             }
         ),
         "{frames:?}"

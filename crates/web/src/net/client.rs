@@ -18,6 +18,8 @@ use std::time::{Instant, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+mod h2;
+
 /// State shared by every lane of one fetch.
 struct Context {
     options: FetchOptions,
@@ -552,6 +554,53 @@ impl Context {
     }
 }
 
+/// [`get`] over HTTP/2: the page and its same-origin objects on one connection, other
+/// origins' objects after it over HTTP/1.1.
+async fn get_h2(
+    context: &Arc<Context>,
+    base: &Uri,
+    started: Instant,
+) -> Result<FetchReport, ClientError> {
+    let options = &context.options;
+    let mut lane = Lane::new();
+    let fetch = context
+        .fetch_h2(&mut lane, base, &options.method, options.body.as_deref())
+        .await?;
+    let mut objects = fetch.objects;
+    for uri in &fetch.elsewhere {
+        match context
+            .exchange(&mut lane, uri, &Method::Get, None, false)
+            .await
+        {
+            Ok((report, _, _)) => objects.push(report),
+            Err(error) => {
+                tracing::warn!("{uri}: {error}");
+                objects.push(failed(uri));
+            }
+        }
+    }
+    if let Some(path) = &options.cookie_jar {
+        let text = lock(&context.jar).to_netscape();
+        if let Err(error) = std::fs::write(path, text) {
+            tracing::warn!("cannot write cookie jar {}: {error}", path.display());
+        }
+    }
+    let bytes = objects.iter().map(|o| o.bytes).sum();
+    let exchanges = std::mem::take(&mut *lock(&context.exchanges));
+    Ok(FetchReport {
+        objects,
+        base_head: fetch.base_head,
+        base_body: fetch.base_body,
+        connections: context.connections.load(Ordering::Relaxed),
+        round_trips: lane.round_trips,
+        bytes,
+        total: started.elapsed(),
+        exchanges,
+        streams: fetch.streams,
+        pushed: fetch.pushed,
+    })
+}
+
 fn failed(uri: &Uri) -> ObjectReport {
     ObjectReport {
         url: uri.to_string(),
@@ -580,12 +629,25 @@ pub async fn get(url: &str, options: &FetchOptions) -> Result<FetchReport, Clien
         Some(path) => CookieJar::from_netscape(&std::fs::read_to_string(path).unwrap_or_default()),
         None => CookieJar::new(),
     };
+    let mut options = options.clone();
+    if options.mode == Mode::Http2 {
+        // Over TLS, HTTP/2 is asked for by ALPN.
+        if let Some(config) = &options.tls {
+            let mut config = (**config).clone();
+            config.alpn_protocols = vec![b"h2".to_vec()];
+            options.tls = Some(Arc::new(config));
+        }
+    }
+    let options = &options;
     let context = Arc::new(Context {
         options: options.clone(),
         jar: Mutex::new(jar),
         connections: AtomicUsize::new(0),
         exchanges: Mutex::new(Vec::new()),
     });
+    if options.mode == Mode::Http2 {
+        return get_h2(&context, &base, started).await;
+    }
     let non_persistent = options.mode == Mode::NonPersistent;
     let mut lane = Lane::new();
     let (base_report, base_head, base_body) = context
@@ -637,6 +699,8 @@ pub async fn get(url: &str, options: &FetchOptions) -> Result<FetchReport, Clien
                 }
                 round_trips = lane.round_trips;
             }
+            // Answered by `get_h2` above.
+            Mode::Http2 => {}
             Mode::Parallel(count) => {
                 let queue: Arc<Mutex<VecDeque<(usize, Uri)>>> =
                     Arc::new(Mutex::new(uris.iter().cloned().enumerate().collect()));
@@ -698,6 +762,8 @@ pub async fn get(url: &str, options: &FetchOptions) -> Result<FetchReport, Clien
         round_trips,
         bytes,
         total: started.elapsed(),
+        streams: 0,
+        pushed: 0,
         exchanges,
     })
 }

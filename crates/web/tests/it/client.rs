@@ -289,3 +289,58 @@ fn the_client_fetches_over_https_when_it_trusts_the_ca() {
     let report = fetch(&url, options(&[], true));
     assert_eq!(report.objects.len(), OBJECTS);
 }
+
+/// HTTP/2: the page, then its twelve objects at once on one connection, over h2c (prior
+/// knowledge) and over TLS (h2 by ALPN); with the server pushing, the objects come as pushes.
+#[test]
+fn the_client_fetches_a_page_over_http2() {
+    let dir = TempDir::new("client-h2");
+    seed_site(&dir);
+    let ca = tls::Ca::ephemeral("h2 client test CA").unwrap();
+    let identity = ca.issue(&["localhost"]).unwrap();
+    let server = Server::with(dir.path(), |config| {
+        config.tls_listen = vec!["127.0.0.1:0".parse().unwrap()];
+        config.tls = Some(tls::server_config(vec![identity], &[]).unwrap());
+    });
+    let h2 = |tls: bool| FetchOptions {
+        mode: Mode::Http2,
+        tls: tls.then(|| tls::client_config_for(&[ca.cert_der()], false, false, &[]).unwrap()),
+        ..FetchOptions::default()
+    };
+    let report = fetch(&server.url("/someDepartment/home.index"), h2(false));
+    assert_eq!(report.objects.len(), OBJECTS);
+    assert!(
+        report.objects.iter().all(|o| o.status == 200),
+        "{}",
+        report.summary()
+    );
+    assert_eq!(report.connections, 1);
+    assert_eq!(report.streams, OBJECTS);
+    // TCP, the page, all the objects together.
+    assert_eq!(report.round_trips, 3, "{}", report.summary());
+    let sizes: Vec<u64> = report.objects.iter().map(|o| o.bytes).collect();
+    let url = format!(
+        "https://localhost:{}/someDepartment/home.index",
+        server.tls_addr.unwrap().port()
+    );
+    let report = fetch(&url, h2(true));
+    assert_eq!(report.objects.len(), OBJECTS);
+    assert_eq!(
+        report.objects.iter().map(|o| o.bytes).collect::<Vec<_>>(),
+        sizes
+    );
+    // TCP, TLS, the page, the objects.
+    assert_eq!(report.round_trips, 4, "{}", report.summary());
+
+    let pushing = Server::with(dir.path(), |config| config.h2_push = true);
+    let report = fetch(&pushing.url("/someDepartment/home.index"), h2(false));
+    assert_eq!(report.objects.len(), OBJECTS);
+    assert!(report.objects.iter().all(|o| o.status == 200));
+    assert_eq!(report.pushed, OBJECTS - 1, "{}", report.summary());
+    // Everything came with the page: TCP and the page only.
+    assert_eq!(report.round_trips, 2, "{}", report.summary());
+    assert_eq!(
+        report.objects.iter().map(|o| o.bytes).collect::<Vec<_>>(),
+        sizes
+    );
+}

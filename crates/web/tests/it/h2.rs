@@ -370,3 +370,49 @@ fn nghttp_sees_pushes_and_early_hints() {
     assert!(ok);
     assert!(!verbose.contains("PUSH_PROMISE"), "{verbose}");
 }
+
+/// Chromium loads the seed's page and its twelve objects over HTTP/2 (h2 by ALPN), as its
+/// Resource Timing reports.
+#[test]
+fn chromium_loads_a_page_over_h2() {
+    let (Some(_), Some(node)) = (tool("chromium"), tool("node")) else {
+        return;
+    };
+    let modules = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../mail-server/tests/webmail/node_modules");
+    if !modules.join("playwright-core").exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "playwright-core is required in CI (npm ci in crates/mail-server/tests/webmail)"
+        );
+        eprintln!("skipped: playwright-core not installed");
+        return;
+    }
+    let dir = TempDir::new("h2-chromium");
+    seed_site(&dir);
+    let (server, _) = https_server(&dir);
+    let screenshot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("h2-chromium.png");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/h2.js");
+    let url = format!(
+        "https://localhost:{}/someDepartment/home.index",
+        server.tls_addr.unwrap().port()
+    );
+    let (ok, stdout, stderr) = run(Command::new(node)
+        .arg(script)
+        .env("NODE_PATH", &modules)
+        .env("PAGE_URL", &url)
+        .env("SCREENSHOT", &screenshot)
+        .env("CHROMIUM", "/usr/bin/chromium"));
+    assert!(ok && stdout.contains("browser: ok"), "{stdout}{stderr}");
+    assert!(stdout.contains("status 200"), "{stdout}");
+    assert!(stdout.contains("page h2"), "{stdout}");
+    let objects: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("object "))
+        .collect();
+    assert_eq!(objects.len(), 12, "{stdout}");
+    assert!(
+        objects.iter().all(|l| l.starts_with("object h2 ")),
+        "{stdout}"
+    );
+}
