@@ -218,6 +218,35 @@ impl Context {
         Ok(stream)
     }
 
+    /// The end of a fetch: the cookie jar written back, the totals (no HTTP/2 streams).
+    fn report(
+        &self,
+        objects: Vec<ObjectReport>,
+        base_head: ResponseHead,
+        base_body: Vec<u8>,
+        round_trips: u32,
+        started: Instant,
+    ) -> FetchReport {
+        if let Some(path) = &self.options.cookie_jar {
+            let text = lock(&self.jar).to_netscape();
+            if let Err(error) = std::fs::write(path, text) {
+                tracing::warn!("cannot write cookie jar {}: {error}", path.display());
+            }
+        }
+        FetchReport {
+            bytes: objects.iter().map(|o| o.bytes).sum(),
+            objects,
+            base_head,
+            base_body,
+            connections: self.connections.load(Ordering::Relaxed),
+            round_trips,
+            total: started.elapsed(),
+            exchanges: std::mem::take(&mut *lock(&self.exchanges)),
+            streams: 0,
+            pushed: 0,
+        }
+    }
+
     fn cache_paths(&self, uri: &Uri) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
         let dir = self.options.cache_dir.as_ref()?;
         let key = CacheRecord::key(&uri.to_string());
@@ -579,26 +608,16 @@ async fn get_h2(
             }
         }
     }
-    if let Some(path) = &options.cookie_jar {
-        let text = lock(&context.jar).to_netscape();
-        if let Err(error) = std::fs::write(path, text) {
-            tracing::warn!("cannot write cookie jar {}: {error}", path.display());
-        }
-    }
-    let bytes = objects.iter().map(|o| o.bytes).sum();
-    let exchanges = std::mem::take(&mut *lock(&context.exchanges));
-    Ok(FetchReport {
+    let mut report = context.report(
         objects,
-        base_head: fetch.base_head,
-        base_body: fetch.base_body,
-        connections: context.connections.load(Ordering::Relaxed),
-        round_trips: lane.round_trips,
-        bytes,
-        total: started.elapsed(),
-        exchanges,
-        streams: fetch.streams,
-        pushed: fetch.pushed,
-    })
+        fetch.base_head,
+        fetch.base_body,
+        lane.round_trips,
+        started,
+    );
+    report.streams = fetch.streams;
+    report.pushed = fetch.pushed;
+    Ok(report)
 }
 
 fn failed(uri: &Uri) -> ObjectReport {
@@ -746,24 +765,5 @@ pub async fn get(url: &str, options: &FetchOptions) -> Result<FetchReport, Clien
             }
         }
     }
-    if let Some(path) = &options.cookie_jar {
-        let text = lock(&context.jar).to_netscape();
-        if let Err(error) = std::fs::write(path, text) {
-            tracing::warn!("cannot write cookie jar {}: {error}", path.display());
-        }
-    }
-    let bytes = objects.iter().map(|o| o.bytes).sum();
-    let exchanges = std::mem::take(&mut *lock(&context.exchanges));
-    Ok(FetchReport {
-        objects,
-        base_head,
-        base_body,
-        connections: context.connections.load(Ordering::Relaxed),
-        round_trips,
-        bytes,
-        total: started.elapsed(),
-        streams: 0,
-        pushed: 0,
-        exchanges,
-    })
+    Ok(context.report(objects, base_head, base_body, round_trips, started))
 }

@@ -7,7 +7,7 @@
 //! not hold the connection's memory.
 
 use super::fs::{self, Opened, Upload};
-use super::server::{cached_date, clf_time, LogEntry, Shared};
+use super::server::{cached_date, LogEntry, Shared};
 use crate::files::{self, plan_file, FilePart};
 use crate::route::{route, Route};
 use h2_proto::conn::{Config as H2Config, Direction, Event, Request, ServerConn};
@@ -314,25 +314,7 @@ impl H2<'_> {
     }
 
     fn log(&self, log: &LogEntry, status: StatusCode, bytes: u64) {
-        if !self.shared.config.access_log {
-            return;
-        }
-        let size = if bytes == 0 {
-            "-".to_owned()
-        } else {
-            bytes.to_string()
-        };
-        tracing::info!(
-            target: "access",
-            "{} - - {} \"{}\" {} {} \"{}\" \"{}\"",
-            self.conn.peer.ip(),
-            clf_time(SystemTime::now()),
-            log.request_line,
-            status.as_u16(),
-            size,
-            log.referer,
-            log.user_agent
-        );
+        super::server::access_log(self.shared, self.conn.peer, log, status, bytes);
     }
 
     fn request(&mut self, stream: u32, request: Request, end_stream: bool) {

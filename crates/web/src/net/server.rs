@@ -254,8 +254,37 @@ impl LogEntry {
     }
 }
 
+/// Writes one access-log line (combined log format, target `access`) when the log is on.
+pub(super) fn access_log(
+    shared: &Shared,
+    peer: SocketAddr,
+    log: &LogEntry,
+    status: StatusCode,
+    bytes: u64,
+) {
+    if !shared.config.access_log {
+        return;
+    }
+    let size = if bytes == 0 {
+        "-".to_owned()
+    } else {
+        bytes.to_string()
+    };
+    tracing::info!(
+        target: "access",
+        "{} - - {} \"{}\" {} {} \"{}\" \"{}\"",
+        peer.ip(),
+        clf_time(SystemTime::now()),
+        log.request_line,
+        status.as_u16(),
+        size,
+        log.referer,
+        log.user_agent
+    );
+}
+
 /// The combined log format's time: `[10/Oct/2000:13:55:36 +0000]`.
-pub(super) fn clf_time(now: SystemTime) -> String {
+fn clf_time(now: SystemTime) -> String {
     // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
     let date = HttpDate::from_system_time(now).to_string();
     let part = |range: std::ops::Range<usize>| date.get(range).unwrap_or("");
@@ -747,25 +776,7 @@ impl Connection<'_> {
     }
 
     fn log(&self, log: &LogEntry, status: StatusCode, bytes: u64) {
-        if !self.shared.config.access_log {
-            return;
-        }
-        let size = if bytes == 0 {
-            "-".to_owned()
-        } else {
-            bytes.to_string()
-        };
-        tracing::info!(
-            target: "access",
-            "{} - - {} \"{}\" {} {} \"{}\" \"{}\"",
-            self.conn.peer.ip(),
-            clf_time(SystemTime::now()),
-            log.request_line,
-            status.as_u16(),
-            size,
-            log.referer,
-            log.user_agent
-        );
+        access_log(self.shared, self.conn.peer, log, status, bytes);
     }
 
     fn emit_request(&self, head: &RequestHead) {
