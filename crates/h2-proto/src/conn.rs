@@ -16,7 +16,7 @@
 
 use crate::frame::{self, setting, Dependency, ErrorCode, Frame, FrameError, MAX_WINDOW, PREFACE};
 use crate::hpack;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// The limits and settings of a connection.
@@ -235,6 +235,9 @@ struct Stream {
     priority: Priority,
     /// A stream we promised (even id).
     pushed: bool,
+    /// The response is complete while the client still sends: its body is checked and
+    /// thrown away (§8.1), not handed to the driver.
+    discard: bool,
 }
 
 impl Stream {
@@ -253,6 +256,7 @@ impl Stream {
             received: 0,
             priority: Priority::default(),
             pushed: false,
+            discard: false,
         }
     }
 
@@ -324,6 +328,18 @@ struct Partial {
 /// stream that never was.
 const CLOSED_MEMORY: usize = 256;
 
+/// How a stream we remember was closed: it decides what a late frame on it means (§5.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Closed {
+    /// Both sides sent END_STREAM: anything more but PRIORITY, WINDOW_UPDATE or
+    /// RST_STREAM is a connection error STREAM_CLOSED.
+    Normally,
+    /// We reset it: the peer may have sent frames before it heard, so they are ignored.
+    ByUs,
+    /// The peer reset it: a frame after that is a stream error STREAM_CLOSED.
+    ByPeer,
+}
+
 /// A server's HTTP/2 connection.
 #[derive(Debug)]
 pub struct ServerConn {
@@ -334,7 +350,7 @@ pub struct ServerConn {
     encoder: hpack::Encoder,
     peer: PeerSettings,
     streams: BTreeMap<u32, Stream>,
-    closed: BTreeSet<u32>,
+    closed: BTreeMap<u32, Closed>,
     closed_order: VecDeque<u32>,
     last_client_stream: u32,
     next_push: u32,
@@ -373,7 +389,7 @@ impl ServerConn {
                 max_concurrent_streams: u32::MAX,
             },
             streams: BTreeMap::new(),
-            closed: BTreeSet::new(),
+            closed: BTreeMap::new(),
             closed_order: VecDeque::new(),
             last_client_stream: 0,
             next_push: 2,
@@ -444,16 +460,7 @@ impl ServerConn {
         request: Request,
     ) -> Result<ServerConn, FrameError> {
         let mut conn = ServerConn::new(config);
-        let mut framed = Vec::new();
-        frame::write_frame(&mut framed, frame::kind::SETTINGS, 0, 0, settings_payload);
-        let Some((Frame::Settings { params, .. }, _)) =
-            frame::parse(&framed, frame::MAX_MAX_FRAME_SIZE)?
-        else {
-            return Err(FrameError::Connection {
-                code: ErrorCode::PROTOCOL_ERROR,
-                reason: "bad HTTP2-Settings",
-            });
-        };
+        let params = upgrade_settings(settings_payload)?;
         conn.apply_settings(&params)?;
         let mut stream = Stream::new(
             i64::from(conn.peer.initial_window),
@@ -536,7 +543,12 @@ impl ServerConn {
                     if let Err(error) = self.handle_frame(frame, now) {
                         match error {
                             FrameError::Stream { stream, code, .. } => {
-                                self.reset_stream(stream, code)
+                                self.reset_stream(stream, code);
+                                // Streams the client gets reset count as the ones it resets
+                                // itself would (rapid reset by malformed requests).
+                                if let Err(error) = self.count_reset(now) {
+                                    break Err(error);
+                                }
                             }
                             connection => break Err(connection),
                         }
@@ -546,12 +558,28 @@ impl ServerConn {
                     }
                 }
                 Err(FrameError::Stream { stream, code, .. }) => {
-                    // A frame-level stream error (a PRIORITY of the wrong size): skip it.
+                    // A frame-level stream error (a PRIORITY of the wrong size): skip it,
+                    // unless it breaks a connection rule first (§3.4, §6.10).
+                    if self.phase == Phase::FirstSettings {
+                        break Err(FrameError::Connection {
+                            code: ErrorCode::PROTOCOL_ERROR,
+                            reason: "the first frame was not SETTINGS",
+                        });
+                    }
+                    if self.partial.is_some() {
+                        break Err(FrameError::Connection {
+                            code: ErrorCode::PROTOCOL_ERROR,
+                            reason: "a header block was interrupted",
+                        });
+                    }
                     let Some(header) = frame::FrameHeader::parse(rest) else {
                         break Ok(());
                     };
                     at += frame::HEADER_LEN + header.length as usize;
                     self.reset_stream(stream, code);
+                    if let Err(error) = self.count_reset(now) {
+                        break Err(error);
+                    }
                 }
                 Err(error) => break Err(error),
             }
@@ -651,6 +679,9 @@ impl ServerConn {
                 fragment,
                 end_headers,
             } => {
+                // Empty CONTINUATION frames never grow the block: count them all (the
+                // 2024 CONTINUATION flood).
+                self.count_control(now)?;
                 let Some(partial) = &mut self.partial else {
                     return Err(proto("CONTINUATION without a header block"));
                 };
@@ -682,9 +713,12 @@ impl ServerConn {
                     return Err(proto("RST_STREAM on an idle stream"));
                 }
                 if self.streams.remove(&stream).is_some() {
-                    self.remember_closed(stream);
+                    self.remember_closed(stream, Closed::ByPeer);
                     self.events.push_back(Event::Reset { stream, code });
-                    self.count_reset(now)?;
+                    // A cancelled push is the client declining our offer, not an attack.
+                    if !stream.is_multiple_of(2) {
+                        self.count_reset(now)?;
+                    }
                 }
                 Ok(())
             }
@@ -716,7 +750,11 @@ impl ServerConn {
                 Ok(())
             }
             Frame::WindowUpdate { stream, increment } => {
-                self.count_control(now)?;
+                // Updates while we have body bytes waiting are the flow control working (a
+                // client with small windows sends many); only idle ones count as a flood.
+                if !self.streams.values().any(|s| s.pending() > 0) {
+                    self.count_control(now)?;
+                }
                 if stream == 0 {
                     self.conn_send_window += i64::from(increment);
                     if self.conn_send_window > i64::from(MAX_WINDOW) {
@@ -815,8 +853,19 @@ impl ServerConn {
             reason: "DATA on a closed stream",
         };
         let Some(s) = self.streams.get_mut(&stream) else {
-            return Err(closed_err);
+            // §5.1 "closed": after our RST_STREAM, late frames are ignored (their bytes
+            // counted against the connection window above); after END_STREAM both ways,
+            // more DATA is a connection error; after the client's RST_STREAM, a stream error.
+            return match self.closed.get(&stream) {
+                Some(Closed::ByUs) => Ok(()),
+                Some(Closed::Normally) => Err(FrameError::Connection {
+                    code: ErrorCode::STREAM_CLOSED,
+                    reason: "DATA on a closed stream",
+                }),
+                _ => Err(closed_err),
+            };
         };
+        // §5.1 "half-closed (remote)": the client said it was done.
         if !s.remote_open {
             return Err(closed_err);
         }
@@ -840,6 +889,7 @@ impl ServerConn {
                 reason: "body length differs from content-length",
             });
         }
+        let discard = s.discard;
         if end_stream {
             s.remote_open = false;
         } else {
@@ -853,11 +903,13 @@ impl ServerConn {
                 self.record_sent(|| Frame::WindowUpdate { stream, increment });
             }
         }
-        self.events.push_back(Event::Data {
-            stream,
-            data,
-            end_stream,
-        });
+        if !discard {
+            self.events.push_back(Event::Data {
+                stream,
+                data,
+                end_stream,
+            });
+        }
         self.close_if_done(stream);
         Ok(())
     }
@@ -948,26 +1000,30 @@ impl ServerConn {
                 }
             }
             s.remote_open = false;
-            self.events.push_back(Event::Data {
-                stream,
-                data: Vec::new(),
-                end_stream: true,
-            });
+            if !s.discard {
+                self.events.push_back(Event::Data {
+                    stream,
+                    data: Vec::new(),
+                    end_stream: true,
+                });
+            }
             self.close_if_done(stream);
             return Ok(());
         }
         if !self.idle(stream) {
-            return Err(if self.closed.contains(&stream) {
-                FrameError::Connection {
+            return match self.closed.get(&stream) {
+                // §5.1: frames the client sent before it heard of our RST_STREAM are
+                // ignored (the block was decoded above, so the table stays in step).
+                Some(Closed::ByUs) => Ok(()),
+                Some(_) => Err(FrameError::Connection {
                     code: ErrorCode::STREAM_CLOSED,
                     reason: "HEADERS on a closed stream",
-                }
-            } else {
-                FrameError::Connection {
+                }),
+                None => Err(FrameError::Connection {
                     code: ErrorCode::PROTOCOL_ERROR,
                     reason: "stream id not above the last one",
-                }
-            });
+                }),
+            };
         }
         self.last_client_stream = stream;
         if self.goaway_sent.is_some_and(|last| stream > last) {
@@ -975,7 +1031,7 @@ impl ServerConn {
             return Ok(());
         }
         if dependency.is_some_and(|d| d.stream == stream) {
-            self.remember_closed(stream);
+            self.remember_closed(stream, Closed::ByUs);
             return Err(FrameError::Stream {
                 stream,
                 code: ErrorCode::PROTOCOL_ERROR,
@@ -988,8 +1044,7 @@ impl ServerConn {
             .filter(|id| !id.is_multiple_of(2))
             .count();
         if active >= self.config.max_concurrent_streams as usize {
-            self.remember_closed(stream);
-            self.count_reset(now)?;
+            self.remember_closed(stream, Closed::ByUs);
             return Err(FrameError::Stream {
                 stream,
                 code: ErrorCode::REFUSED_STREAM,
@@ -1010,7 +1065,7 @@ impl ServerConn {
         let request = match validate_request(decoded.fields) {
             Ok(request) => request,
             Err(reason) => {
-                self.remember_closed(stream);
+                self.remember_closed(stream, Closed::ByUs);
                 return Err(FrameError::Stream {
                     stream,
                     code: ErrorCode::PROTOCOL_ERROR,
@@ -1025,7 +1080,7 @@ impl ServerConn {
                 .and_then(|v| v.parse::<u64>().ok());
             match length {
                 Some(length) if end_stream && length != 0 => {
-                    self.remember_closed(stream);
+                    self.remember_closed(stream, Closed::ByUs);
                     return Err(FrameError::Stream {
                         stream,
                         code: ErrorCode::PROTOCOL_ERROR,
@@ -1034,7 +1089,7 @@ impl ServerConn {
                 }
                 Some(length) => s.content_length = Some(length),
                 None => {
-                    self.remember_closed(stream);
+                    self.remember_closed(stream, Closed::ByUs);
                     return Err(FrameError::Stream {
                         stream,
                         code: ErrorCode::PROTOCOL_ERROR,
@@ -1061,8 +1116,8 @@ impl ServerConn {
         let _ = self.send_headers(stream, status, &[("content-length", b"0")], true);
     }
 
-    fn remember_closed(&mut self, stream: u32) {
-        if self.closed.insert(stream) {
+    fn remember_closed(&mut self, stream: u32, how: Closed) {
+        if self.closed.insert(stream, how).is_none() {
             self.closed_order.push_back(stream);
             if self.closed_order.len() > CLOSED_MEMORY {
                 if let Some(old) = self.closed_order.pop_front() {
@@ -1080,7 +1135,7 @@ impl ServerConn {
         if self.streams.remove(&stream).is_some() {
             self.events.push_back(Event::Reset { stream, code });
         }
-        self.remember_closed(stream);
+        self.remember_closed(stream, Closed::ByUs);
     }
 
     /// A connection error: GOAWAY with the code; nothing more is read or answered.
@@ -1116,7 +1171,7 @@ impl ServerConn {
         };
         if s.local_closed && !s.remote_open {
             self.streams.remove(&stream);
-            self.remember_closed(stream);
+            self.remember_closed(stream, Closed::Normally);
         }
     }
 
@@ -1208,7 +1263,7 @@ impl ServerConn {
             frame::write_rst_stream(&mut self.control, stream, code);
             self.record_sent(|| Frame::RstStream { stream, code });
             self.streams.remove(&stream);
-            self.remember_closed(stream);
+            self.remember_closed(stream, Closed::ByUs);
         }
     }
 
@@ -1294,20 +1349,17 @@ impl ServerConn {
         self.goaway_sent = Some(last_stream);
     }
 
-    /// After the response is complete: if the client is still sending, it is told to stop
-    /// (RST_STREAM NO_ERROR, §8.1).
+    /// After the response is complete. If the client is still sending, the stream stays
+    /// half-closed (local): the rest of its body is still checked (windows, content-length,
+    /// trailers) but thrown away. §8.1 would also allow RST_STREAM(NO_ERROR) here; not
+    /// sending it keeps a late malformed body answerable with the right error, and the
+    /// driver's body timeout bounds a client that never finishes.
     fn finish_local(&mut self, stream: u32) {
-        let Some(s) = self.streams.get(&stream) else {
+        let Some(s) = self.streams.get_mut(&stream) else {
             return;
         };
         if s.remote_open {
-            frame::write_rst_stream(&mut self.control, stream, ErrorCode::NO_ERROR);
-            self.record_sent(|| Frame::RstStream {
-                stream,
-                code: ErrorCode::NO_ERROR,
-            });
-            self.streams.remove(&stream);
-            self.remember_closed(stream);
+            s.discard = true;
         } else {
             self.close_if_done(stream);
         }
@@ -1353,6 +1405,10 @@ impl ServerConn {
             }
             s.send_window -= n as i64;
             self.conn_send_window -= n as i64;
+            if n > 0 {
+                // Data moved: a slow window is not a stalled one.
+                self.stalled_since = None;
+            }
             if s.priority.incremental {
                 self.rr_last = stream;
             }
@@ -1432,9 +1488,32 @@ impl ServerConn {
         self.streams.len()
     }
 
+    /// The client's streams whose request body has not ended yet (for a body timeout).
+    pub fn receiving_streams(&self) -> Vec<u32> {
+        self.streams
+            .iter()
+            .filter(|(_, s)| s.remote_open)
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
     /// Requests accepted so far.
     pub fn requests(&self) -> u64 {
         self.requests
+    }
+}
+
+/// The settings of an `HTTP2-Settings` payload (a SETTINGS frame's payload), checked as
+/// a SETTINGS frame would be; a server checks them before it answers `101`.
+pub fn upgrade_settings(payload: &[u8]) -> Result<Vec<(u16, u32)>, FrameError> {
+    let mut framed = Vec::new();
+    frame::write_frame(&mut framed, frame::kind::SETTINGS, 0, 0, payload);
+    match frame::parse(&framed, frame::MAX_MAX_FRAME_SIZE)? {
+        Some((Frame::Settings { params, .. }, _)) => Ok(params),
+        _ => Err(FrameError::Connection {
+            code: ErrorCode::PROTOCOL_ERROR,
+            reason: "bad HTTP2-Settings",
+        }),
     }
 }
 

@@ -908,3 +908,170 @@ fn no_input_panics() {
         let _ = output(&mut conn);
     }
 }
+
+/// §5.1 "closed": DATA after both sides sent END_STREAM is a connection error STREAM_CLOSED;
+/// frames after our own RST_STREAM are ignored, since the client may have sent them first.
+#[test]
+fn late_frames_on_closed_streams() {
+    let (mut conn, mut client) = open(&[]);
+    conn.handle_input(&client.get(1, "/"), t0());
+    events(&mut conn);
+    conn.send_headers(1, 204, &[], true).unwrap();
+    let _ = output(&mut conn);
+    let mut data = Vec::new();
+    write_frame(&mut data, kind::DATA, 0, 1, b"late");
+    conn.handle_input(&data, t0());
+    assert_eq!(
+        goaway_code(&output(&mut conn)),
+        Some(ErrorCode::STREAM_CLOSED)
+    );
+
+    let (mut conn, mut client) = open(&[]);
+    let post = client.headers(
+        1,
+        &[(":method", "POST"), (":scheme", "http"), (":path", "/")],
+        false,
+    );
+    conn.handle_input(&post, t0());
+    events(&mut conn);
+    conn.reset(1, ErrorCode::CANCEL);
+    let _ = output(&mut conn);
+    let mut more = Vec::new();
+    write_frame(&mut more, kind::DATA, 0, 1, b"in flight");
+    write_frame(&mut more, kind::DATA, flag::END_STREAM, 1, b"and more");
+    conn.handle_input(&more, t0());
+    let frames = output(&mut conn);
+    assert_eq!(goaway_code(&frames), None, "{frames:?}");
+    assert_eq!(rst_code(&frames, 1), None, "{frames:?}");
+    assert!(events(&mut conn).is_empty());
+    assert!(!conn.is_closed());
+}
+
+/// §8.1: a response may be complete before the request is. The stream stays half-closed
+/// (local): the body's rest is still checked, and thrown away.
+#[test]
+fn a_body_after_the_response_is_checked_and_discarded() {
+    let (mut conn, mut client) = open(&[]);
+    let post = client.headers(
+        1,
+        &[
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", "/"),
+            ("content-length", "6"),
+        ],
+        false,
+    );
+    conn.handle_input(&post, t0());
+    events(&mut conn);
+    conn.send_headers(1, 404, &[("content-length", b"0")], true)
+        .unwrap();
+    let frames = output(&mut conn);
+    assert_eq!(rst_code(&frames, 1), None, "{frames:?}");
+    let mut body = Vec::new();
+    write_frame(&mut body, kind::DATA, 0, 1, b"abc");
+    conn.handle_input(&body, t0());
+    assert!(events(&mut conn).is_empty());
+    assert_eq!(conn.open_streams(), 1);
+    // More than content-length: still the request's error.
+    let mut body = Vec::new();
+    write_frame(&mut body, kind::DATA, flag::END_STREAM, 1, b"defgh");
+    conn.handle_input(&body, t0());
+    assert_eq!(
+        rst_code(&output(&mut conn), 1),
+        Some(ErrorCode::PROTOCOL_ERROR)
+    );
+    // And a proper ending closes the stream quietly.
+    let post = client.headers(
+        3,
+        &[(":method", "POST"), (":scheme", "http"), (":path", "/")],
+        false,
+    );
+    conn.handle_input(&post, t0());
+    events(&mut conn);
+    conn.send_headers(3, 404, &[], true).unwrap();
+    let mut body = Vec::new();
+    write_frame(&mut body, kind::DATA, flag::END_STREAM, 3, b"abc");
+    conn.handle_input(&body, t0());
+    let frames = output(&mut conn);
+    assert_eq!(rst_code(&frames, 3), None, "{frames:?}");
+    assert!(events(&mut conn).is_empty());
+    assert_eq!(conn.open_streams(), 0);
+}
+
+/// WINDOW_UPDATEs that feed a download are flow control, not a flood; idle ones count.
+#[test]
+fn window_updates_during_a_download_are_not_a_flood() {
+    let (mut conn, mut client) = open(&[(setting::INITIAL_WINDOW_SIZE, 10)]);
+    let now = t0();
+    conn.handle_input(&client.get(1, "/"), now);
+    events(&mut conn);
+    conn.send_headers(1, 200, &[], false).unwrap();
+    conn.send_data(1, &[7; 30_000], true).unwrap();
+    let mut got = 0;
+    for _ in 0..2_990 {
+        let mut update = Vec::new();
+        frame::write_window_update(&mut update, 1, 10);
+        conn.handle_input(&update, now);
+        got += data_of(&output(&mut conn), 1).len();
+    }
+    assert!(!conn.is_closed(), "{:?}", conn.error());
+    assert!(got >= 29_000, "{got}");
+    let (mut conn, _) = open(&[]);
+    for _ in 0..3_000 {
+        let mut update = Vec::new();
+        frame::write_window_update(&mut update, 0, 1);
+        conn.handle_input(&update, now);
+    }
+    assert_eq!(
+        conn.error().map(|e| e.0),
+        Some(ErrorCode::ENHANCE_YOUR_CALM)
+    );
+}
+
+/// A slow window is not a stall: the timer restarts whenever DATA moves.
+#[test]
+fn a_slow_window_is_not_a_stall() {
+    let (mut conn, mut client) = open(&[(setting::INITIAL_WINDOW_SIZE, 100)]);
+    let now = t0();
+    conn.handle_input(&client.get(1, "/"), now);
+    events(&mut conn);
+    conn.send_headers(1, 200, &[], false).unwrap();
+    conn.send_data(1, &[7; 1000], true).unwrap();
+    let _ = output(&mut conn);
+    for second in (0..=90).step_by(20) {
+        let at = now + Duration::from_secs(second);
+        conn.handle_timeout(at);
+        let mut update = Vec::new();
+        frame::write_window_update(&mut update, 1, 100);
+        conn.handle_input(&update, at);
+        let _ = output(&mut conn);
+    }
+    assert!(conn.error().is_none(), "{:?}", conn.error());
+}
+
+/// Empty CONTINUATION frames never grow the block; they are counted all the same.
+#[test]
+fn an_empty_continuation_flood_is_cut_off() {
+    let (mut conn, mut client) = open(&[]);
+    let block = client.block(&[(":method", "GET"), (":scheme", "http"), (":path", "/")]);
+    let mut bytes = Vec::new();
+    write_frame(&mut bytes, kind::HEADERS, 0, 1, &block);
+    conn.handle_input(&bytes, t0());
+    let mut sent = 0;
+    while sent < 100_000 && !conn.is_closed() {
+        let mut more = Vec::new();
+        write_frame(&mut more, kind::CONTINUATION, 0, 1, &[]);
+        conn.handle_input(&more, t0());
+        let _ = output(&mut conn);
+        sent += 1;
+    }
+    assert!(
+        sent <= Config::default().max_control_frames as usize + 1,
+        "{sent}"
+    );
+    assert_eq!(
+        conn.error().map(|e| e.0),
+        Some(ErrorCode::ENHANCE_YOUR_CALM)
+    );
+}

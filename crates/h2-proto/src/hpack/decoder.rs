@@ -42,11 +42,24 @@ impl Decoder {
                 // §6.1: an indexed field, 7-bit index.
                 let index = integer::decode(first, 7, &mut rest)?;
                 let (name, value) = self.table.get(index)?;
-                Field {
-                    name: name.to_vec(),
-                    value: value.to_vec(),
-                    sensitive: false,
+                at_start = false;
+                // Sized before it is copied: one-octet references to a large entry must not
+                // cost a copy each once the list is over its bound (an HPACK bomb).
+                if too_large {
+                    continue;
                 }
+                list_size = list_size.saturating_add(entry_size(name, value));
+                if list_size > max_list_size {
+                    too_large = true;
+                    fields = Vec::new();
+                } else {
+                    fields.push(Field {
+                        name: name.to_vec(),
+                        value: value.to_vec(),
+                        sensitive: false,
+                    });
+                }
+                continue;
             } else if first & 0x40 != 0 {
                 // §6.2.1: a literal added to the table, 6-bit name index.
                 let field = self.literal(first, 6, &mut rest, false)?;

@@ -33,6 +33,13 @@ const PAGE_SCAN_MAX: u64 = 256 * 1024;
 const MAX_ANNOUNCED: usize = 16;
 /// How much we hand the socket per write.
 const WRITE_CHUNK: usize = 256 * 1024;
+/// After a shutdown's GOAWAY, how long open streams may take to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// After our last bytes, how long we read and discard what the client still sends, so
+/// that closing with unread input does not reset the connection before it reads our
+/// GOAWAY; and how much we read at most.
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_MAX: usize = 1 << 20;
 
 /// A file body being sent on a stream.
 struct FileBody {
@@ -78,6 +85,8 @@ struct H2<'a> {
     apps: JoinSet<AppAnswer>,
     /// Logs of streams whose application answer is awaited.
     app_logs: HashMap<u32, LogEntry>,
+    /// The running applications' tasks, to abort one when its stream is reset.
+    app_tasks: HashMap<u32, tokio::task::AbortHandle>,
 }
 
 /// Serves an HTTP/2 connection to its end; `initial` holds the bytes already read (the
@@ -125,6 +134,7 @@ where
         streams: HashMap::new(),
         apps: JoinSet::new(),
         app_logs: HashMap::new(),
+        app_tasks: HashMap::new(),
     };
     if let Err(error) = h2.run(&mut io, initial).await {
         tracing::debug!(peer = %conn.peer, "h2 connection ended: {error}");
@@ -133,6 +143,25 @@ where
         tracing::info!(peer = %conn.peer, "h2 connection closed with {code}: {reason}");
     }
     let _ = io.shutdown().await;
+    linger(&mut io).await;
+}
+
+/// Reads and drops what the client still sends, for a moment (see [`LINGER`]).
+async fn linger<S>(io: &mut S)
+where
+    S: AsyncRead + Unpin,
+{
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut read = 0;
+    let _ = tokio::time::timeout(LINGER, async {
+        while read < LINGER_MAX {
+            match io.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
+            }
+        }
+    })
+    .await;
 }
 
 impl H2<'_> {
@@ -144,8 +173,11 @@ impl H2<'_> {
         let shutdown = conn.shutdown.triggered();
         tokio::pin!(shutdown);
         let mut shutdown_seen = false;
+        let mut shutdown_deadline: Option<Instant> = None;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let idle = self.shared.config.timeouts.idle;
+        let body_timeout = self.shared.config.timeouts.body_read;
+        // The last time bytes moved either way, or an application was at work.
         let mut last_active = Instant::now();
         let mut buf = vec![0u8; 32 * 1024];
         let mut out = Vec::with_capacity(WRITE_CHUNK + 16 * 1024);
@@ -164,13 +196,14 @@ impl H2<'_> {
                 tokio::time::timeout(self.shared.config.send_timeout, io.write_all(&out))
                     .await
                     .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+                last_active = Instant::now();
                 self.finish_logs();
             }
             io.flush().await?;
             if self.machine.is_closed() {
                 return Ok(());
             }
-            if self.machine.open_streams() > 0 || !self.apps.is_empty() {
+            if !self.apps.is_empty() {
                 last_active = Instant::now();
             }
             tokio::select! {
@@ -184,18 +217,34 @@ impl H2<'_> {
                 }
                 Some(joined) = self.apps.join_next(), if !self.apps.is_empty() => {
                     if let Ok((stream, answer)) = joined {
+                        self.app_tasks.remove(&stream);
                         self.app_answered(stream, answer);
                     }
                 }
                 _ = tick.tick() => {
                     let now = Instant::now();
                     self.machine.handle_timeout(now);
-                    if now.saturating_duration_since(last_active) >= idle {
-                        self.machine.shutdown();
+                    let quiet = now.saturating_duration_since(last_active);
+                    if self.machine.open_streams() == 0 {
+                        if quiet >= idle {
+                            self.machine.shutdown();
+                        }
+                    } else if quiet >= body_timeout {
+                        // Streams open and nothing moving: the client owes request bodies
+                        // (a response would be moving, or stalled, which the machine's
+                        // own timer ends).
+                        self.body_timed_out();
+                        last_active = now;
+                    }
+                    if shutdown_deadline.is_some_and(|deadline| now >= deadline) {
+                        tracing::info!(peer = %conn.peer, streams = self.machine.open_streams(),
+                            "h2 shutdown grace over, closing");
+                        return Ok(());
                     }
                 }
                 _ = &mut shutdown, if !shutdown_seen => {
                     shutdown_seen = true;
+                    shutdown_deadline = Some(Instant::now() + SHUTDOWN_GRACE);
                     self.machine.shutdown();
                 }
             }
@@ -233,6 +282,9 @@ impl H2<'_> {
                     // Dropping an upload removes its temporary file.
                     self.streams.remove(&stream);
                     self.app_logs.remove(&stream);
+                    if let Some(task) = self.app_tasks.remove(&stream) {
+                        task.abort();
+                    }
                 }
                 Event::GoAway { .. } => {}
             }
@@ -617,8 +669,22 @@ impl H2<'_> {
         let future = mount.app.call(request);
         let timeout = mount.app.timeout();
         self.app_logs.insert(stream, log);
-        self.apps
+        let task = self
+            .apps
             .spawn(async move { (stream, tokio::time::timeout(timeout, future).await.ok()) });
+        self.app_tasks.insert(stream, task);
+    }
+
+    /// The client stopped sending request bodies it owes: each such stream is logged as
+    /// `408` and reset (CANCEL), its upload's temporary file removed.
+    fn body_timed_out(&mut self) {
+        for stream in self.machine.receiving_streams() {
+            tracing::info!(peer = %self.conn.peer, stream, "h2 request body timed out");
+            if let Some(active) = self.streams.remove(&stream) {
+                self.log(&active.log, StatusCode::REQUEST_TIMEOUT, active.sent);
+            }
+            self.machine.reset(stream, ErrorCode::CANCEL);
+        }
     }
 
     fn app_answered(&mut self, stream: u32, answer: Option<(ResponseHead, Vec<u8>)>) {

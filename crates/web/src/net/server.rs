@@ -397,6 +397,9 @@ fn h2c_upgrade(head: &RequestHead, body_empty: bool) -> Option<(Vec<u8>, h2_prot
     let settings = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(encoded)
         .ok()?;
+    // Settings that would fail the connection are refused before the 101, so the request
+    // is simply answered over HTTP/1.1.
+    h2_proto::conn::upgrade_settings(&settings).ok()?;
     let skip = [
         "connection",
         "upgrade",

@@ -417,3 +417,81 @@ fn chromium_loads_a_page_over_h2() {
         "{stdout}"
     );
 }
+
+/// A client that opens an upload and stops sending: the stream is reset (CANCEL) after the
+/// body timeout, its temporary file goes, and the connection serves the next request.
+#[test]
+fn a_stalled_request_body_times_out_on_its_own_stream() {
+    use h2_proto::frame::{self, ErrorCode, Frame};
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let dir = TempDir::new("h2-body-timeout");
+    seed_site(&dir);
+    let server = Server::with(dir.path(), |config| {
+        config.allow_write = true;
+        config.timeouts.body_read = Duration::from_secs(2);
+    });
+    let mut tcp = std::net::TcpStream::connect(server.addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut encoder = h2_proto::hpack::Encoder::new();
+    let request = |encoder: &mut h2_proto::hpack::Encoder, stream, method: &str, path: &str| {
+        let mut block = Vec::new();
+        let authority = server.addr.to_string();
+        encoder.encode(
+            [
+                (b":method".as_slice(), method.as_bytes()),
+                (b":scheme".as_slice(), b"http".as_slice()),
+                (b":authority".as_slice(), authority.as_bytes()),
+                (b":path".as_slice(), path.as_bytes()),
+            ],
+            &mut block,
+        );
+        let mut out = Vec::new();
+        frame::write_header_block(&mut out, stream, None, &block, method == "GET", 16_384);
+        out
+    };
+    let mut bytes = frame::PREFACE.to_vec();
+    frame::write_settings(&mut bytes, &[]);
+    bytes.extend(request(&mut encoder, 1, "PUT", "/upload.bin"));
+    frame::write_frame(&mut bytes, frame::kind::DATA, 0, 1, b"the first part");
+    tcp.write_all(&bytes).unwrap();
+    let started = Instant::now();
+    let mut input = Vec::new();
+    let mut reset_at = None;
+    let mut got_get = false;
+    while started.elapsed() < Duration::from_secs(15) && !got_get {
+        let mut buf = [0u8; 16_384];
+        match tcp.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => input.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+        while let Ok(Some((frame, used))) = frame::parse(&input, frame::MAX_MAX_FRAME_SIZE) {
+            input.drain(..used);
+            match frame {
+                Frame::RstStream { stream: 1, code } => {
+                    assert_eq!(code, ErrorCode::CANCEL);
+                    reset_at = Some(started.elapsed());
+                    // The connection goes on: a GET on the next stream is answered.
+                    tcp.write_all(&request(&mut encoder, 3, "GET", "/somedir/page.html"))
+                        .unwrap();
+                }
+                Frame::Headers { stream: 3, .. } => got_get = true,
+                Frame::GoAway { .. } => panic!("the connection was closed: {frame:?}"),
+                _ => {}
+            }
+        }
+    }
+    let reset_at = reset_at.expect("stream 1 was reset");
+    assert!(reset_at >= Duration::from_millis(1500), "{reset_at:?}");
+    assert!(got_get, "stream 3 was not answered");
+    assert!(!dir.path().join("upload.bin").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".put-") || name.contains("upload"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
