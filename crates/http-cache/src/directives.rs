@@ -152,7 +152,9 @@ pub fn parse_delta(text: &str) -> Option<u64> {
     Some(value)
 }
 
-fn field_scope(argument: Option<&str>) -> FieldScope {
+/// The scope of a `no-cache` / `private` argument: its comma-separated field names (lower
+/// case), or the whole response when there are none.
+pub(crate) fn field_scope(argument: Option<&str>) -> FieldScope {
     match argument {
         None => FieldScope::All,
         Some(list) => {

@@ -343,6 +343,10 @@ impl<'a> Exchange<'a> {
         response_time: SystemTime,
     ) -> Action {
         let code = response.status.as_u16();
+        // RFC 9110 §15.2: a 1xx is interim, and RFC 9111 §3 stores only final responses. The
+        // driver skips interim heads (http-proto's ResponseReader does); if one comes here
+        // anyway it is passed on unstored and says nothing about what is stored.
+        let interim = (100..200).contains(&code);
         if self.state == State::Passing {
             self.state = State::Done;
             return Action::Forward {
@@ -352,7 +356,7 @@ impl<'a> Exchange<'a> {
                 invalidate: invalidates(self.request.method.as_str(), code),
             };
         }
-        let stored = stored.filter(|_| self.stored_valid);
+        let stored = stored.filter(|_| self.stored_valid && !interim);
         if code == 304 {
             if let Some(entry) = stored {
                 let mut entry = entry.clone();
@@ -387,7 +391,8 @@ impl<'a> Exchange<'a> {
             }
         }
         self.state = State::Done;
-        let storable = check_response_storable(&self.facts, response, self.config.kind).is_ok()
+        let storable = !interim
+            && check_response_storable(&self.facts, response, self.config.kind).is_ok()
             && match body {
                 BodyKind::Length(len) => len <= self.config.max_object_size,
                 _ => true,

@@ -4,13 +4,33 @@
 use crate::directives::{CacheControl, DELTA_SECONDS_MAX};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Whether the cache serves many users (a proxy) or one (a browser).
+/// Whether the cache serves many users (a proxy) or one (a browser), and whether it is a CDN
+/// cache obeying `CDN-Cache-Control` (RFC 9213).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CacheKind {
     /// A shared cache: `s-maxage`, `proxy-revalidate` and `private` apply.
     Shared,
+    /// A shared cache that is part of a CDN, operating on behalf of the origin (RFC 9213 §3):
+    /// everything of [`CacheKind::Shared`], and its target list is `[CDN-Cache-Control]`.
+    CdnEdge,
     /// A private cache.
     Private,
+}
+
+impl CacheKind {
+    /// Whether the cache is shared (`s-maxage`, `proxy-revalidate` and `private` apply).
+    pub fn is_shared(self) -> bool {
+        matches!(self, CacheKind::Shared | CacheKind::CdnEdge)
+    }
+
+    /// RFC 9213 §2.1: the targeted fields (lower case) this cache obeys ahead of
+    /// `Cache-Control`, most applicable first.
+    pub fn target_list(self) -> &'static [&'static str] {
+        match self {
+            CacheKind::CdnEdge => &[crate::targeted::CDN_CACHE_CONTROL],
+            CacheKind::Shared | CacheKind::Private => &[],
+        }
+    }
 }
 
 /// Whole seconds from `earlier` to `later`, 0 if `later` is not after `earlier`, clamped at
@@ -131,7 +151,7 @@ pub struct FreshnessInputs<'a> {
 /// RFC 9111 §4.2.1: the first match of s-maxage (shared) > max-age > Expires − Date >
 /// heuristic (§4.2.2, only when no explicit expiration time is present).
 pub fn freshness_lifetime(inputs: &FreshnessInputs<'_>, kind: CacheKind) -> Lifetime {
-    if kind == CacheKind::Shared {
+    if kind.is_shared() {
         if let Some(seconds) = inputs.control.s_maxage {
             return Lifetime {
                 seconds,
@@ -178,9 +198,7 @@ pub fn freshness_lifetime(inputs: &FreshnessInputs<'_>, kind: CacheKind) -> Life
 
 /// Whether the response carries an explicit expiration time for a cache of this kind.
 pub fn has_explicit_expiration(control: &CacheControl, has_expires: bool, kind: CacheKind) -> bool {
-    control.max_age.is_some()
-        || has_expires
-        || (kind == CacheKind::Shared && control.s_maxage.is_some())
+    control.max_age.is_some() || has_expires || (kind.is_shared() && control.s_maxage.is_some())
 }
 
 #[cfg(test)]

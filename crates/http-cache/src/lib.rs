@@ -27,6 +27,8 @@ pub mod freshness;
 pub mod key;
 pub mod policy;
 pub mod stored;
+pub mod structured;
+pub mod targeted;
 pub mod validation;
 
 pub use directives::CacheControl;
@@ -37,3 +39,4 @@ pub use freshness::CacheKind;
 pub use key::CacheKey;
 pub use policy::{RequestFacts, Reuse, StoredFreshness};
 pub use stored::Entry;
+pub use targeted::{response_control, ResponseControl};

@@ -130,11 +130,11 @@ pub fn check_storable(
     }
     // "if the cache is shared: the private response directive is either not present or allows
     // a shared cache to store a modified response".
-    if kind == CacheKind::Shared && control.private == Some(FieldScope::All) {
+    if kind.is_shared() && control.private == Some(FieldScope::All) {
         return Err(NotStorable::Private);
     }
     // §3.5: Authorization: shared reuse only with must-revalidate, public or s-maxage.
-    if kind == CacheKind::Shared
+    if kind.is_shared()
         && request.has_authorization
         && !(control.must_revalidate || control.public || control.s_maxage.is_some())
     {
@@ -146,10 +146,10 @@ pub fn check_storable(
     // "the response contains at least one of: public, private (private cache), Expires,
     // max-age, s-maxage (shared cache), ... a status code that is heuristically cacheable".
     let explicit = control.public
-        || (kind == CacheKind::Private && control.private.is_some())
+        || (!kind.is_shared() && control.private.is_some())
         || response.has_expires
         || control.max_age.is_some()
-        || (kind == CacheKind::Shared && control.s_maxage.is_some())
+        || (kind.is_shared() && control.s_maxage.is_some())
         || HEURISTICALLY_CACHEABLE.contains(&response.status);
     if !explicit {
         return Err(NotStorable::NoFreshnessInformation);
@@ -215,9 +215,7 @@ impl StoredFreshness {
 
     /// Whether an explicit directive forbids serving it stale (§4.2.4).
     pub fn stale_forbidden(&self, kind: CacheKind) -> bool {
-        self.no_cache
-            || self.must_revalidate
-            || (kind == CacheKind::Shared && self.proxy_revalidate)
+        self.no_cache || self.must_revalidate || (kind.is_shared() && self.proxy_revalidate)
     }
 }
 
@@ -400,5 +398,33 @@ mod tests {
             check_storable(&post, &response, CacheKind::Shared),
             Err(NotStorable::Method)
         );
+    }
+
+    #[test]
+    fn interim_statuses_are_never_stored() {
+        // RFC 9111 §3: "the response status code is final"; 1xx (100 Continue, 103 Early
+        // Hints, ...) never are, whatever their directives say (on an edge too).
+        for status in [100, 101, 102, 103, 199] {
+            for directives in [
+                "max-age=60",
+                "public, max-age=60",
+                "max-age=60, must-understand",
+            ] {
+                let control = CacheControl::parse_str(directives);
+                let response = ResponseFacts {
+                    status,
+                    control: &control,
+                    has_expires: true,
+                    vary_star: false,
+                };
+                for kind in [CacheKind::Shared, CacheKind::CdnEdge, CacheKind::Private] {
+                    assert_eq!(
+                        check_storable(&get(), &response, kind),
+                        Err(NotStorable::StatusNotFinal),
+                        "{status} {directives}"
+                    );
+                }
+            }
+        }
     }
 }

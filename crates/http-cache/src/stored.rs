@@ -1,7 +1,7 @@
 //! A stored response ([`Entry`]): its meta and the freshness facts derived from it, built from
 //! `http_proto` heads, freshened by 304s, and turned back into a response head.
 
-use crate::directives::{pragma_no_cache, CacheControl, FieldScope, DELTA_SECONDS_MAX};
+use crate::directives::{parse_delta, pragma_no_cache, CacheControl, FieldScope};
 use crate::entry::EntryMeta;
 use crate::fields::{remove, set, strip_for_storage, Fields};
 use crate::freshness::{freshness_lifetime, AgeInputs, CacheKind, Expires, FreshnessInputs};
@@ -10,6 +10,7 @@ use crate::policy::{
     check_storable, NotStorable, RequestFacts, ResponseFacts, StoredFreshness,
     HEURISTICALLY_CACHEABLE,
 };
+use crate::targeted::response_control;
 use crate::validation::{freshen_fields, freshen_target, FreshenTarget};
 use http_proto::{fmt_http_date, parse_http_date, RequestHead, ResponseHead};
 use std::time::SystemTime;
@@ -26,22 +27,25 @@ pub fn request_facts(request: &RequestHead) -> RequestFacts {
     }
 }
 
-/// The `Cache-Control` of a field list.
+/// The `Cache-Control` of a field list (of a request, or of a response for a cache without
+/// a target list: see [`response_control`]).
 pub fn control_of(fields: &impl Fields) -> CacheControl {
     CacheControl::parse(fields.field_values("cache-control"))
 }
 
-/// RFC 9111 §3 for a request and the response head received for it.
+/// RFC 9111 §3 for a request and the response head received for it, with the directives a
+/// cache of `kind` obeys (RFC 9213 §2.1: a CDN edge's `CDN-Cache-Control` replaces
+/// `Cache-Control` and `Expires`).
 pub fn check_response_storable(
     request: &RequestFacts,
     response: &ResponseHead,
     kind: CacheKind,
 ) -> Result<(), NotStorable> {
-    let control = control_of(&response.headers);
+    let selected = response_control(&response.headers, kind);
     let facts = ResponseFacts {
         status: response.status.as_u16(),
-        control: &control,
-        has_expires: response.headers.contains("expires"),
+        control: &selected.control,
+        has_expires: selected.honours_expires() && response.headers.contains("expires"),
         vary_star: vary_names(&response.headers).is_none(),
     };
     check_storable(request, &facts, kind)
@@ -52,16 +56,22 @@ fn parse_date_field(fields: &impl Fields, name: &str) -> Option<SystemTime> {
     parse_http_date(std::str::from_utf8(value).ok()?)
 }
 
-/// The `Age` field as `age_value` (§5.1): the first line; an invalid value makes the response
-/// stale ("a cache SHOULD consider the response to be stale"), done here by the largest age.
-fn age_value(fields: &impl Fields) -> u64 {
-    match fields.field("age") {
-        None => 0,
-        Some(value) => std::str::from_utf8(value)
-            .ok()
-            .and_then(|text| crate::directives::parse_delta(text.trim()))
-            .unwrap_or(DELTA_SECONDS_MAX),
-    }
+/// The `Age` field as `age_value` (§4.2.3), 0 when absent. RFC 9111 §5.1: `Age =
+/// delta-seconds`; "a cache encountering a message with a list-based Age field value SHOULD
+/// use the first member of the field value, discarding subsequent ones", and "if the field
+/// value (after discarding additional members ...) is invalid (e.g., it contains something
+/// other than a non-negative integer), a cache SHOULD ignore the field". So `10, 20` (or two
+/// lines) is 10, and `abc`, `-1` or `1.5` count as no `Age` at all; a value too large for
+/// delta-seconds is 2^31 (§1.2.2).
+pub fn age_value(fields: &impl Fields) -> u64 {
+    let Some(value) = fields.field("age") else {
+        return 0;
+    };
+    let first = value.split(|&byte| byte == b',').next().unwrap_or_default();
+    std::str::from_utf8(first)
+        .ok()
+        .and_then(|text| parse_delta(text.trim_matches([' ', '\t'])))
+        .unwrap_or(0)
 }
 
 /// A stored response: what is kept (meta) and what reuse decisions need (freshness).
@@ -87,10 +97,12 @@ impl Entry {
         kind: CacheKind,
     ) -> Entry {
         let mut fields = response.headers.clone();
-        let control = control_of(&fields);
+        // The qualified private / no-cache of the directives this cache obeys name the fields
+        // it must not store (a CDN edge's targeted field, else Cache-Control).
+        let control = response_control(&fields, kind).control;
         let mut also = Vec::new();
         if let Some(FieldScope::Fields(names)) = &control.private {
-            if kind == CacheKind::Shared {
+            if kind.is_shared() {
                 also.extend(names.iter().cloned());
             }
         }
@@ -159,7 +171,9 @@ impl Entry {
 
 /// Computes [`StoredFreshness`] from a stored meta (§4.2.1–§4.2.3).
 pub fn freshness_of(meta: &EntryMeta, kind: CacheKind) -> StoredFreshness {
-    let control = control_of(&meta.fields);
+    let selected = response_control(&meta.fields, kind);
+    let honours_expires = selected.honours_expires();
+    let control = selected.control;
     let date = parse_date_field(&meta.fields, "date");
     let age_inputs = AgeInputs {
         age_value: meta.age_value,
@@ -167,7 +181,8 @@ pub fn freshness_of(meta: &EntryMeta, kind: CacheKind) -> StoredFreshness {
         request_time: meta.request_time,
         response_time: meta.response_time,
     };
-    let expires = if meta.fields.has_field("expires") {
+    // RFC 9213 §2.1: with a targeted field in use, Expires is ignored as Cache-Control is.
+    let expires = if honours_expires && meta.fields.has_field("expires") {
         Some(match parse_date_field(&meta.fields, "expires") {
             Some(at) => Expires::At(at),
             None => Expires::Invalid,
@@ -194,6 +209,7 @@ pub fn freshness_of(meta: &EntryMeta, kind: CacheKind) -> StoredFreshness {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::directives::DELTA_SECONDS_MAX;
     use crate::freshness::from_unix_seconds;
     use crate::policy::{decide_reuse, Reuse};
     use http_proto::{Method, StatusCode};
@@ -243,15 +259,70 @@ mod tests {
     }
 
     #[test]
-    fn missing_date_is_added_and_invalid_age_is_stale() {
+    fn missing_date_is_added() {
         let t0 = from_unix_seconds(1_700_000_000);
         let request = RequestHead::origin(Method::Get, "/").header("Host", "h");
-        let response = ResponseHead::new(StatusCode::OK)
-            .header("Cache-Control", "max-age=60")
-            .header("Age", "1, 2");
+        let response = ResponseHead::new(StatusCode::OK).header("Cache-Control", "max-age=60");
         let key = CacheKey::new("GET", "http", "h", "/");
         let entry = Entry::new(&key, &request, &response, t0, t0, 0, CacheKind::Shared);
         assert!(entry.fields().has_field("date"));
-        assert!(!entry.freshness.is_fresh(t0));
+        assert!(entry.freshness.is_fresh(t0));
+    }
+
+    /// The `age_value` of a response with these `Age` lines.
+    fn age_of(lines: &[&str]) -> u64 {
+        let mut fields = http_proto::HeaderMap::new();
+        for line in lines {
+            fields.append("Age", *line);
+        }
+        age_value(&fields)
+    }
+
+    #[test]
+    fn age_invalid_ignored_list_takes_first_huge_saturates() {
+        // RFC 9111 §5.1: invalid values are ignored (as if no Age), the first member of a list
+        // counts; §1.2.2: overflow is 2^31.
+        for (lines, expected) in [
+            (&[][..], 0),
+            (&["30"][..], 30),
+            (&[" 30 "][..], 30),
+            (&["abc"][..], 0),
+            (&["-1"][..], 0),
+            (&["1.5"][..], 0),
+            (&[""][..], 0),
+            (&["10, 20"][..], 10),
+            (&["10,abc"][..], 10),
+            (&["abc, 10"][..], 0),
+            (&["10", "20"][..], 10),
+            (&["99999999999999999999999999"][..], DELTA_SECONDS_MAX),
+            (&["2147483649"][..], DELTA_SECONDS_MAX),
+        ] {
+            assert_eq!(age_of(lines), expected, "Age {lines:?}");
+        }
+    }
+
+    #[test]
+    fn ignored_age_leaves_the_response_fresh_and_huge_age_makes_it_stale() {
+        let t0 = from_unix_seconds(1_700_000_000);
+        let request = RequestHead::origin(Method::Get, "/").header("Host", "h");
+        let key = CacheKey::new("GET", "http", "h", "/");
+        let entry_with_age = |age: &str| {
+            let response = ResponseHead::new(StatusCode::OK)
+                .header("Date", fmt_http_date(t0))
+                .header("Cache-Control", "max-age=60")
+                .header("Age", age);
+            Entry::new(&key, &request, &response, t0, t0, 0, CacheKind::Shared)
+        };
+        for ignored in ["abc", "-1", "1.5"] {
+            let entry = entry_with_age(ignored);
+            assert_eq!(entry.meta.age_value, 0, "{ignored:?}");
+            assert_eq!(entry.freshness.age(t0), 0, "{ignored:?}");
+            assert!(entry.freshness.is_fresh(t0), "{ignored:?}");
+        }
+        let listed = entry_with_age("10, 20");
+        assert_eq!(listed.freshness.age(t0), 10);
+        let huge = entry_with_age("18446744073709551616");
+        assert_eq!(huge.freshness.age(t0), DELTA_SECONDS_MAX);
+        assert!(!huge.freshness.is_fresh(t0));
     }
 }

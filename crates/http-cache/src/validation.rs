@@ -133,10 +133,12 @@ pub fn evaluate_client_conditions(
 
 /// The fields of a 304 sent from the store (RFC 9110 §15.4.5: the fields that a 200 would
 /// have carried among Cache-Control, Content-Location, Date, ETag, Expires, Vary, plus
-/// Last-Modified as a convenience).
+/// Last-Modified as a convenience, and CDN-Cache-Control: metadata "for the purpose of
+/// guiding cache updates", which a downstream CDN cache freshens with, RFC 9213 §3).
 pub fn not_modified_fields(stored: &HeaderMap) -> HeaderMap {
     const KEEP: &[&str] = &[
         "cache-control",
+        "cdn-cache-control",
         "content-location",
         "date",
         "etag",

@@ -59,6 +59,10 @@ pub struct ProxyConfig {
     pub via: String,
     /// Whether CONNECT tunnels are allowed (forward mode only).
     pub allow_connect: bool,
+    /// Act as a CDN edge: a valid `CDN-Cache-Control` in a response decides storing and
+    /// freshness instead of `Cache-Control` and `Expires` (RFC 9213 §2.1, §3). Off for the
+    /// ordinary forward or reverse proxy, which passes the field through untouched.
+    pub cdn_edge: bool,
     /// Client connection limits and timeouts. A new client's first request must begin within
     /// `read_timeout` (it waits for it in netio's idle lot); later ones within `idle_timeout`.
     pub tcp: netio::tcp::TcpLimits,
@@ -84,6 +88,7 @@ impl Default for ProxyConfig {
             origin_timeout: Duration::from_secs(30),
             via: "applayer".to_string(),
             allow_connect: true,
+            cdn_edge: false,
             tcp: netio::tcp::TcpLimits::default(),
             park: netio::tcp::ParkPolicy::default(),
             resolver: std::sync::Arc::new(netio::resolve::SystemResolver),

@@ -44,6 +44,10 @@ pub(crate) struct Args {
     /// Refuse CONNECT tunnels.
     #[arg(long = "no-connect")]
     no_connect: bool,
+
+    /// Honour CDN-Cache-Control (RFC 9213) ahead of Cache-Control, as a CDN edge.
+    #[arg(long = "cdn-edge")]
+    cdn_edge: bool,
 }
 
 fn size(text: &str, what: &str) -> anyhow::Result<u64> {
@@ -77,6 +81,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         max_object_size: size(&args.max_object_size, "--max-object-size")?,
         origin_timeout: Duration::from_secs(args.origin_timeout.max(1)),
         allow_connect: !args.no_connect,
+        cdn_edge: args.cdn_edge,
         ..ProxyConfig::default()
     };
     let mode = match &config.origin {

@@ -14,8 +14,12 @@ fn at(seconds: u64) -> SystemTime {
 }
 
 fn config() -> ExchangeConfig {
+    config_of(CacheKind::Shared)
+}
+
+fn config_of(kind: CacheKind) -> ExchangeConfig {
     ExchangeConfig {
-        kind: CacheKind::Shared,
+        kind,
         max_object_size: 1024,
     }
 }
@@ -73,8 +77,20 @@ impl Store {
 /// Runs a request through a miss at `seconds` with the origin answering `status` and
 /// `fields`, storing what the machine says to store; returns the forward action.
 fn fill(store: &mut Store, text: &str, seconds: u64, status: &str, fields: &[&str]) -> Action {
+    fill_as(CacheKind::Shared, store, text, seconds, status, fields)
+}
+
+/// [`fill`] for a cache of `kind`.
+fn fill_as(
+    kind: CacheKind,
+    store: &mut Store,
+    text: &str,
+    seconds: u64,
+    status: &str,
+    fields: &[&str],
+) -> Action {
     let head = request(text);
-    let mut exchange = Exchange::new(&head, &target(), config());
+    let mut exchange = Exchange::new(&head, &target(), config_of(kind));
     assert_eq!(exchange.start(), Action::Lookup);
     let found = store.lookup(exchange.key(), &head).cloned();
     let action = exchange.looked_up(found.as_ref(), at(seconds));
@@ -96,8 +112,13 @@ fn fill(store: &mut Store, text: &str, seconds: u64, status: &str, fields: &[&st
 
 /// The first action after the lookup of `text` at `seconds`.
 fn decide(store: &Store, text: &str, seconds: u64) -> Action {
+    decide_as(CacheKind::Shared, store, text, seconds)
+}
+
+/// [`decide`] for a cache of `kind`.
+fn decide_as(kind: CacheKind, store: &Store, text: &str, seconds: u64) -> Action {
     let head = request(text);
-    let mut exchange = Exchange::new(&head, &target(), config());
+    let mut exchange = Exchange::new(&head, &target(), config_of(kind));
     assert_eq!(exchange.start(), Action::Lookup);
     let found = store.lookup(exchange.key(), &head);
     exchange.looked_up(found, at(seconds))
@@ -614,4 +635,293 @@ fn upstream_cache_verdicts_are_not_stored() {
         .fields
         .iter()
         .any(|(name, _)| name.eq_ignore_ascii_case("x-cache")));
+}
+
+#[test]
+fn interim_responses_are_never_stored_nor_drop_the_stored_one() {
+    // RFC 9111 §3: only final responses are stored; a 1xx handed to the machine (the driver
+    // should have skipped it) is passed on unstored and leaves the stored entry alone.
+    for status in ["100 Continue", "103 Early Hints"] {
+        let mut store = Store::default();
+        let action = fill(
+            &mut store,
+            GET,
+            0,
+            status,
+            &[
+                "Cache-Control: max-age=60",
+                "Link: </style.css>; rel=preload",
+            ],
+        );
+        assert!(
+            matches!(
+                action,
+                Action::Forward {
+                    store: None,
+                    drop_stored: false,
+                    ..
+                }
+            ),
+            "{status}: {action:?}"
+        );
+        assert!(store.entries.is_empty(), "{status}");
+    }
+    let mut store = Store::default();
+    fill(
+        &mut store,
+        GET,
+        0,
+        "200 OK",
+        &["Cache-Control: max-age=10", "ETag: \"v1\""],
+    );
+    let head = request(GET);
+    let mut exchange = Exchange::new(&head, &target(), config());
+    exchange.start();
+    let found = store.lookup(exchange.key(), &head).cloned();
+    assert!(matches!(
+        exchange.looked_up(found.as_ref(), at(100)),
+        Action::Fetch { .. }
+    ));
+    let (early_hints, body) = response("103 Early Hints", 100, &[]);
+    assert!(matches!(
+        exchange.upstream_head(found.as_ref(), &early_hints, body, at(100), at(100)),
+        Action::Forward {
+            store: None,
+            drop_stored: false,
+            ..
+        }
+    ));
+}
+
+const CDN_600_CC_NO_STORE: &[&str] = &[
+    "CDN-Cache-Control: max-age=600",
+    "Cache-Control: no-store",
+    "Content-Length: 5",
+];
+
+#[test]
+fn cdn_edge_stores_by_cdn_cache_control_despite_cache_control_no_store() {
+    // RFC 9213 §2.1 / §3.1: "CDN-Cache-Control: max-age=600" with "Cache-Control: no-store":
+    // a CDN cache stores it, fresh for 600 s; every other cache must not store it.
+    let mut edge = Store::default();
+    assert!(stored(&fill_as(
+        CacheKind::CdnEdge,
+        &mut edge,
+        GET,
+        0,
+        "200 OK",
+        CDN_600_CC_NO_STORE
+    )));
+    let entry = edge.entries.values().next().and_then(|list| list.first());
+    assert_eq!(entry.map(|entry| entry.freshness.lifetime), Some(600));
+    // The field stays in the entry, to be forwarded downstream (RFC 9213 §3).
+    assert!(entry.is_some_and(|entry| entry.meta.fields.contains("cdn-cache-control")));
+    assert_eq!(
+        decide_as(CacheKind::CdnEdge, &edge, GET, 599),
+        Action::Serve {
+            age: 599,
+            status: CacheStatus::Hit
+        }
+    );
+    assert!(matches!(
+        decide_as(CacheKind::CdnEdge, &edge, GET, 600),
+        Action::Fetch { .. }
+    ));
+    // Not a CDN edge: CDN-Cache-Control changes nothing (RFC 9213 §2.1).
+    let mut proxy = Store::default();
+    assert!(!stored(&fill(
+        &mut proxy,
+        GET,
+        0,
+        "200 OK",
+        CDN_600_CC_NO_STORE
+    )));
+}
+
+#[test]
+fn cache_control_only_behaves_the_same_on_an_edge() {
+    let fields = &[
+        "Cache-Control: max-age=60, s-maxage=120",
+        "Content-Length: 5",
+    ];
+    for kind in [CacheKind::Shared, CacheKind::CdnEdge] {
+        let mut store = Store::default();
+        assert!(stored(&fill_as(kind, &mut store, GET, 0, "200 OK", fields)));
+        assert!(matches!(
+            decide_as(kind, &store, GET, 119),
+            Action::Serve {
+                status: CacheStatus::Hit,
+                ..
+            }
+        ));
+        assert!(matches!(
+            decide_as(kind, &store, GET, 120),
+            Action::Fetch { .. }
+        ));
+        let mut store = Store::default();
+        assert!(!stored(&fill_as(
+            kind,
+            &mut store,
+            GET,
+            0,
+            "200 OK",
+            &["Cache-Control: no-store"]
+        )));
+    }
+}
+
+#[test]
+fn cdn_no_store_wins_over_cache_control_max_age_on_an_edge() {
+    let fields = &[
+        "CDN-Cache-Control: no-store",
+        "Cache-Control: max-age=600",
+        "Content-Length: 5",
+    ];
+    let mut edge = Store::default();
+    assert!(!stored(&fill_as(
+        CacheKind::CdnEdge,
+        &mut edge,
+        GET,
+        0,
+        "200 OK",
+        fields
+    )));
+    let mut proxy = Store::default();
+    assert!(stored(&fill(&mut proxy, GET, 0, "200 OK", fields)));
+}
+
+#[test]
+fn cdn_cache_control_ignores_expires_and_honours_its_own_directives() {
+    let mut edge = Store::default();
+    // Expires far ahead, but CDN-Cache-Control has no lifetime: stored (200 is heuristically
+    // cacheable) yet stale at once, as Expires is ignored (RFC 9213 §2.1).
+    let expires = format!("Expires: {}", fmt_http_date(at(10_000)));
+    fill_as(
+        CacheKind::CdnEdge,
+        &mut edge,
+        GET,
+        0,
+        "200 OK",
+        &["CDN-Cache-Control: must-revalidate", &expires],
+    );
+    assert!(matches!(
+        decide_as(CacheKind::CdnEdge, &edge, GET, 1),
+        Action::Fetch { .. }
+    ));
+    // private and no-cache from the targeted field.
+    let mut edge = Store::default();
+    assert!(!stored(&fill_as(
+        CacheKind::CdnEdge,
+        &mut edge,
+        GET,
+        0,
+        "200 OK",
+        &[
+            "CDN-Cache-Control: private",
+            "Cache-Control: public, max-age=60"
+        ]
+    )));
+    fill_as(
+        CacheKind::CdnEdge,
+        &mut edge,
+        GET,
+        0,
+        "200 OK",
+        &["CDN-Cache-Control: max-age=60, no-cache", "ETag: \"v1\""],
+    );
+    assert!(matches!(
+        decide_as(CacheKind::CdnEdge, &edge, GET, 1),
+        Action::Fetch { .. }
+    ));
+    // stale-while-revalidate from the targeted field.
+    let mut edge = Store::default();
+    fill_as(
+        CacheKind::CdnEdge,
+        &mut edge,
+        GET,
+        0,
+        "200 OK",
+        &[
+            "CDN-Cache-Control: max-age=10, stale-while-revalidate=20",
+            "Cache-Control: max-age=1",
+        ],
+    );
+    assert!(matches!(
+        decide_as(CacheKind::CdnEdge, &edge, GET, 25),
+        Action::ServeAndRevalidate { .. }
+    ));
+}
+
+#[test]
+fn invalid_cdn_cache_control_falls_back_to_cache_control() {
+    for invalid in [
+        "CDN-Cache-Control: max-age=600,",
+        "CDN-Cache-Control: Max-Age=600",
+        "CDN-Cache-Control: max-age=\"600\"",
+        "CDN-Cache-Control: ",
+    ] {
+        let mut edge = Store::default();
+        assert!(
+            !stored(&fill_as(
+                CacheKind::CdnEdge,
+                &mut edge,
+                GET,
+                0,
+                "200 OK",
+                &[invalid, "Cache-Control: no-store"]
+            )),
+            "{invalid}"
+        );
+        let mut edge = Store::default();
+        fill_as(
+            CacheKind::CdnEdge,
+            &mut edge,
+            GET,
+            0,
+            "200 OK",
+            &[invalid, "Cache-Control: max-age=30"],
+        );
+        let entry = edge.entries.values().next().and_then(|list| list.first());
+        assert_eq!(
+            entry.map(|entry| entry.freshness.lifetime),
+            Some(30),
+            "{invalid}"
+        );
+    }
+}
+
+#[test]
+fn a_304_with_cdn_cache_control_refreshes_the_edge_lifetime() {
+    let mut edge = Store::default();
+    fill_as(
+        CacheKind::CdnEdge,
+        &mut edge,
+        GET,
+        0,
+        "200 OK",
+        &[
+            "CDN-Cache-Control: max-age=10",
+            "ETag: \"v1\"",
+            "Cache-Control: no-store",
+        ],
+    );
+    let head = request(GET);
+    let mut exchange = Exchange::new(&head, &target(), config_of(CacheKind::CdnEdge));
+    exchange.start();
+    let found = edge.lookup(exchange.key(), &head).cloned();
+    assert!(matches!(
+        exchange.looked_up(found.as_ref(), at(100)),
+        Action::Fetch { .. }
+    ));
+    let (not_modified, body) = response(
+        "304 Not Modified",
+        100,
+        &["ETag: \"v1\"", "CDN-Cache-Control: max-age=300"],
+    );
+    let Action::Refresh { entry } =
+        exchange.upstream_head(found.as_ref(), &not_modified, body, at(100), at(100))
+    else {
+        panic!("not a refresh");
+    };
+    assert_eq!(entry.freshness.lifetime, 300);
 }

@@ -30,7 +30,6 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-pub(crate) const KIND: CacheKind = CacheKind::Shared;
 pub(super) const READ_CHUNK: usize = 64 * 1024;
 
 thread_local! {
@@ -125,7 +124,7 @@ impl Shared {
 
     fn exchange_config(&self) -> ExchangeConfig {
         ExchangeConfig {
-            kind: KIND,
+            kind: cache_kind(&self.config),
             max_object_size: self.config.max_object_size,
         }
     }
@@ -146,6 +145,15 @@ impl Shared {
         if !ids.is_empty() {
             tokio::task::spawn_blocking(move || ids.into_iter().for_each(|id| disk.remove(id)));
         }
+    }
+}
+
+/// The cache's kind: shared, and a CDN edge (obeying `CDN-Cache-Control`) when configured so.
+fn cache_kind(config: &ProxyConfig) -> CacheKind {
+    if config.cdn_edge {
+        CacheKind::CdnEdge
+    } else {
+        CacheKind::Shared
     }
 }
 
@@ -176,7 +184,9 @@ pub async fn bind(config: ProxyConfig) -> io::Result<ProxyServer> {
         let mut dropped = Vec::new();
         for record in loaded {
             store.reserve_id(record.id);
-            let entry = Entry::from_meta(record.meta, KIND);
+            // Freshness is recomputed for this run's kind: a store written by a plain proxy
+            // reads CDN-Cache-Control once the proxy restarts as an edge.
+            let entry = Entry::from_meta(record.meta, cache_kind(&config));
             let fields_block = Arc::from(stored_fields_block(&entry, &config.via));
             let object = Object {
                 id: record.id,

@@ -275,6 +275,7 @@ pub(super) fn client_framing(
             if matches!(
                 name.to_ascii_lowercase().as_str(),
                 "cache-control"
+                    | "cdn-cache-control"
                     | "content-location"
                     | "date"
                     | "etag"
