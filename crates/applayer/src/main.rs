@@ -32,6 +32,10 @@ enum Command {
     Mail(cmd::mail::Args),
     /// BitTorrent: make and describe .torrent files.
     Torrent(cmd::torrent::Args),
+    /// Video streaming: DASH packaging with ffmpeg and the adaptive (ABR) player.
+    Video(cmd::video::Args),
+    /// The CDN: KingCDN's cluster-selecting DNS and pushing content into edge clusters.
+    Cdn(cmd::cdn::Args),
     /// The mini-Internet: bring up every host and service of a world file.
     World(cmd::world::Args),
     /// Textbook walkthroughs replayed on live servers and drawn as sequence diagrams.
@@ -63,6 +67,8 @@ fn main() -> ExitCode {
             Command::Web(args) => cmd::web::run(args).await,
             Command::Mail(args) => cmd::mail::run(args).await,
             Command::Torrent(args) => cmd::torrent::run(args).await,
+            Command::Video(args) => cmd::video::run(args).await,
+            Command::Cdn(args) => cmd::cdn::run(args).await,
             Command::World(args) => cmd::world::run(args).await,
             Command::Scenario(args) => cmd::scenario::run(args).await,
         }

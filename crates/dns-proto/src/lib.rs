@@ -22,6 +22,7 @@
 //! # assert!(!reply.is_empty());
 //! ```
 
+pub mod ecs;
 mod error;
 mod message;
 mod name;
@@ -31,6 +32,7 @@ mod types;
 mod wire;
 pub mod zone;
 
+pub use ecs::{ClientSubnet, EcsError, ECS_OPTION_CODE};
 pub use error::{DecodeError, NameError};
 pub use message::{
     Edns, Flags, Header, Message, Question, Record, Summary, WireSummary, CLASSIC_UDP_SIZE,

@@ -11,6 +11,7 @@ use dns_proto::{Class, Header, Message, Name, Opcode, Rcode, Record, RecordType,
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// CNAME chains longer than this are cut (the client then resolves the rest itself).
 const MAX_CNAME_CHAIN: usize = 8;
@@ -101,6 +102,23 @@ pub enum Handled {
     },
 }
 
+/// Answers some standard queries before the zones do: the hook of the CDN's request routing
+/// (`cdn`), which answers its routed names itself and hands the rest back.
+///
+/// It runs after the request decoded and its TSIG checked, for QUERY messages with one
+/// question other than AXFR/IXFR; the response it returns is encoded, truncated and signed as
+/// the zones' answers are. It must not panic on any query.
+pub trait Responder: Send + Sync + std::fmt::Debug {
+    /// The response to `query`, or `None` for the zones' ordinary answer
+    /// ([`Authority::answer`], which the responder may also call and amend).
+    fn respond(
+        &self,
+        query: &Message,
+        info: &RequestInfo,
+        authority: &Authority,
+    ) -> Option<Message>;
+}
+
 /// A zone with its policy and its rotation counter.
 #[derive(Debug)]
 pub(crate) struct Served {
@@ -116,6 +134,8 @@ pub struct Authority {
     /// Secondary zones configured but not (yet) loaded: queries get SERVFAIL.
     pending: HashMap<Name, ZonePolicy>,
     pub(crate) keys: Vec<TsigKey>,
+    /// Answers some queries before the zones (see [`Responder`]).
+    responder: Option<Arc<dyn Responder>>,
 }
 
 /// A request that decoded, with its verified TSIG (if it was signed).
@@ -128,6 +148,27 @@ impl Authority {
     /// An authority with no zones.
     pub fn new() -> Authority {
         Authority::default()
+    }
+
+    /// Installs the hook that answers some queries before the zones do.
+    pub fn set_responder(&mut self, responder: Arc<dyn Responder>) {
+        self.responder = Some(responder);
+    }
+
+    /// Whether `name` exists in the zone closest to it (it owns records or is an empty
+    /// non-terminal); wildcards do not count.
+    pub fn has_name(&self, name: &Name) -> bool {
+        self.find_zone(name)
+            .is_some_and(|served| served.zone.name_exists(name))
+    }
+
+    /// The SOA to put in the authority section of a negative answer for `name` (RFC 2308
+    /// §3: TTL the smaller of the SOA's TTL and MINIMUM), if a loaded zone holds `name`.
+    pub fn negative_soa(&self, name: &Name) -> Option<Record> {
+        let served = self.find_zone(name)?;
+        let mut soa = served.zone.soa_record().clone();
+        soa.ttl = soa.ttl.min(served.zone.soa().minimum);
+        Some(soa)
     }
 
     /// Adds (or replaces) a zone.
@@ -336,7 +377,12 @@ impl Authority {
         {
             return self.handle_axfr(&request, info);
         }
-        let response = self.answer(query);
+        let response = match &self.responder {
+            Some(responder) => responder
+                .respond(query, info, self)
+                .unwrap_or_else(|| self.answer(query)),
+            None => self.answer(query),
+        };
         Handled::Reply(self.finish(response, &request, info))
     }
 

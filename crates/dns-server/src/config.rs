@@ -1,11 +1,12 @@
 //! The server's configuration: where to listen, which zones, keys, and who may update them.
 
-use crate::authority::ZonePolicy;
+use crate::authority::{Responder, ZonePolicy};
 use crate::zone::Zone;
 use dns_proto::tsig::TsigKey;
 use dns_proto::Name;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Everything [`crate::net::bind`] needs. Build it with `..DnsServerConfig::default()` so
@@ -28,6 +29,8 @@ pub struct DnsServerConfig {
     pub rrl: Option<RrlConfig>,
     /// Reload file-backed zones on SIGHUP (the command line sets this; the world does not).
     pub reload_on_sighup: bool,
+    /// A hook that answers some queries before the zones (the CDN's request routing).
+    pub responder: Option<Arc<dyn Responder>>,
 }
 
 impl Default for DnsServerConfig {
@@ -46,6 +49,7 @@ impl Default for DnsServerConfig {
             },
             rrl: None,
             reload_on_sighup: false,
+            responder: None,
         }
     }
 }

@@ -49,7 +49,7 @@ mod update;
 mod zone;
 
 pub use authority::{
-    Acl, Authority, Handled, RequestInfo, Transport, ZonePolicy, MAX_UDP_RESPONSE,
+    Acl, Authority, Handled, RequestInfo, Responder, Transport, ZonePolicy, MAX_UDP_RESPONSE,
 };
 pub use config::{DnsServerConfig, RrlConfig, ZoneConfig, ZoneSource};
 pub use dns_proto::tsig::TsigKey;

@@ -62,6 +62,9 @@ fn unix_now() -> u64 {
 /// errors (all of them are in the message) or an address in use is an error here.
 pub async fn bind(config: DnsServerConfig) -> std::io::Result<DnsServer> {
     let mut authority = Authority::new();
+    if let Some(responder) = &config.responder {
+        authority.set_responder(responder.clone());
+    }
     for key in &config.keys {
         authority.add_key(key.clone());
     }

@@ -4,6 +4,9 @@
 //! - Forward mode (no `origin`): clients configured with the proxy send absolute-form requests
 //!   (`GET http://host/path HTTP/1.1`) and `CONNECT host:443` for HTTPS tunnels.
 //! - Reverse mode (`origin` set): every request goes to that origin, as a CDN edge does.
+//! - A cluster (`peers` set): each URL path has one owner among the members by consistent
+//!   hashing ([`ring`]); other members relay requests for it to the owner (RFC 8586
+//!   `CDN-Loop`) without storing the answer, and go to the origin while the owner is down.
 //!
 //! Caching decisions come from the sans-IO `http-cache` crate; [`store`] is the index (LRU,
 //! byte bound), [`disk`] the crash-safe disk records (blocking `std::fs`, run on the blocking
@@ -26,6 +29,7 @@ pub mod client;
 pub mod disk;
 pub mod forward;
 pub mod net;
+pub mod ring;
 pub mod store;
 
 pub use client::{get_via, get_via_from, GetError, ProxiedResponse};
@@ -63,6 +67,14 @@ pub struct ProxyConfig {
     /// freshness instead of `Cache-Control` and `Expires` (RFC 9213 §2.1, §3). Off for the
     /// ordinary forward or reverse proxy, which passes the field through untouched.
     pub cdn_edge: bool,
+    /// The other members of this cache's cluster (CDN edge cluster): each URL path belongs to
+    /// one member by consistent hashing ([`ring`]); a request for a path another member owns
+    /// is fetched from that member (which caches it) and passed on without being stored
+    /// here. Empty: no cluster.
+    pub peers: Vec<SocketAddr>,
+    /// This member's name on the ring (default: `listen`); it must be the address the other
+    /// members list in their `peers`.
+    pub member: Option<SocketAddr>,
     /// Client connection limits and timeouts. A new client's first request must begin within
     /// `read_timeout` (it waits for it in netio's idle lot); later ones within `idle_timeout`.
     pub tcp: netio::tcp::TcpLimits,
@@ -89,6 +101,8 @@ impl Default for ProxyConfig {
             via: "applayer".to_string(),
             allow_connect: true,
             cdn_edge: false,
+            peers: Vec::new(),
+            member: None,
             tcp: netio::tcp::TcpLimits::default(),
             park: netio::tcp::ParkPolicy::default(),
             resolver: std::sync::Arc::new(netio::resolve::SystemResolver),
@@ -96,6 +110,9 @@ impl Default for ProxyConfig {
         }
     }
 }
+
+/// The request field `applayer cdn push` sends (and the edge's access log marks `push`).
+pub const PUSH_FIELD: &str = "CDN-Push";
 
 /// Parses a size such as `1048576`, `512K`, `256M` or `2G` (powers of 1024; a trailing `B`
 /// or `iB` is allowed).

@@ -1,6 +1,9 @@
 //! One module per command; each owns its clap arguments and an async `run` function.
 //! `dns.rs` and `web.rs` only dispatch to their sub-commands.
 
+pub(crate) mod cdn;
+pub(crate) mod cdn_dns;
+pub(crate) mod cdn_push;
 pub(crate) mod dns;
 pub(crate) mod dns_query;
 pub(crate) mod dns_register;
@@ -12,6 +15,7 @@ pub(crate) mod proxy;
 pub(crate) mod scenario;
 pub(crate) mod socket;
 pub(crate) mod torrent;
+pub(crate) mod video;
 pub(crate) mod web;
 pub(crate) mod web_get;
 pub(crate) mod web_serve;

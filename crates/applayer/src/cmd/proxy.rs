@@ -48,6 +48,18 @@ pub(crate) struct Args {
     /// Honour CDN-Cache-Control (RFC 9213) ahead of Cache-Control, as a CDN edge.
     #[arg(long = "cdn-edge")]
     cdn_edge: bool,
+
+    /// Another member of this edge's cluster (repeat for each). Each URL path belongs to one
+    /// member by consistent hashing; this edge fetches other members' paths from them
+    /// (they cache them; it passes them on) and goes to the origin itself when the owner is
+    /// down.
+    #[arg(long = "peer", value_name = "ADDR", value_parser = super::addr_parser(3128))]
+    peers: Vec<std::net::SocketAddr>,
+
+    /// This member's address on the cluster's ring, as the other members' `--peer` name it
+    /// (default: `--listen`; needed when listening on 0.0.0.0).
+    #[arg(long = "self", value_name = "ADDR", value_parser = super::addr_parser(3128))]
+    member: Option<std::net::SocketAddr>,
 }
 
 fn size(text: &str, what: &str) -> anyhow::Result<u64> {
@@ -82,12 +94,21 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         origin_timeout: Duration::from_secs(args.origin_timeout.max(1)),
         allow_connect: !args.no_connect,
         cdn_edge: args.cdn_edge,
+        peers: args.peers,
+        member: args.member,
         ..ProxyConfig::default()
     };
-    let mode = match &config.origin {
+    let mut mode = match &config.origin {
         Some(origin) => format!("reverse proxy for {origin}"),
         None => "forward proxy".to_string(),
     };
+    if !config.peers.is_empty() {
+        let member = config.member.unwrap_or(config.listen);
+        mode.push_str(&format!(
+            ", cluster member {member} with {} peers",
+            config.peers.len()
+        ));
+    }
     let store = match &config.cache_dir {
         Some(dir) => format!("disk store {}", dir.display()),
         None => "memory store".to_string(),

@@ -5,6 +5,7 @@ mod cli;
 mod experiment;
 mod mail_crash;
 mod tidy;
+mod video;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

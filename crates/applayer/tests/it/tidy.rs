@@ -156,6 +156,7 @@ const SANS_IO: &[&str] = &[
     "imap-proto",
     "webmail",
     "bt-proto",
+    "dash-proto",
 ];
 
 /// What doing I/O looks like in code (tests, after `#[cfg(test)]`, and doc lines are not

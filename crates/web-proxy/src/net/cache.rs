@@ -2,6 +2,7 @@
 //! against the store, the in-flight registry and the origin.
 
 use super::collapse::{Inflight, Joined};
+use super::peer::{relay, Relayed};
 use super::serve::serve_stored;
 use super::storing::{refresh_object, Sink, Storing};
 use super::upstream::{
@@ -89,6 +90,12 @@ pub(super) async fn handle_request(
         )
         .await;
     }
+    if let Some(status) = super::peer::looped(head, shared) {
+        return reply_error(client, conn, shared, status, "CDN-Loop: the request loops").await;
+    }
+    if let Relayed::Done(result) = relay(shared, client, conn, head, &target, &body).await {
+        return result;
+    }
     let mut exchange = Exchange::new(head, &target, shared.exchange_config());
     let action = exchange.start();
     drive(
@@ -107,12 +114,12 @@ pub(super) async fn handle_request(
 /// Carries out the exchange's actions until the client has its answer (or, for a background
 /// revalidation without a client, until the store is updated).
 #[allow(clippy::too_many_arguments)]
-async fn drive(
+async fn drive<'h>(
     shared: &Arc<Shared>,
     mut client: Option<(&mut TcpStream, &Conn)>,
-    head: &RequestHead,
+    head: &'h RequestHead,
     target: &Uri,
-    mut exchange: Exchange<'_>,
+    mut exchange: Exchange<'h>,
     mut action: Action,
     mut found: Option<Arc<Object>>,
     body: &[u8],
@@ -121,6 +128,8 @@ async fn drive(
     let mut _leader: Option<Inflight> = None;
     let mut follower = None;
     let mut upstream: Option<Upstream> = None;
+    // Whether a range miss has had the whole object fetched into the store.
+    let mut filled = false;
     loop {
         let entry = found.as_deref().map(|object| &object.entry);
         action = match action {
@@ -152,6 +161,8 @@ async fn drive(
                 let Some(object) = &found else {
                     return Err(Aborted::OutOfOrder("no stored response to serve"));
                 };
+                // A range answered from the object just fetched for it is still a miss.
+                let status = if filled { CacheStatus::Miss } else { status };
                 return match client {
                     Some((client, conn)) => {
                         serve_stored(shared, client, conn, head, object, age, status).await
@@ -206,6 +217,17 @@ async fn drive(
                     ),
                 }
             }
+            Action::PassThrough if !filled && client.is_some() && range_fill(head) => {
+                // A range of what is not stored: fetch the whole object into the store (as
+                // nginx's proxy_cache and Varnish do), then answer the range from it, so that
+                // players that only ever ask for ranges still fill the cache. What turns out
+                // not to be storable is passed through as a range after all.
+                filled = true;
+                let _ = fill_whole(shared, head, target).await;
+                exchange = Exchange::new(head, target, shared.exchange_config());
+                found = None;
+                exchange.start()
+            }
             Action::PassThrough => match pass_head(shared, head, target, body).await {
                 Ok(fetched) => {
                     let now = SystemTime::now();
@@ -250,7 +272,16 @@ async fn drive(
                         drop_object(shared, object);
                     }
                 }
-                return forward(shared, client.take(), head, fetched, store, not_modified).await;
+                return forward(
+                    shared,
+                    client.take(),
+                    head,
+                    fetched,
+                    store,
+                    not_modified,
+                    CacheStatus::Miss,
+                )
+                .await;
             }
             Action::Error { status, message } => {
                 return match client {
@@ -312,6 +343,37 @@ fn spawn_background_revalidation(
             );
         }
     });
+}
+
+/// Whether a request's range miss is filled by fetching the whole object: a GET with one
+/// `Range` field (HEAD and unsafe methods go through as they are).
+fn range_fill(head: &RequestHead) -> bool {
+    head.method == Method::Get && head.headers.contains("range")
+}
+
+/// Fetches the whole object for a range request into the store (a GET without `Range` and
+/// `If-Range`, collapsed with any fetch of the key in flight). It runs as its own task, so
+/// that it completes (and the cache fills) even if the client goes away.
+fn fill_whole(
+    shared: &Arc<Shared>,
+    head: &RequestHead,
+    target: &Uri,
+) -> tokio::task::JoinHandle<()> {
+    let mut whole = head.clone();
+    whole.headers.remove("range");
+    whole.headers.remove("if-range");
+    let (shared, target) = (shared.clone(), target.clone());
+    tokio::spawn(async move {
+        let mut exchange = Exchange::new(&whole, &target, shared.exchange_config());
+        let action = exchange.start();
+        if matches!(action, Action::PassThrough) {
+            return;
+        }
+        if let Err(error) = drive(&shared, None, &whole, &target, exchange, action, None, &[]).await
+        {
+            tracing::debug!("filling {} for a range failed: {error}", target.path);
+        }
+    })
 }
 
 /// Sends the cache's request for `head` (as a GET, with `validators`) and reads the head of
@@ -382,8 +444,30 @@ fn invalidate_after(shared: &Shared, target: &Uri, upstream: &Upstream) {
     shared.forget(removed);
 }
 
+/// A cluster member's response to a relayed request, streamed to the client unstored, with
+/// the owner's cache status.
+pub(super) async fn forward_relayed(
+    shared: &Shared,
+    client: &mut TcpStream,
+    conn: &Conn,
+    head: &RequestHead,
+    upstream: Upstream,
+    status: CacheStatus,
+) -> Result<Done, Aborted> {
+    forward(
+        shared,
+        Some((client, conn)),
+        head,
+        upstream,
+        None,
+        false,
+        status,
+    )
+    .await
+}
+
 /// Streams the origin's response to the client (a 304 of its head when `not_modified`) and
-/// into the store under `store`, if given.
+/// into the store under `store`, if given; `status` is the `X-Cache` sent.
 async fn forward(
     shared: &Shared,
     client: Option<(&mut TcpStream, &Conn)>,
@@ -391,7 +475,13 @@ async fn forward(
     upstream: Upstream,
     store: Option<Box<Entry>>,
     not_modified: bool,
+    status: CacheStatus,
 ) -> Result<Done, Aborted> {
+    if client.is_none() && store.is_none() {
+        // Nobody wants the body (a background fetch whose answer is not storable): close
+        // the connection rather than read a body of any size for nothing.
+        return Ok(Done::new(upstream.response.status.as_u16(), 0, status));
+    }
     let mut storing = store.map(|entry| Storing {
         id: shared.store().allocate_id(),
         entry: *entry,
@@ -409,11 +499,12 @@ async fn forward(
                 &upstream,
                 not_modified,
                 shared.via(),
+                status,
                 SystemTime::now(),
             );
             sent_code = code_sent;
             keep_alive = framing != Framing::Close;
-            emit_sent(conn, code_sent, CacheStatus::Miss);
+            emit_sent(conn, code_sent, status);
             let out = ClientOut {
                 stream: client,
                 framing: if want_body { framing } else { Framing::None },
@@ -434,7 +525,7 @@ async fn forward(
             Ok(Done {
                 status: sent_code,
                 bytes: body_len,
-                cache: CacheStatus::Miss,
+                cache: status,
                 keep_alive,
             })
         }

@@ -119,9 +119,15 @@ async fn run(
             match cache::handle_request(shared, client, conn, &head, body).await {
                 Ok(done) => {
                     shared.stats.count(done.cache);
+                    // A cache fill by `applayer cdn push` is marked as such.
+                    let push = if head.headers.contains(crate::PUSH_FIELD) {
+                        " push"
+                    } else {
+                        ""
+                    };
                     tracing::info!(
                         target: "web_proxy::access",
-                        "{} \"{} {} {}\" {} {} {} {:.1}ms",
+                        "{} \"{} {} {}\" {} {} {}{push} {:.1}ms",
                         conn.peer.ip(),
                         head.method,
                         head.target,

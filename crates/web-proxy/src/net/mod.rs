@@ -2,11 +2,13 @@
 //! [`cache`] carries out the `http-cache` exchange machine's actions, [`serve`] writes stored
 //! responses, [`upstream`] holds the origin connections (pooled) and streams their bodies,
 //! [`storing`] writes bodies into the memory and disk stores, [`collapse`] is collapsed
-//! forwarding, and [`tunnel`] is CONNECT. Wire events and the access log are emitted here.
+//! forwarding, [`peer`] relays requests to the cluster member that owns them, and [`tunnel`]
+//! is CONNECT. Wire events and the access log are emitted here.
 
 mod cache;
 mod client;
 mod collapse;
+mod peer;
 mod serve;
 mod storing;
 mod tunnel;
@@ -76,6 +78,10 @@ pub struct ProxyStats {
     pub origin_requests: AtomicU64,
     /// New upstream connections opened (the rest reused pooled keep-alive connections).
     pub origin_connections: AtomicU64,
+    /// Requests relayed to the cluster member owning their path (also in `origin_requests`).
+    pub peer_requests: AtomicU64,
+    /// Relays that found the owner unreachable and went to the origin instead.
+    pub peer_failures: AtomicU64,
 }
 
 impl ProxyStats {
@@ -111,6 +117,8 @@ pub(super) struct Shared {
     limits: Limits,
     /// The client connections' machine settings (limits and timeouts from the config).
     conn_config: Arc<ConnConfig>,
+    /// The cluster this cache is a member of, if any.
+    cluster: Option<peer::Cluster>,
 }
 
 impl Shared {
@@ -224,7 +232,9 @@ pub async fn bind(config: ProxyConfig) -> io::Result<ProxyServer> {
         },
         server: None,
     });
+    let cluster = peer::Cluster::new(&config, listener.local_addr()?);
     let shared = Arc::new(Shared {
+        cluster,
         config,
         store: Mutex::new(store),
         disk,

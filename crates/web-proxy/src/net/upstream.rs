@@ -218,6 +218,7 @@ pub(super) fn client_framing(
     upstream: &Upstream,
     not_modified: bool,
     via: &str,
+    cache: CacheStatus,
     received: SystemTime,
 ) -> (Framing, Vec<u8>, u16) {
     let status = if not_modified {
@@ -269,7 +270,7 @@ pub(super) fn client_framing(
     };
     let mut bytes = take_buffer(512 + body_room);
     if not_modified {
-        let head = client_response(&upstream.response, via, CacheStatus::Miss, received);
+        let head = client_response(&upstream.response, via, cache, received);
         let mut reduced = ResponseHead::new(StatusCode::NOT_MODIFIED);
         for (name, value) in head.headers.iter() {
             if matches!(
@@ -294,14 +295,7 @@ pub(super) fn client_framing(
         }
         reduced.encode(&mut bytes);
     } else {
-        encode_client_response(
-            &upstream.response,
-            via,
-            CacheStatus::Miss,
-            received,
-            extra,
-            &mut bytes,
-        );
+        encode_client_response(&upstream.response, via, cache, received, extra, &mut bytes);
     }
     let framing = if request.method == Method::Head {
         Framing::None

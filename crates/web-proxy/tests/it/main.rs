@@ -2,6 +2,7 @@
 //! servers.
 
 mod cdn;
+mod cluster;
 mod interop;
 mod proxy;
 mod support;

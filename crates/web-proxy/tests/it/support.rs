@@ -148,12 +148,16 @@ pub(crate) struct Proxy {
 
 impl Proxy {
     pub(crate) async fn start(config: ProxyConfig) -> Proxy {
-        let server = web_proxy::bind(ProxyConfig {
+        Proxy::start_at(ProxyConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             ..config
         })
         .await
-        .unwrap();
+    }
+
+    /// A proxy listening on `config.listen` as given.
+    pub(crate) async fn start_at(config: ProxyConfig) -> Proxy {
+        let server = web_proxy::bind(config).await.unwrap();
         let addr = server.local_addrs()[0];
         let stats = server.stats();
         let shutdown = netio::Shutdown::new();
