@@ -293,3 +293,111 @@ fn a_malformed_mpd_is_an_error_with_its_line() {
     });
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A server of the packaged files that breaks two of the top quality's segments: one is cut
+/// off mid-body (the connection closes), the other never comes (headers, then silence).
+async fn faulty_server(root: PathBuf) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let root = root.clone();
+            tokio::spawn(async move {
+                let mut input = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    // One request at a time, keep-alive.
+                    let Some(end) = input.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => input.extend_from_slice(&buf[..n]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&input[..end]).into_owned();
+                    input.drain(..end + 4);
+                    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    let file = root.join(path.trim_start_matches('/'));
+                    let Ok(body) = std::fs::read(&file) else {
+                        let _ = socket
+                            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                            .await;
+                        continue;
+                    };
+                    let header = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: video/mp4\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = socket.write_all(header.as_bytes()).await;
+                    if path.ends_with("chunk-2-00002.m4s") {
+                        let _ = socket.write_all(&body[..body.len() / 2]).await;
+                        return; // cut off
+                    }
+                    if path.ends_with("chunk-2-00003.m4s") {
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                        return; // never comes
+                    }
+                    if socket.write_all(&body).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn truncated_and_stalled_segments_are_retried_lower_never_hung_on() {
+    let Some(site) = packaged() else { return };
+    runtime().block_on(async {
+        let addr = faulty_server(site.to_path_buf()).await;
+        let url = format!("http://{addr}/video/manifest.mpd");
+        let mut options = options("throughput", None);
+        options.session.min_timeout = 1.5;
+        options.session.timeout_factor = 1.0;
+        let started = std::time::Instant::now();
+        let report = tokio::time::timeout(Duration::from_secs(40), player::play(&url, &options))
+            .await
+            .expect("the player does not hang")
+            .unwrap();
+        let errors: Vec<&str> = report
+            .fetches
+            .iter()
+            .filter_map(|f| f.error.as_deref())
+            .collect();
+        assert!(report.summary.finished, "{:?} {errors:?}", report.summary);
+        let mut delivered: Vec<usize> = report.log.chunks.iter().map(|c| c.index).collect();
+        delivered.sort();
+        assert_eq!(delivered, [0, 1, 2, 3], "{errors:?}");
+        // Whichever broken segment the algorithm asked for failed and was fetched again lower.
+        for chunk in &report.log.chunks {
+            if chunk.index == 1 || chunk.index == 2 {
+                let asked_top = report.fetches.iter().any(|f| {
+                    f.quality == Some(2)
+                        && f.url
+                            .ends_with(&format!("chunk-2-{:05}.m4s", chunk.index + 1))
+                });
+                if asked_top {
+                    assert!(chunk.quality < 2, "{chunk:?}");
+                }
+            }
+        }
+        // On loopback the algorithm climbs to the top at once, so it meets both.
+        assert!(
+            errors.iter().any(|e| e.contains("closed"))
+                && errors.iter().any(|e| e.contains("timed out")),
+            "{errors:?} {:?}",
+            report.fetches
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            started.elapsed()
+        );
+    });
+}
