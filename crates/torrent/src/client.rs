@@ -21,6 +21,7 @@ use bt_proto::wire::BLOCK;
 use bt_proto::Metainfo;
 use netio::wire::{self, Dir};
 use netio::Shutdown;
+use sha1::{Digest, Sha1};
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -160,6 +161,11 @@ struct State {
     peers: HashMap<u64, Peer>,
     banned: HashSet<IpAddr>,
     contributors: HashMap<u32, HashSet<u64>>,
+    /// Pieces being received, assembled in memory: a piece is hashed there when its last
+    /// block comes and written to disk once, whole, if it is good (one write instead of a
+    /// write per block, and no read back to hash it). The picker bounds how many pieces are
+    /// open at once.
+    partial: HashMap<u32, Vec<u8>>,
     next_key: u64,
     uploaded: u64,
     downloaded: u64,
@@ -242,6 +248,7 @@ pub async fn run(
             peers: HashMap::new(),
             banned: HashSet::new(),
             contributors: HashMap::new(),
+            partial: HashMap::new(),
             next_key: 1,
             uploaded: 0,
             downloaded: 0,
@@ -651,10 +658,16 @@ fn on_block(shared: &Arc<Shared>, key: u64, block: Block, data: Vec<u8>) -> Resu
     if outcome == Received::Unwanted {
         return Ok(());
     }
+    let size = shared.meta.info.piece_size(block.index as usize) as usize;
+    let begin = block.begin as usize;
+    let Some(end) = begin.checked_add(data.len()).filter(|end| *end <= size) else {
+        return Err(format!("block past the end of piece {}", block.index));
+    };
     state
-        .storage
-        .write(block.index, block.begin, &data)
-        .map_err(|error| format!("writing piece {}: {error}", block.index))?;
+        .partial
+        .entry(block.index)
+        .or_insert_with(|| vec![0u8; size])[begin..end]
+        .copy_from_slice(&data);
     state
         .contributors
         .entry(block.index)
@@ -668,9 +681,15 @@ fn on_block(shared: &Arc<Shared>, key: u64, block: Block, data: Vec<u8>) -> Resu
     }
     if let Received::PieceComplete(index) = outcome {
         let info = &shared.meta.info;
-        let good = state.storage.verify(info, index).unwrap_or(false);
+        let piece = state.partial.remove(&index).unwrap_or_default();
+        let hash: [u8; 20] = Sha1::digest(&piece).into();
+        let good = info.pieces.get(index as usize) == Some(&hash);
         let senders = state.contributors.remove(&index).unwrap_or_default();
         if good {
+            state
+                .storage
+                .write(index, 0, &piece)
+                .map_err(|error| format!("writing piece {index}: {error}"))?;
             let mut from: Vec<IpAddr> = senders
                 .iter()
                 .filter_map(|sender| state.peers.get(sender).map(|peer| peer.addr.ip()))
