@@ -277,6 +277,8 @@ enum Phase {
 struct Pending {
     request: Request,
     requested_at: f64,
+    /// Whether the deadline is an abandonment deadline (shorter than the timeout).
+    abandon: bool,
 }
 
 /// The session machine. Drive it like this:
@@ -488,7 +490,13 @@ impl Session {
         });
         self.sample();
         // Try again lower: the failure is news about the path the estimate has not taken in.
-        self.quality_cap = Some(request.quality.saturating_sub(1));
+        // An abandoned download (see `deadline`) retries at the lowest quality: only that one
+        // is sure to arrive before the buffer runs out.
+        self.quality_cap = Some(if pending.abandon && failure == Failure::Timeout {
+            0
+        } else {
+            request.quality.saturating_sub(1)
+        });
         self.retries += 1;
         if self.retries > self.config.max_retries {
             self.log.outcome = Some(Outcome::GaveUp {
@@ -567,7 +575,7 @@ impl Session {
             self.delayed = Some((index, until));
             return Action::Wait { until };
         }
-        let timeout = (self.config.timeout_factor * duration).max(self.config.min_timeout);
+        let (timeout, abandon) = self.deadline(index, quality);
         let request = Request {
             index,
             quality,
@@ -576,8 +584,54 @@ impl Session {
         self.pending = Some(Pending {
             request,
             requested_at: self.now,
+            abandon,
         });
         Action::Request(request)
+    }
+
+    /// Seconds until the request for segment `index` at `quality` is abandoned, and whether
+    /// that is sooner than the plain timeout.
+    ///
+    /// The plain timeout is `max(min_timeout, timeout_factor × duration)`. Above the lowest
+    /// quality, while playing, the download is abandoned sooner, as dash.js's
+    /// AbandonRequestsRule and BOLA-E's abandonment do, and retried at the lowest quality.
+    /// Those rules watch the download's progress; this machine learns of a download only
+    /// when it ends, so it says in advance when to give up: if the download of `S_q` bytes
+    /// is not done after `x` seconds, the path gave it less than `S_q / x`, so the segment at
+    /// the lowest quality would take at least `x S_0 / S_q`; `x = B / (1 + S_0 / S_q)` for a
+    /// buffer of `B` s is the latest moment that retry could still arrive in time, and a
+    /// quarter of a segment is kept back for the round trip and the slower path. It never
+    /// abandons sooner than half a segment, nor sooner than 1.5 times what this download
+    /// should take at the last measured throughput (the algorithm chose it knowing that, and
+    /// a download abandoned just before its end is the worst of both).
+    fn deadline(&self, index: usize, quality: usize) -> (f64, bool) {
+        let duration = self.content.durations[index];
+        let timeout = (self.config.timeout_factor * duration).max(self.config.min_timeout);
+        let rate = self
+            .log
+            .downloads
+            .iter()
+            .rev()
+            .find(|d| d.outcome == DownloadOutcome::Complete)
+            .and_then(Download::throughput);
+        let (Some(rate), true) = (rate, quality > 0 && self.phase == Phase::Playing) else {
+            return (timeout, false);
+        };
+        let (lowest, size) = (
+            self.content.size(index, 0) as f64,
+            self.content.size(index, quality) as f64,
+        );
+        if size <= 0.0 {
+            return (timeout, false);
+        }
+        let spare = self.buffer / (1.0 + lowest / size) - 0.25 * duration;
+        let floor = (0.5 * duration).max(1.5 * size * 8.0 / rate);
+        let abandon_after = spare.max(floor);
+        if abandon_after < timeout {
+            (abandon_after, true)
+        } else {
+            (timeout, false)
+        }
     }
 
     /// Whether the session is over.

@@ -87,6 +87,11 @@ pub struct Fetcher {
     /// Waited before each request is sent: the request's trip and the response's first
     /// byte's over a path longer than loopback.
     pub latency: Duration,
+    /// The local address connections leave from (a world host's own), if not the system's
+    /// choice.
+    pub source: Option<std::net::IpAddr>,
+    /// Body bytes of the last request received so far (what a timed-out download got).
+    pub received: u64,
 }
 
 impl Fetcher {
@@ -101,6 +106,8 @@ impl Fetcher {
             requests: 0,
             connections: 0,
             latency: Duration::ZERO,
+            source: None,
+            received: 0,
         }
     }
 
@@ -145,6 +152,7 @@ impl Fetcher {
         timeout: Duration,
     ) -> Result<Fetched, FetchError> {
         let started = Instant::now();
+        self.received = 0;
         let result = tokio::time::timeout(
             timeout,
             self.get_inner(&method, url, range, keep_body, started),
@@ -190,7 +198,7 @@ impl Fetcher {
             let mut last = None;
             let mut stream = None;
             for addr in addrs {
-                match TcpStream::connect(addr).await {
+                match connect(addr, self.source).await {
                     Ok(s) => {
                         stream = Some((s, addr));
                         break;
@@ -257,6 +265,7 @@ impl Fetcher {
                 .map_err(|e| FetchError::Response(e.to_string()))?;
             let got = (body.len() - before) as u64;
             bytes += got;
+            self.received = bytes;
             if !keep_body {
                 body.clear();
             }
@@ -335,4 +344,20 @@ impl Fetcher {
             tokio::time::sleep(Duration::from_secs_f64(wait)).await;
         }
     }
+}
+
+/// A TCP connection to `addr`, from `source` when given.
+async fn connect(
+    addr: std::net::SocketAddr,
+    source: Option<std::net::IpAddr>,
+) -> std::io::Result<TcpStream> {
+    let Some(source) = source else {
+        return TcpStream::connect(addr).await;
+    };
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.bind(std::net::SocketAddr::new(source, 0))?;
+    socket.connect(addr).await
 }

@@ -32,6 +32,8 @@ pub struct PlayOptions {
     pub max_segments: Option<usize>,
     /// Added to each request before its first byte (a path's round trip; with a trace).
     pub latency: Duration,
+    /// The local address the player's connections leave from (a world host's), if any.
+    pub source: Option<std::net::IpAddr>,
 }
 
 /// One request the player made.
@@ -147,6 +149,7 @@ pub async fn play(url: &str, options: &PlayOptions) -> Result<PlayReport, PlayEr
         .clone()
         .map(|trace| Box::new(TraceLink(trace)) as Box<dyn Bottleneck>);
     let mut fetcher = Fetcher::new(options.resolver.clone(), bottleneck);
+    fetcher.source = options.source;
     let (_, track, content) = load(&mut fetcher, url, options.max_segments).await?;
     fetcher.latency = options.latency;
     // The session's clock starts with the first segment request; the MPD is not part of it
@@ -167,7 +170,7 @@ pub async fn play(url: &str, options: &PlayOptions) -> Result<PlayReport, PlayEr
         match session.poll_action(now) {
             Action::Request(request) => {
                 let remaining = (request.deadline - now).max(0.05);
-                let deadline = Instant::now() + Duration::from_secs_f64(remaining);
+                let mut deadline = Instant::now() + Duration::from_secs_f64(remaining);
                 let Some(list) = track.qualities.get(request.quality) else {
                     session.handle_failed(clock(), 0, Failure::Error);
                     continue;
@@ -176,9 +179,13 @@ pub async fn play(url: &str, options: &PlayOptions) -> Result<PlayReport, PlayEr
                     if let Some(init) = &list.initialization {
                         let at = clock();
                         let left = deadline.saturating_duration_since(Instant::now());
+                        let started = Instant::now();
                         let result = fetcher
                             .get(init, None, false, left.max(Duration::from_millis(50)))
                             .await;
+                        // The machine's deadline is the media segment's: the init segment
+                        // a switch costs does not eat into it.
+                        deadline += started.elapsed();
                         let ok = matches!(&result, Ok(f) if f.status == 200);
                         fetches.push(record(at, init, None, &result, clock()));
                         if !ok {
@@ -215,9 +222,10 @@ pub async fn play(url: &str, options: &PlayOptions) -> Result<PlayReport, PlayEr
                     }
                     Ok(fetched) => session.handle_failed(clock(), fetched.bytes, Failure::Error),
                     Err(error) => {
+                        // What did arrive tells the estimators how far the path fell.
                         let bytes = match error {
                             FetchError::Truncated { got, .. } => *got,
-                            _ => 0,
+                            _ => fetcher.received,
                         };
                         session.handle_failed(clock(), bytes, failure_of(&result));
                     }

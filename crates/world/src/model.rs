@@ -57,6 +57,52 @@ pub struct ZoneDef {
     pub allow_transfer: Vec<IpAddr>,
 }
 
+/// The settings of a `cdn-dns` service.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CdnDnsDef {
+    /// The CDN's zones (SOA, NS, the servers' own names), as a `dns-auth` service's.
+    pub zones: Vec<ZoneDef>,
+    /// The clusters, in file order.
+    pub clusters: Vec<ClusterDef>,
+    /// The coverage lines (`PREFIX CLUSTER [LAT LON]`, see `cdn::config`).
+    pub coverage: String,
+    /// The world-file line where `coverage` starts.
+    pub coverage_line: usize,
+    /// Routed names (`*.kingcdn.com` or exact names; default `*.` the first zone's origin).
+    pub routes: Vec<String>,
+    /// TTL of routed answers, seconds.
+    pub ttl: u32,
+    /// The path the health monitor GETs from every member.
+    pub health_path: String,
+    /// Seconds between health-check rounds.
+    pub health_interval: f64,
+    /// Seconds a health check may take.
+    pub health_timeout: f64,
+    /// Failed checks in a row that take a member out of the answers.
+    pub fall: u32,
+    /// Good checks in a row that bring it back.
+    pub rise: u32,
+}
+
+/// One cluster of a `cdn-dns` service.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterDef {
+    /// Its name, as coverage lines call it.
+    pub name: String,
+    /// Its members: world host names or addresses.
+    pub members: Vec<String>,
+    /// Where it is.
+    pub lat: f64,
+    /// Where it is.
+    pub lon: f64,
+    /// The load it takes, in the unit of its members' `X-Load`.
+    pub capacity: f64,
+    /// The members' HTTP port for health checks (standard; moved with the world's offset).
+    pub health_port: u16,
+    /// The world-file line of its table.
+    pub line: usize,
+}
+
 /// One host of the world.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Host {
@@ -121,7 +167,15 @@ pub enum ServiceKind {
         origin: Option<String>,
         /// Cache size in bytes.
         size: u64,
+        /// A CDN edge: a valid `CDN-Cache-Control` decides storing and freshness (RFC 9213).
+        cdn_edge: bool,
+        /// The other members of its edge cluster: world host names (their web-cache's
+        /// port) or `IP` / `IP:PORT`.
+        peers: Vec<String>,
     },
+    /// A CDN's authoritative DNS server (KingCDN's, seed §2.6.3): its zones as `dns-auth`'s,
+    /// and the routed names answered with the cluster picked for each local DNS server.
+    CdnDns(Box<CdnDnsDef>),
     /// A mail server: SMTP on `port` (25), submission on 587 and 465, POP3 on 110 and 995,
     /// IMAP on 143 and 993, and the web mail on 80, for its domains' users.
     Mail {
@@ -152,6 +206,7 @@ impl ServiceKind {
             ServiceKind::WebCache { .. } => "web-cache",
             ServiceKind::Mail { .. } => "mail",
             ServiceKind::TorrentTracker { .. } => "torrent-tracker",
+            ServiceKind::CdnDns(_) => "cdn-dns",
         }
     }
 
@@ -162,6 +217,7 @@ impl ServiceKind {
             ServiceKind::UdpUpper { .. } => &[Transport::Udp],
             ServiceKind::DnsAuth { .. }
             | ServiceKind::DnsLocal
+            | ServiceKind::CdnDns(_)
             | ServiceKind::TorrentTracker { .. } => &[Transport::Udp, Transport::Tcp],
             ServiceKind::Web { .. } | ServiceKind::WebCache { .. } | ServiceKind::Mail { .. } => {
                 &[Transport::Tcp]
@@ -194,6 +250,7 @@ pub const SERVICE_KINDS: &[(&str, u16)] = &[
     ("udp-upper", 12000),
     ("dns-auth", 53),
     ("dns-local", 53),
+    ("cdn-dns", 53),
     ("web", 80),
     ("web-cache", 3128),
     ("mail", 25),
@@ -251,14 +308,28 @@ impl World {
             }
             let Some(from) = from else { continue };
             for service in &mut host.services {
-                if let ServiceKind::WebCache {
-                    origin: Some(origin),
-                    ..
-                } = &mut service.kind
-                {
-                    *origin = relocate_text(origin, from, block);
+                if let ServiceKind::WebCache { origin, peers, .. } = &mut service.kind {
+                    if let Some(origin) = origin {
+                        *origin = relocate_text(origin, from, block);
+                    }
+                    for peer in peers {
+                        *peer = relocate_text(peer, from, block);
+                    }
                 }
-                if let ServiceKind::DnsAuth { zones } = &mut service.kind {
+                let zones = match &mut service.kind {
+                    ServiceKind::DnsAuth { zones } => Some(zones),
+                    ServiceKind::CdnDns(cdn) => {
+                        cdn.coverage = relocate_text(&cdn.coverage, from, block);
+                        for cluster in &mut cdn.clusters {
+                            for member in &mut cluster.members {
+                                *member = relocate_text(member, from, block);
+                            }
+                        }
+                        Some(&mut cdn.zones)
+                    }
+                    _ => None,
+                };
+                if let Some(zones) = zones {
                     for zone in zones {
                         zone.data = relocate_text(&zone.data, from, block);
                         for address in &mut zone.allow_transfer {
@@ -505,26 +576,16 @@ impl Checker<'_> {
                     None => 0.0,
                 },
             },
-            "dns-auth" => {
-                let mut zones = Vec::new();
-                match settings.remove("zone") {
-                    Some(Item::ArrayOfTables(tables)) => {
-                        for table in tables.iter() {
-                            if let Some(zone) = self.zone(table) {
-                                zones.push(zone);
-                            }
-                        }
-                    }
-                    Some(other) => self.problem(
-                        span_of(other),
-                        "`zone` must be an array of tables (`[[host.service.zone]]`)",
-                    ),
-                    None => self.problem(
-                        span.clone(),
-                        "a dns-auth service needs at least one `[[host.service.zone]]`",
-                    ),
-                }
-                ServiceKind::DnsAuth { zones }
+            "dns-auth" => ServiceKind::DnsAuth {
+                zones: self.zones(settings.remove("zone"), span.clone(), "dns-auth"),
+            },
+            "cdn-dns" => {
+                let zones = self.zones(settings.remove("zone"), span.clone(), "cdn-dns");
+                ServiceKind::CdnDns(Box::new(self.cdn_dns(
+                    zones,
+                    &mut settings,
+                    span.clone(),
+                )?))
             }
             "dns-local" => ServiceKind::DnsLocal,
             "torrent-tracker" => ServiceKind::TorrentTracker {
@@ -592,7 +653,26 @@ impl Checker<'_> {
                     Some(item) => self.integer(item, "size_mb", 1, 1 << 20)? as u64 * 1024 * 1024,
                     None => 64 * 1024 * 1024,
                 };
-                ServiceKind::WebCache { origin, size }
+                let cdn_edge = match settings.remove("cdn_edge") {
+                    Some(item) => self.boolean(item, "cdn_edge")?,
+                    None => false,
+                };
+                let peers = match settings.remove("peers") {
+                    Some(item) => self.strings(item, "peers"),
+                    None => Vec::new(),
+                };
+                if !peers.is_empty() && origin.is_none() {
+                    self.problem(
+                        span.clone(),
+                        "a web-cache with `peers` is an edge cluster's member: it needs an `origin`",
+                    );
+                }
+                ServiceKind::WebCache {
+                    origin,
+                    size,
+                    cdn_edge,
+                    peers,
+                }
             }
             "mail" => {
                 let domains = match settings.remove("domains") {
@@ -632,6 +712,253 @@ impl Checker<'_> {
             );
         }
         Some(Service { kind, port })
+    }
+
+    /// The `[[host.service.zone]]` tables of a DNS service (at least one).
+    fn zones(
+        &mut self,
+        item: Option<&Item>,
+        span: Option<std::ops::Range<usize>>,
+        kind: &str,
+    ) -> Vec<ZoneDef> {
+        let mut zones = Vec::new();
+        match item {
+            Some(Item::ArrayOfTables(tables)) => {
+                for table in tables.iter() {
+                    if let Some(zone) = self.zone(table) {
+                        zones.push(zone);
+                    }
+                }
+            }
+            Some(other) => self.problem(
+                span_of(other),
+                "`zone` must be an array of tables (`[[host.service.zone]]`)",
+            ),
+            None => self.problem(
+                span,
+                format!("a {kind} service needs at least one `[[host.service.zone]]`"),
+            ),
+        }
+        zones
+    }
+
+    /// The line where a string value's text starts (a multi-line string: the line after its
+    /// opening quotes).
+    fn text_line(&self, item: &Item) -> usize {
+        let at = span_of(item);
+        let mut line = self.line_of(at.clone());
+        if let Some(at) = at {
+            let raw = &self.text[at.start.min(self.text.len())..];
+            if raw.starts_with("\"\"\"\n") || raw.starts_with("'''\n") {
+                line += 1;
+            }
+        }
+        line
+    }
+
+    fn seconds(&mut self, item: &Item, what: &str) -> Option<f64> {
+        let value = item
+            .as_float()
+            .or_else(|| item.as_integer().map(|value| value as f64));
+        match value {
+            Some(value) if value > 0.0 && value <= 3600.0 => Some(value),
+            Some(value) => {
+                self.problem(
+                    span_of(item),
+                    format!("`{what}` = {value} must be more than 0 and at most 3600 seconds"),
+                );
+                None
+            }
+            None => {
+                self.problem(
+                    span_of(item),
+                    format!("`{what}` must be a number of seconds"),
+                );
+                None
+            }
+        }
+    }
+
+    /// A `cdn-dns` service's settings beside its zones: clusters, coverage, routes, TTL and
+    /// the health checks.
+    fn cdn_dns(
+        &mut self,
+        zones: Vec<ZoneDef>,
+        settings: &mut BTreeMap<String, &Item>,
+        span: Option<std::ops::Range<usize>>,
+    ) -> Option<CdnDnsDef> {
+        let mut clusters: Vec<ClusterDef> = Vec::new();
+        match settings.remove("cluster") {
+            Some(Item::ArrayOfTables(tables)) => {
+                for table in tables.iter() {
+                    if let Some(cluster) = self.cluster(table) {
+                        if clusters.iter().any(|known| known.name == cluster.name) {
+                            self.problem(
+                                table.span(),
+                                format!("cluster `{}` is defined twice", cluster.name),
+                            );
+                        }
+                        clusters.push(cluster);
+                    }
+                }
+            }
+            Some(other) => self.problem(
+                span_of(other),
+                "`cluster` must be an array of tables (`[[host.service.cluster]]`)",
+            ),
+            None => self.problem(
+                span.clone(),
+                "a cdn-dns service needs at least one `[[host.service.cluster]]`",
+            ),
+        }
+        let (coverage, coverage_line) = match settings.remove("coverage") {
+            Some(item) => match item.as_str() {
+                Some(text) => (text.to_string(), self.text_line(item)),
+                None => {
+                    self.problem(span_of(item), "`coverage` must be a string of lines");
+                    (String::new(), 0)
+                }
+            },
+            None => (String::new(), 0),
+        };
+        if !coverage.is_empty() {
+            // The coverage file's own parser, against the clusters' names; its lines are moved
+            // to the world file's.
+            let named: Vec<cdn::config::Cluster> = clusters
+                .iter()
+                .map(|cluster| cdn::config::Cluster {
+                    name: cluster.name.clone(),
+                    addresses: Vec::new(),
+                    location: cdn::geo::GeoPoint {
+                        lat: cluster.lat,
+                        lon: cluster.lon,
+                    },
+                    capacity: cluster.capacity,
+                    health_port: cluster.health_port,
+                })
+                .collect();
+            if let Err(errors) = cdn::config::parse_coverage(&coverage, "coverage", &named) {
+                for (line, message) in errors.problems {
+                    let at = coverage_line + line.saturating_sub(1);
+                    self.problems
+                        .push(format!("{}:{at}: coverage: {message}", self.file));
+                }
+            }
+        }
+        let mut routes = Vec::new();
+        if let Some(item) = settings.remove("routes") {
+            for text in self.strings(item, "routes") {
+                match text.parse::<cdn::RoutePattern>() {
+                    Ok(_) => routes.push(text),
+                    Err(error) => self.problem(span_of(item), format!("route `{text}`: {error}")),
+                }
+            }
+        }
+        if routes.is_empty() {
+            if let Some(zone) = zones.first() {
+                routes.push(format!("*.{}", zone.origin));
+            }
+        }
+        let mut cdn = CdnDnsDef {
+            zones,
+            clusters,
+            coverage,
+            coverage_line,
+            routes,
+            ttl: 20,
+            health_path: "/".to_string(),
+            health_interval: 5.0,
+            health_timeout: 2.0,
+            fall: 3,
+            rise: 2,
+        };
+        if let Some(item) = settings.remove("ttl") {
+            cdn.ttl = self.integer(item, "ttl", 0, 86_400)? as u32;
+        }
+        if let Some(item) = settings.remove("health_path") {
+            let path = self.string(item, "health_path")?;
+            if !path.starts_with('/') || path.contains(char::is_whitespace) {
+                self.problem(
+                    span_of(item),
+                    "`health_path` must start with / and hold no spaces",
+                );
+                return None;
+            }
+            cdn.health_path = path;
+        }
+        if let Some(item) = settings.remove("health_interval") {
+            cdn.health_interval = self.seconds(item, "health_interval")?;
+        }
+        if let Some(item) = settings.remove("health_timeout") {
+            cdn.health_timeout = self.seconds(item, "health_timeout")?;
+        }
+        if let Some(item) = settings.remove("fall") {
+            cdn.fall = self.integer(item, "fall", 1, 100)? as u32;
+        }
+        if let Some(item) = settings.remove("rise") {
+            cdn.rise = self.integer(item, "rise", 1, 100)? as u32;
+        }
+        Some(cdn)
+    }
+
+    fn cluster(&mut self, table: &Table) -> Option<ClusterDef> {
+        let span = table.span();
+        let mut name = None;
+        let mut members = Vec::new();
+        let mut lat = None;
+        let mut lon = None;
+        let mut capacity = cdn::config::DEFAULT_CAPACITY;
+        let mut health_port = 80;
+        for (key, item) in table.iter() {
+            let number = item
+                .as_float()
+                .or_else(|| item.as_integer().map(|value| value as f64));
+            match key {
+                "name" => name = self.string(item, "name"),
+                "members" => members = self.strings(item, "members"),
+                "lat" => match number {
+                    Some(value) if (-90.0..=90.0).contains(&value) => lat = Some(value),
+                    _ => self.problem(span_of(item), "`lat` must be a number from -90 to 90"),
+                },
+                "lon" => match number {
+                    Some(value) if (-180.0..=180.0).contains(&value) => lon = Some(value),
+                    _ => self.problem(span_of(item), "`lon` must be a number from -180 to 180"),
+                },
+                "capacity" => match number {
+                    Some(value) if value > 0.0 => capacity = value,
+                    _ => self.problem(span_of(item), "`capacity` must be a positive number"),
+                },
+                "health_port" => {
+                    if let Some(port) = self.integer(item, "health_port", 1, 65_535) {
+                        health_port = port as u16;
+                    }
+                }
+                other => self.problem(
+                    span_of(item),
+                    format!(
+                        "unknown cluster setting `{other}` (expected name, members, lat, lon, capacity, health_port)"
+                    ),
+                ),
+            }
+        }
+        if table.get("members").is_none() {
+            self.problem(
+                span.clone(),
+                "a cluster needs `members` (host names or addresses)",
+            );
+        }
+        if table.get("name").is_none() || table.get("lat").is_none() || table.get("lon").is_none() {
+            self.problem(span.clone(), "a cluster needs `name`, `lat` and `lon`");
+        }
+        Some(ClusterDef {
+            name: name?,
+            members,
+            lat: lat?,
+            lon: lon?,
+            capacity,
+            health_port,
+            line: self.line_of(span),
+        })
     }
 
     fn key(&mut self, table: &Table) -> Option<KeyDef> {
@@ -678,15 +1005,7 @@ impl Checker<'_> {
                 "origin" => origin = self.string(item, "origin"),
                 "data" => {
                     data = self.string(item, "data");
-                    // A multi-line string starts on the line after its opening quotes.
-                    let at = span_of(item);
-                    line = self.line_of(at.clone());
-                    if let Some(at) = at {
-                        let raw = &self.text[at.start.min(self.text.len())..];
-                        if raw.starts_with("\"\"\"\n") || raw.starts_with("'''\n") {
-                            line += 1;
-                        }
-                    }
+                    line = self.text_line(item);
                 }
                 "round_robin" => match item.as_bool() {
                     Some(value) => round_robin = value,
@@ -812,6 +1131,40 @@ impl Checker<'_> {
                             ),
                         );
                     }
+                }
+            }
+        }
+        // Cluster members and edge peers name world hosts (or give addresses).
+        let known = |reference: &str| {
+            names.contains_key(&reference.to_ascii_lowercase())
+                || reference.parse::<IpAddr>().is_ok()
+                || reference.parse::<std::net::SocketAddr>().is_ok()
+        };
+        for host in &world.hosts {
+            for service in &host.services {
+                match &service.kind {
+                    ServiceKind::CdnDns(cdn) => {
+                        for cluster in &cdn.clusters {
+                            for member in cluster.members.iter().filter(|member| !known(member)) {
+                                self.problems.push(format!(
+                                    "{}:{}: cluster `{}`: member `{member}` is neither a host of the world nor an address",
+                                    self.file, cluster.line, cluster.name
+                                ));
+                            }
+                        }
+                    }
+                    ServiceKind::WebCache { peers, .. } => {
+                        for peer in peers.iter().filter(|peer| !known(peer)) {
+                            self.problem(
+                                span_for(&host.name),
+                                format!(
+                                    "host `{}`: web-cache peer `{peer}` is neither a host of the world nor an address",
+                                    host.name
+                                ),
+                            );
+                        }
+                    }
+                    _ => {}
                 }
             }
         }
@@ -1041,6 +1394,57 @@ address = "127.0.0.2"
             error.problems[0].starts_with("broken.toml:2: not valid TOML"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn cdn_dns_and_edge_settings_are_parsed_and_checked_with_lines() {
+        let world = World::default_world();
+        let ServiceKind::CdnDns(cdn) = &world.host("dns.kingcdn.com").unwrap().services[0].kind
+        else {
+            panic!("dns.kingcdn.com runs cdn-dns");
+        };
+        assert_eq!(cdn.clusters.len(), 2);
+        assert_eq!(cdn.routes, ["*.kingcdn.com"]);
+        assert!(matches!(
+            &world.host("edge1.deep.kingcdn.com").unwrap().services[0].kind,
+            ServiceKind::WebCache { cdn_edge: true, peers, .. } if peers == &["edge2.deep.kingcdn.com"]
+        ));
+        let text = r#"[[host]]
+name = "cdn"
+address = "127.0.0.9"
+  [[host.service]]
+  kind = "cdn-dns"
+  ttl = -1
+  coverage = """
+127.0.4.0/24 nowhere
+"""
+    [[host.service.zone]]
+    origin = "cdn.example."
+    data = "@ 3600 SOA cdn hostmaster 1 2 3 4 5\n@ 3600 NS cdn\n"
+    [[host.service.cluster]]
+    name = "one"
+    members = ["no.such.host"]
+    lat = 100
+  [[host.service]]
+  kind = "web-cache"
+  peers = ["127.0.0.8"]
+"#;
+        let error = World::parse(text, "c.toml").unwrap_err();
+        for line in [
+            "c.toml:6: `ttl` = -1 is out of range",
+            "c.toml:8: coverage: unknown cluster",
+            "c.toml:16: `lat` must be a number from -90 to 90",
+            "c.toml:13: a cluster needs `name`, `lat` and `lon`",
+            "c.toml:17: a web-cache with `peers` is an edge cluster's member",
+        ] {
+            assert!(
+                error
+                    .problems
+                    .iter()
+                    .any(|problem| problem.starts_with(line)),
+                "missing `{line}` in:\n{error}"
+            );
+        }
     }
 
     #[test]

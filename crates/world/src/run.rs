@@ -143,8 +143,13 @@ pub async fn start(world: &World, options: &UpOptions) -> Result<Running, StartE
             .unwrap_or(if is_root() { 0 } else { UNPRIVILEGED_OFFSET });
     let shutdown = Shutdown::new();
     let mut zones = Vec::new();
-    for (host, service) in world.services_named("dns-auth") {
-        if let ServiceKind::DnsAuth { zones: defs } = &service.kind {
+    for host in &world.hosts {
+        for service in &host.services {
+            let defs = match &service.kind {
+                ServiceKind::DnsAuth { zones: defs } => defs,
+                ServiceKind::CdnDns(cdn) => &cdn.zones,
+                _ => continue,
+            };
             zones.extend(
                 defs.iter()
                     .map(|zone| (host.name.clone(), zone.origin.clone())),
@@ -334,12 +339,38 @@ async fn start_service(
             web_roots.push((host.name.clone(), config.root.clone()));
             spawn_bound!(web::bind(config))
         }
-        ServiceKind::WebCache { origin, size } => {
+        ServiceKind::WebCache {
+            origin,
+            size,
+            cdn_edge,
+            peers,
+        } => {
             let origin = origin
                 .as_deref()
                 .map(http_proto::Uri::parse)
                 .transpose()
-                .map_err(|error| place.config_error(format!("origin: {error}")))?;
+                .map_err(|error| place.config_error(format!("origin: {error}")))?
+                .map(|mut uri| {
+                    // An origin of the world without a port is on its web server's port,
+                    // moved with the world's offset.
+                    let ours = world.host(&uri.host).is_some()
+                        || uri
+                            .host
+                            .parse::<IpAddr>()
+                            .is_ok_and(|ip| world.host_name(ip).is_some());
+                    if uri.port.is_none() && ours {
+                        uri.port = Some(effective_port(80, port_offset));
+                    }
+                    uri
+                });
+            let mut members = Vec::new();
+            for peer in peers {
+                members.push(
+                    peer_addr(world, peer, port_offset).ok_or_else(|| {
+                        place.config_error(format!("peer `{peer}`: no such host"))
+                    })?,
+                );
+            }
             // Origin names resolve through the network's local DNS server when it has one, as
             // a campus cache's would; else from the world's host table.
             let resolver: std::sync::Arc<dyn netio::resolve::Resolve> =
@@ -358,9 +389,17 @@ async fn start_service(
                 cache_size: *size,
                 resolver,
                 upstream_source: Some(host.address),
+                cdn_edge: *cdn_edge,
+                member: (!members.is_empty()).then_some(addr),
+                peers: members,
                 ..web_proxy::ProxyConfig::default()
             };
             spawn_bound!(web_proxy::bind(config))
+        }
+        ServiceKind::CdnDns(cdn) => {
+            let config = cdn_dns_config(world, host, cdn, addr, options, port_offset)
+                .map_err(|reason| place.config_error(reason))?;
+            spawn_bound!(cdn::bind(config))
         }
         ServiceKind::Mail {
             domains,
@@ -700,6 +739,98 @@ fn dns_auth_config(
     Ok(config)
 }
 
+/// The address of an edge cluster's peer: a world host's web-cache (by name or address), or
+/// `IP:PORT` as given.
+fn peer_addr(world: &World, peer: &str, port_offset: u16) -> Option<SocketAddr> {
+    if let Ok(addr) = peer.parse::<SocketAddr>() {
+        return Some(addr);
+    }
+    let host = match peer.parse::<IpAddr>() {
+        Ok(ip) => match world.hosts.iter().find(|host| host.address == ip) {
+            Some(host) => host,
+            None => return Some(SocketAddr::new(ip, effective_port(80, port_offset))),
+        },
+        Err(_) => world.host(peer)?,
+    };
+    let port = host
+        .services
+        .iter()
+        .find(|service| service.kind.name() == "web-cache")
+        .map_or(80, |service| service.port);
+    Some(SocketAddr::new(
+        host.address,
+        effective_port(port, port_offset),
+    ))
+}
+
+/// The address of a cluster member: a world host's, or the address given.
+fn member_ip(world: &World, member: &str) -> Option<IpAddr> {
+    member
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| world.host(member).map(|host| host.address))
+}
+
+/// KingCDN's server for a world host: the zones as `dns-auth`'s, the clusters with their
+/// members' addresses and health ports (moved with the offset), the coverage lines.
+fn cdn_dns_config(
+    world: &World,
+    host: &crate::Host,
+    cdn: &crate::model::CdnDnsDef,
+    addr: SocketAddr,
+    options: &UpOptions,
+    port_offset: u16,
+) -> Result<cdn::CdnDnsConfig, String> {
+    let dns = dns_auth_config(world, host, &cdn.zones, &[], addr, options)?;
+    let mut clusters = Vec::new();
+    for def in &cdn.clusters {
+        let mut addresses = Vec::new();
+        for member in &def.members {
+            addresses.push(
+                member_ip(world, member)
+                    .ok_or_else(|| format!("cluster {}: no host {member}", def.name))?,
+            );
+        }
+        clusters.push(cdn::config::Cluster {
+            name: def.name.clone(),
+            addresses,
+            location: cdn::geo::GeoPoint::new(def.lat, def.lon)
+                .ok_or_else(|| format!("cluster {}: bad coordinates", def.name))?,
+            capacity: def.capacity,
+            health_port: effective_port(def.health_port, port_offset),
+        });
+    }
+    let coverage = cdn::config::parse_coverage(&cdn.coverage, "coverage", &clusters)
+        .map_err(|errors| errors.to_string())?;
+    let mut routes = Vec::new();
+    for text in &cdn.routes {
+        routes.push(
+            text.parse::<cdn::RoutePattern>()
+                .map_err(|error| format!("route {text}: {error}"))?,
+        );
+    }
+    let seconds = |value: f64| Duration::try_from_secs_f64(value).unwrap_or(Duration::from_secs(1));
+    Ok(cdn::CdnDnsConfig {
+        dns,
+        clusters,
+        coverage,
+        router: cdn::RouterConfig {
+            routes,
+            ttl: cdn.ttl,
+            answer_count: 0,
+        },
+        monitor: cdn::MonitorConfig {
+            path: cdn.health_path.clone(),
+            interval: seconds(cdn.health_interval),
+            timeout: seconds(cdn.health_timeout),
+            policy: cdn::health::HealthPolicy {
+                fall: cdn.fall,
+                rise: cdn.rise,
+            },
+        },
+    })
+}
+
 /// The local DNS server of `host`'s network, if the world runs one.
 pub fn local_dns(world: &World, host: &crate::Host, port_offset: u16) -> Option<SocketAddr> {
     let network = host.network.as_deref()?;
@@ -956,6 +1087,7 @@ pub async fn check(running: &Running, client: IpAddr) -> Vec<CheckResult> {
             }
             "dns-auth" => check_dns_auth(running, endpoint).await,
             "dns-local" => check_dns_local(running, endpoint).await,
+            "cdn-dns" => check_cdn_dns(running, endpoint).await,
             "web" => check_web(running, endpoint).await,
             "web-cache" => check_web_cache(running, endpoint).await,
             "mail" => check_mail(running, endpoint, client).await,
@@ -1211,17 +1343,153 @@ async fn check_tracker(endpoint: &Endpoint, client: IpAddr) -> Result<String, St
     ))
 }
 
-/// Fetches a page of the world through the cache twice: the second answer must come from the
-/// cache.
-async fn check_web_cache(running: &Running, endpoint: &Endpoint) -> Result<String, String> {
-    let Some(origin) = running
-        .endpoints
+/// A name the CDN routes, for its check: the first CNAME target in the world's zones that one
+/// of its routes covers (`a1105.kingcdn.com`, NetCinema's alias), else `check.` below the
+/// first route.
+fn routed_name(world: &World, cdn: &crate::model::CdnDnsDef) -> Option<dns_proto::Name> {
+    let routes: Vec<cdn::RoutePattern> = cdn
+        .routes
         .iter()
-        .find(|other| other.service == "web")
-    else {
-        return Err("the world has no web server to fetch through the cache".to_string());
+        .filter_map(|text| text.parse().ok())
+        .collect();
+    let routed = |name: &dns_proto::Name| routes.iter().any(|route| route.matches(name));
+    for (_, service) in world.services_named("dns-auth") {
+        let ServiceKind::DnsAuth { zones } = &service.kind else {
+            continue;
+        };
+        for zone in zones {
+            for line in zone.data.lines() {
+                let words: Vec<&str> = line
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .collect();
+                let Some(at) = words
+                    .iter()
+                    .position(|word| word.eq_ignore_ascii_case("CNAME"))
+                else {
+                    continue;
+                };
+                let Some(target) = words.get(at + 1) else {
+                    continue;
+                };
+                if let Ok(name) = target.trim_end_matches('.').parse::<dns_proto::Name>() {
+                    if routed(&name) {
+                        return Some(name);
+                    }
+                }
+            }
+        }
+    }
+    let route = routes.first()?;
+    match route {
+        cdn::RoutePattern::Exact(name) => Some(name.clone()),
+        cdn::RoutePattern::Below(parent) => format!("check.{parent}").parse().ok(),
+    }
+}
+
+/// KingCDN's server: authoritative for its zones; a routed name resolved through a local DNS
+/// server of the world comes back as one cluster's members; an object of the origin comes
+/// through the first of them.
+async fn check_cdn_dns(running: &Running, endpoint: &Endpoint) -> Result<String, String> {
+    check_dns_auth(running, endpoint).await?;
+    let world = &running.world;
+    let cdn = world
+        .host(&endpoint.host)
+        .and_then(|host| {
+            host.services
+                .iter()
+                .find_map(|service| match &service.kind {
+                    ServiceKind::CdnDns(cdn) => Some(cdn),
+                    _ => None,
+                })
+        })
+        .ok_or("no cdn-dns settings")?;
+    let name = routed_name(world, cdn).ok_or("no routed name to ask for")?;
+    let (local_host, local) = world
+        .services_named("dns-local")
+        .next()
+        .map(|(server, service)| {
+            (
+                server.name.clone(),
+                SocketAddr::new(
+                    server.address,
+                    effective_port(service.port, running.port_offset),
+                ),
+            )
+        })
+        .ok_or("the world has no local DNS server to resolve through")?;
+    let resolver = crate::resolve::DnsResolve {
+        server: local,
+        timeout: Duration::from_secs(5),
+        source: None,
     };
-    let url = format!("{}/", base_url(&origin.host, origin.addr));
+    let text = name.to_string();
+    let text = text.trim_end_matches('.');
+    let answers = netio::resolve::Resolve::resolve(&resolver, text, 0)
+        .await
+        .map_err(|error| format!("A? {text} via {local_host}: {error}"))?;
+    let addresses: Vec<IpAddr> = answers.iter().map(SocketAddr::ip).collect();
+    let cluster = cdn
+        .clusters
+        .iter()
+        .find(|cluster| {
+            addresses.iter().all(|address| {
+                cluster
+                    .members
+                    .iter()
+                    .any(|member| member_ip(world, member) == Some(*address))
+            })
+        })
+        .ok_or_else(|| {
+            format!("A? {text} via {local_host}: {addresses:?} are not one cluster's")
+        })?;
+    let port = effective_port(cluster.health_port, running.port_offset);
+    let edge = SocketAddr::new(addresses[0], port);
+    let url = format!("{}{}", base_url(text, edge), cdn.health_path);
+    let response = web_proxy::get_via(edge, &url, &[], Duration::from_secs(5))
+        .await
+        .map_err(|error| format!("GET {url} via {edge}: {error}"))?;
+    if response.status() != 200 {
+        return Err(format!("GET {url} via {edge}: {}", response.status()));
+    }
+    let shown: Vec<String> = addresses.iter().map(IpAddr::to_string).collect();
+    Ok(format!(
+        "authoritative SOA; A? {text} via {local_host} -> cluster {} ({}); GET {url}: 200 X-Cache={}",
+        cluster.name,
+        shown.join(", "),
+        response.cache_status().unwrap_or("-")
+    ))
+}
+
+/// Fetches a page of the world through the cache twice (a reverse cache: its origin's `/`):
+/// the second answer must come from the cache.
+async fn check_web_cache(running: &Running, endpoint: &Endpoint) -> Result<String, String> {
+    let reverse = running.world.host(&endpoint.host).and_then(|host| {
+        host.services
+            .iter()
+            .find_map(|service| match &service.kind {
+                ServiceKind::WebCache {
+                    origin: Some(origin),
+                    ..
+                } => Some(origin.clone()),
+                _ => None,
+            })
+    });
+    let url = match reverse {
+        Some(origin) => format!("{}/", origin.trim_end_matches('/')),
+        None => {
+            let Some(origin) = running
+                .endpoints
+                .iter()
+                .find(|other| other.service == "web")
+            else {
+                return Err("the world has no web server to fetch through the cache".to_string());
+            };
+            format!("{}/", base_url(&origin.host, origin.addr))
+        }
+    };
     let mut verdicts = Vec::new();
     for _ in 0..2 {
         let response = web_proxy::get_via(endpoint.addr, &url, &[], Duration::from_secs(5))

@@ -50,6 +50,10 @@ pub const SCENARIOS: &[ScenarioInfo] = &[
         about: "seed §2.5: seed.swarm.net registers a file with the tracker; alice, bob, carol and dave join at once, learn of each other from the tracker and trade its pieces, rarest first, with the seed sending each piece once or twice and the peers the rest",
     },
     ScenarioInfo {
+        name: "video",
+        about: "seed §2.6: NetCinema's video through KingCDN: cse.nyu.edu resolves video.netcinema.com (a CNAME to a1105.kingcdn.com), KingCDN's DNS picks the cluster deep in NYU's network, the player adapts to a bandwidth drop; pc.someschool.edu gets the cluster at the exchange; then the deep cluster goes down, the health checks move NYU to the other cluster, and the video plays from there (cache hits)",
+    },
+    ScenarioInfo {
         name: "sockets",
         about: "seed §2.7: cse.nyu.edu sends a sentence to the uppercase servers of gaia.cs.umass.edu over TCP and UDP, then pings it",
     },
@@ -100,6 +104,7 @@ pub async fn run(name: &str, world: &World, running: &Running) -> Result<Vec<Ste
         "web-cache" => web_cache(running).await,
         "mail" => mail(world, running).await,
         "p2p" => p2p(world, running).await,
+        "video" => video(world, running).await,
         other => Err(ScenarioError::Unknown(other.to_string())),
     }
 }
@@ -1255,4 +1260,518 @@ fn shows_p2p(record: &trace::WireRecord) -> bool {
         || ["handshake", "bitfield", "have all", "unchoke", "piece"]
             .iter()
             .any(|prefix| record.summary.starts_with(prefix))
+}
+
+/// The video scenario's presentation: a test pattern of this many seconds ...
+const VIDEO_SECONDS: u32 = 8;
+/// ... cut into segments of this many seconds, at these bit rates.
+const VIDEO_SEGMENT: Duration = Duration::from_secs(2);
+const VIDEO_LADDER: [u32; 3] = [300_000, 800_000, 2_000_000];
+
+/// KingCDN's server in the world: its host and settings (the first `cdn-dns` service).
+fn kingcdn(world: &World) -> Result<(&crate::Host, &crate::model::CdnDnsDef), ScenarioError> {
+    world
+        .hosts
+        .iter()
+        .find_map(|host| {
+            host.services
+                .iter()
+                .find_map(|service| match &service.kind {
+                    crate::ServiceKind::CdnDns(cdn) => Some((host, cdn.as_ref())),
+                    _ => None,
+                })
+        })
+        .ok_or_else(|| ScenarioError::Missing("cdn-dns service".into()))
+}
+
+/// The addresses of a cluster's members.
+fn cluster_members(world: &World, cluster: &crate::model::ClusterDef) -> Vec<IpAddr> {
+    cluster
+        .members
+        .iter()
+        .filter_map(|member| {
+            member
+                .parse::<IpAddr>()
+                .ok()
+                .or_else(|| world.host(member).map(|host| host.address))
+        })
+        .collect()
+}
+
+/// The cluster all of `addresses` belong to.
+fn cluster_of<'a>(
+    world: &World,
+    cdn: &'a crate::model::CdnDnsDef,
+    addresses: &[IpAddr],
+) -> Option<&'a crate::model::ClusterDef> {
+    if addresses.is_empty() {
+        return None;
+    }
+    cdn.clusters.iter().find(|cluster| {
+        let members = cluster_members(world, cluster);
+        addresses.iter().all(|address| members.contains(address))
+    })
+}
+
+/// Packages the test pattern into the origin's `video/` unless it is there: encoded once into
+/// `packaged/` beside the world's state (ffmpeg takes seconds), then copied, dated like the
+/// embedded sites so that caches may keep the objects (RFC 9111 §4.2.2).
+async fn package_video(running: &Running, root: &std::path::Path) -> Result<String, ScenarioError> {
+    let failed = |reason: String| ScenarioError::Step {
+        step: "package the video",
+        reason,
+    };
+    let target = root.join("video");
+    if target.join(video::package::MPD_NAME).exists() {
+        return Ok(format!("{} is there already", target.display()));
+    }
+    let cache = running
+        .state_dir()
+        .parent()
+        .unwrap_or(running.state_dir())
+        .join("packaged")
+        .join(format!(
+            "test-pattern-{VIDEO_SECONDS}s-{}s",
+            VIDEO_SEGMENT.as_secs()
+        ));
+    let mut story = String::new();
+    if !cache.join(video::package::MPD_NAME).exists() {
+        let mut options = video::package::PackageOptions::new(
+            video::package::Source::TestPattern {
+                seconds: VIDEO_SECONDS,
+            },
+            &cache,
+        );
+        options.ladder = VIDEO_LADDER
+            .iter()
+            .map(|&bitrate| video::package::Rung::for_bitrate(bitrate))
+            .collect();
+        options.segment = VIDEO_SEGMENT;
+        options.preset = "ultrafast".into();
+        let started = Instant::now();
+        let report = tokio::task::spawn_blocking(move || video::package::package(&options))
+            .await
+            .map_err(|error| failed(error.to_string()))?
+            .map_err(|error| match error {
+                video::package::PackageError::Spawn { .. } => failed(format!(
+                    "{error}; the video scenario encodes its test pattern with ffmpeg"
+                )),
+                other => failed(other.to_string()),
+            })?;
+        let rungs: Vec<String> = report
+            .representations
+            .iter()
+            .map(|rung| match rung.height {
+                Some(height) => format!("{}p at {} kb/s", height, rung.bandwidth / 1000),
+                None => format!("{} at {} kb/s", rung.content_type, rung.bandwidth / 1000),
+            })
+            .collect();
+        let _ = write!(
+            story,
+            "ffmpeg encoded a {VIDEO_SECONDS} s test pattern in {:.1} s: {}, segments of {} s; ",
+            started.elapsed().as_secs_f64(),
+            rungs.join(", "),
+            VIDEO_SEGMENT.as_secs()
+        );
+    }
+    std::fs::create_dir_all(&target).map_err(|error| failed(error.to_string()))?;
+    let published = std::time::UNIX_EPOCH + Duration::from_secs(crate::site::PUBLISHED);
+    let entries = std::fs::read_dir(&cache).map_err(|error| failed(error.to_string()))?;
+    let mut files = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.is_file() {
+            continue;
+        }
+        let copy = target.join(entry.file_name());
+        std::fs::copy(&path, &copy)
+            .and_then(|_| std::fs::File::options().write(true).open(&copy))
+            .and_then(|file| file.set_modified(published))
+            .map_err(|error| failed(format!("{}: {error}", copy.display())))?;
+        files += 1;
+    }
+    let _ = write!(
+        story,
+        "{files} files (the MPD, init and media segments) put on www.netcinema.com under /video/"
+    );
+    Ok(story)
+}
+
+/// The health monitor's probes in a drawing: requests for the health path, and the response
+/// on the same connection after each. [`Step::shows`] is a plain function, so the
+/// connections it has seen a probe on are kept here, in drawing order.
+static PROBES: std::sync::Mutex<(String, Vec<ProbeConnection>)> =
+    std::sync::Mutex::new((String::new(), Vec::new()));
+
+/// A connection (its two ends, ordered) and the probe responses still to come on it.
+type ProbeConnection = ((String, String), usize);
+
+/// The video drawing: everything but the health monitor's probes (one a second per edge).
+fn shows_video(record: &trace::WireRecord) -> bool {
+    if record.proto != "http" {
+        return true;
+    }
+    let mut probes = PROBES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let (request, pending) = &mut *probes;
+    let pair = if record.local <= record.peer {
+        (record.local.clone(), record.peer.clone())
+    } else {
+        (record.peer.clone(), record.local.clone())
+    };
+    // The monitor's side says `GET /health.txt`; the edges' add the version and the Host.
+    let probe = !request.is_empty()
+        && record
+            .summary
+            .strip_prefix(request.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '));
+    if probe {
+        match pending.iter_mut().find(|(known, _)| *known == pair) {
+            Some((_, count)) => *count += 1,
+            None => pending.push((pair, 1)),
+        }
+        return false;
+    }
+    let response = record.summary.starts_with(|ch: char| ch.is_ascii_digit());
+    if let Some(at) = pending.iter().position(|(known, _)| *known == pair) {
+        if response {
+            pending[at].1 -= 1;
+            if pending[at].1 == 0 {
+                pending.remove(at);
+            }
+            return false;
+        }
+    }
+    true
+}
+
+/// One viewer's playback, told fetch by fetch.
+fn play_story(report: &video::player::PlayReport) -> String {
+    let mut story = String::new();
+    for fetch in &report.fetches {
+        let path = fetch
+            .url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.find('/').map(|at| &rest[at..]))
+            .unwrap_or(&fetch.url);
+        let quality = match fetch.quality {
+            Some(quality) => format!(
+                " [{} kb/s]",
+                report
+                    .log
+                    .ladder
+                    .get(quality)
+                    .map_or(0.0, |bits| bits / 1000.0)
+            ),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            story,
+            "  +{:5.2}s GET {path}{quality} -> {} X-Cache: {}, {:.1} kB in {:.2} s{}",
+            fetch.at,
+            fetch.status,
+            fetch.cache.as_deref().unwrap_or("-"),
+            fetch.bytes as f64 / 1000.0,
+            fetch.seconds,
+            fetch
+                .error
+                .as_deref()
+                .map(|error| format!(" ({error})"))
+                .unwrap_or_default()
+        );
+    }
+    let summary = &report.summary;
+    let qualities: Vec<String> = report
+        .log
+        .chunks
+        .iter()
+        .map(|chunk| format!("{:.0}", chunk.bitrate / 1000.0))
+        .collect();
+    let _ = write!(
+        story,
+        "{} ABR: segments at {} kb/s, {} switch(es), startup {:.2} s, {} stall(s) ({:.2} s), mean {:.2} Mbit/s, {}",
+        report.abr,
+        qualities.join(", "),
+        summary.switches,
+        summary.startup_delay,
+        summary.stalls,
+        summary.rebuffer_seconds,
+        summary.average_bitrate_mbps,
+        if summary.finished {
+            "played to the end"
+        } else {
+            "did not finish"
+        }
+    );
+    story
+}
+
+/// Seed §2.6: NetCinema's video through KingCDN, its cluster picked by DNS, and a failover.
+async fn video(world: &World, running: &Running) -> Result<Vec<Step>, ScenarioError> {
+    use dns_proto::{Name, Rdata, RecordType};
+    let failed = |step: &'static str| move |reason: String| ScenarioError::Step { step, reason };
+    let (cdn_host, cdn) = kingcdn(world)?;
+    let root = running
+        .web_root("www.netcinema.com")
+        .ok_or_else(|| ScenarioError::Missing("document root of www.netcinema.com".into()))?
+        .to_path_buf();
+    let viewers = [
+        ("cse.nyu.edu", host_address(world, "cse.nyu.edu")?),
+        (
+            "pc.someschool.edu",
+            host_address(world, "pc.someschool.edu")?,
+        ),
+    ];
+    let mut locals = Vec::new();
+    for (name, _) in viewers {
+        let host = world
+            .host(name)
+            .ok_or_else(|| ScenarioError::Missing(format!("host {name}")))?;
+        let local = crate::run::local_dns(world, host, running.port_offset)
+            .ok_or_else(|| ScenarioError::Missing(format!("local DNS server for {name}")))?;
+        let local_name = world.host_name(local.ip()).unwrap_or("?").to_string();
+        locals.push((local, local_name));
+    }
+    *PROBES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+        (format!("GET {}", cdn.health_path), Vec::new());
+    let port = crate::run::effective_port(80, running.port_offset);
+    let authority = if port == 80 {
+        "video.netcinema.com".to_string()
+    } else {
+        format!("video.netcinema.com:{port}")
+    };
+    let url = format!("http://{authority}/video/{}", video::package::MPD_NAME);
+    let video_name: Name = "video.netcinema.com"
+        .parse()
+        .map_err(|error| failed("name")(format!("{error}")))?;
+    // A viewer's stub resolver asks its local DNS server; the answer and the cluster it names.
+    let resolve = |viewer: usize, step_name: &'static str| {
+        let (name, address) = viewers[viewer];
+        let (local, local_name) = locals[viewer].clone();
+        let video_name = video_name.clone();
+        async move {
+            let options = dns_client::QueryOptions {
+                source: Some(address),
+                timeout: Duration::from_secs(5),
+                ..dns_client::QueryOptions::default()
+            };
+            let reply = dns_client::query(local, &video_name, RecordType::A, &options)
+                .await
+                .map_err(|error| failed(step_name)(error.to_string()))?;
+            let addresses: Vec<IpAddr> = reply
+                .answers
+                .iter()
+                .filter_map(|record| match record.rdata {
+                    Rdata::A(a) => Some(IpAddr::V4(a)),
+                    _ => None,
+                })
+                .collect();
+            let answers: Vec<String> = reply
+                .answers
+                .iter()
+                .map(|record| format!("{} {}", record.rtype(), record.rdata))
+                .collect();
+            let cluster = cluster_of(world, cdn, &addresses).map(|cluster| cluster.name.clone());
+            let story = format!(
+                "{name} asked its local DNS server {local_name} ({local}) for video.netcinema.com: {} {}",
+                reply.rcode,
+                answers.join(", ")
+            );
+            Ok::<_, ScenarioError>((story, cluster))
+        }
+    };
+    let player = |viewer: usize, trace: dash_proto::trace::Trace, max_buffer: f64| {
+        let (_, address) = viewers[viewer];
+        let (local, _) = locals[viewer].clone();
+        video::player::PlayOptions {
+            abr: "throughput".into(),
+            trace: Some(trace),
+            session: dash_proto::session::SessionConfig {
+                max_buffer,
+                ..dash_proto::session::SessionConfig::default()
+            },
+            resolver: std::sync::Arc::new(crate::resolve::DnsResolve {
+                server: local,
+                timeout: Duration::from_secs(5),
+                source: Some(address),
+            }),
+            max_segments: None,
+            latency: Duration::from_millis(10),
+            source: Some(address),
+        }
+    };
+    let trace = |samples: &[(f64, f64)]| {
+        dash_proto::trace::Trace::from_samples(samples)
+            .map_err(|error| failed("trace")(error.to_string()))
+    };
+    // 4 Mbit/s for 3 s, then 0.6 Mbit/s: the throughput rule steps down midway.
+    let dropping = trace(&[(0.0, 4.0), (3.0, 0.6), (600.0, 0.6)])?;
+    let steady = trace(&[(0.0, 4.0), (600.0, 4.0)])?;
+    let play = |viewer: usize, options: video::player::PlayOptions, step_name: &'static str| {
+        let url = url.clone();
+        async move {
+            let report = video::player::play(&url, &options)
+                .await
+                .map_err(|error| failed(step_name)(error.to_string()))?;
+            if !report.summary.finished {
+                return Err(failed(step_name)(format!(
+                    "{} did not play to the end:\n{}",
+                    viewers[viewer].0,
+                    play_story(&report)
+                )));
+            }
+            Ok(report)
+        }
+    };
+    let expect = |got: &Option<String>, want: &str, step_name: &'static str| match got {
+        Some(cluster) if cluster == want => Ok(()),
+        other => Err(failed(step_name)(format!(
+            "expected cluster {want}, got {}",
+            other.as_deref().unwrap_or("none")
+        ))),
+    };
+    let deep = cdn
+        .clusters
+        .first()
+        .ok_or_else(|| ScenarioError::Missing("KingCDN cluster".into()))?;
+    let home = cdn
+        .clusters
+        .get(1)
+        .ok_or_else(|| ScenarioError::Missing("second KingCDN cluster".into()))?;
+
+    let mut steps = Vec::new();
+    step(
+        &mut steps,
+        "NetCinema puts its video on its origin server",
+        package_video(running, &root),
+    )
+    .await?;
+    step(
+        &mut steps,
+        "cse.nyu.edu resolves video.netcinema.com: the CNAME leads to KingCDN, whose server picks the cluster for dns.nyu.edu",
+        async {
+            let (story, cluster) = resolve(0, "viewer 1 resolves").await?;
+            expect(&cluster, &deep.name, "viewer 1 resolves")?;
+            Ok(format!(
+                "{story}\ndns.netcinema.com aliased the name to a1105.kingcdn.com; {} ({}) saw the query come from {}, in its coverage zone for cluster {}, and answered that cluster's edges with a TTL of {} s",
+                cdn_host.name,
+                cdn_host.address,
+                locals[0].1,
+                deep.name,
+                cdn.ttl
+            ))
+        },
+    )
+    .await?;
+    step(
+        &mut steps,
+        "cse.nyu.edu plays the video from its cluster; the bandwidth drops after 3 s and the player steps down",
+        async {
+            let report = play(0, player(0, dropping.clone(), 4.0), "viewer 1 plays").await?;
+            Ok(format!(
+                "the player fetched the MPD from {url}, then the segments the throughput rule picked (a link of 4 Mbit/s, 0.6 Mbit/s from 3 s); the edges had nothing yet and fetched every object from www.netcinema.com (each path from the member that owns it):\n{}",
+                play_story(&report)
+            ))
+        },
+    )
+    .await?;
+    step(
+        &mut steps,
+        "pc.someschool.edu, in another network, resolves the same name and gets the other cluster",
+        async {
+            let (story, cluster) = resolve(1, "viewer 2 resolves").await?;
+            expect(&cluster, &home.name, "viewer 2 resolves")?;
+            let report = play(1, player(1, steady.clone(), 30.0), "viewer 2 plays").await?;
+            Ok(format!(
+                "{story}\n{} placed {} by its coverage line near cluster {}, the nearest up; the video came from there, its own copies fetched from the origin:\n{}",
+                cdn_host.name, locals[1].1, home.name,
+                play_story(&report)
+            ))
+        },
+    )
+    .await?;
+    let health_bound = f64::from(cdn.ttl)
+        + f64::from(cdn.fall) * cdn.health_interval
+        + cdn.health_interval
+        + cdn.health_timeout;
+    step(
+        &mut steps,
+        "The enter-deep cluster goes down; KingCDN's health checks notice and its answers for NYU change",
+        async {
+            let mut stopped = Vec::new();
+            for address in cluster_members(world, deep) {
+                let name = world
+                    .host_name(address)
+                    .ok_or_else(|| ScenarioError::Missing(format!("host at {address}")))?
+                    .to_string();
+                running
+                    .stop_service(&name, "web-cache")
+                    .await
+                    .map_err(failed("stop the edges"))?;
+                stopped.push(name);
+            }
+            let started = Instant::now();
+            let mut asked = 0;
+            loop {
+                let (story, cluster) = resolve(0, "failover").await?;
+                asked += 1;
+                if cluster.as_deref() == Some(home.name.as_str()) {
+                    return Ok(format!(
+                        "{} stopped; {} GETs {} from every edge each {} s and takes one out after {} failures, and dns.nyu.edu keeps an answer {} s: after {:.1} s (at most TTL + {} × interval + a round, {:.1} s) and {asked} queries, {story}",
+                        stopped.join(" and "),
+                        cdn_host.name,
+                        cdn.health_path,
+                        cdn.health_interval,
+                        cdn.fall,
+                        cdn.ttl,
+                        started.elapsed().as_secs_f64(),
+                        cdn.fall,
+                        health_bound,
+                    ));
+                }
+                if started.elapsed().as_secs_f64() > health_bound + 3.0 {
+                    return Err(failed("failover")(format!(
+                        "still {} after {:.1} s: {story}",
+                        cluster.as_deref().unwrap_or("no cluster"),
+                        started.elapsed().as_secs_f64()
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        },
+    )
+    .await?;
+    step(
+        &mut steps,
+        "cse.nyu.edu plays on from the bring-home cluster: what pc.someschool.edu watched is there (HIT)",
+        async {
+            let report = play(0, player(0, steady.clone(), 30.0), "viewer 1 plays again").await?;
+            let hits = report
+                .fetches
+                .iter()
+                .filter(|fetch| fetch.cache.as_deref() == Some("HIT"))
+                .count();
+            if hits == 0 {
+                return Err(failed("viewer 1 plays again")(format!(
+                    "no HIT from {}:\n{}",
+                    home.name,
+                    play_story(&report)
+                )));
+            }
+            Ok(format!(
+                "the player's resolver got {}'s edges for video.netcinema.com; {hits} of {} objects were already in the cluster:\n{}",
+                home.name,
+                report.fetches.len(),
+                play_story(&report)
+            ))
+        },
+    )
+    .await?;
+    for step in &mut steps {
+        step.shows = Some(shows_video);
+    }
+    Ok(steps)
 }

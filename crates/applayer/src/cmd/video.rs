@@ -245,6 +245,7 @@ async fn run_play(args: PlayArgs) -> anyhow::Result<ExitCode> {
         session,
         resolver,
         max_segments: args.segments,
+        source: None,
         latency: if args.trace.is_some() {
             super::seconds(args.rtt.clamp(0.0, 5.0), "--rtt")?
         } else {

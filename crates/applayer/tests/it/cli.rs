@@ -754,3 +754,64 @@ fn p2p_scenario_trades_pieces_between_peers() {
     );
     assert!(!out.contains("bittorrent request "), "{out}");
 }
+
+/// Whether ffmpeg is on the PATH; under CI it must be.
+fn has_ffmpeg() -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join("ffmpeg").is_file()));
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "ffmpeg not found (required when CI=true)"
+        );
+        eprintln!("skipped: ffmpeg not found");
+    }
+    found
+}
+
+#[test]
+fn video_scenario_routes_viewers_to_clusters_and_fails_over() {
+    if !has_ffmpeg() {
+        return;
+    }
+    let out = scenario("video", "211");
+    let step = |number: usize| {
+        let start = out
+            .find(&format!("\n{number}. "))
+            .unwrap_or_else(|| panic!("no step {number}:\n{out}"));
+        let end = out[start + 1..]
+            .find(&format!("\n{}. ", number + 1))
+            .map_or(out.len(), |end| start + 1 + end);
+        &out[start..end]
+    };
+    // The name is an alias of KingCDN's, whose server picks the cluster in NYU's network.
+    let resolved = step(2);
+    assert!(
+        resolved.contains("NOERROR CNAME a1105.kingcdn.com., A 127.211.10.1"),
+        "{resolved}"
+    );
+    assert!(resolved.contains("cluster enter-deep"), "{resolved}");
+    for host in ["dns.nyu.edu", "dns.netcinema.com", "dns.kingcdn.com"] {
+        assert!(resolved.contains(host), "step 2 lacks {host}:\n{resolved}");
+    }
+    // The first viewer's segments miss at the edges; the throughput rule adapts to the drop.
+    let played = step(3);
+    assert!(played.contains("X-Cache: MISS"), "{played}");
+    assert!(played.contains("played to the end"), "{played}");
+    assert!(!played.contains(" 0 switch(es)"), "{played}");
+    assert!(played.contains("www.netcinema.com"), "{played}");
+    // The second viewer gets the other cluster.
+    let second = step(4);
+    assert!(
+        second.contains("A 127.211.10.2") && !second.contains("A 127.211.10.1,"),
+        "{second}"
+    );
+    // The deep cluster goes down: NYU is answered the other cluster, and plays from its cache.
+    let failover = step(5);
+    assert!(failover.contains("A 127.211.10.2"), "{failover}");
+    let replay = step(6);
+    assert!(replay.contains("X-Cache: HIT"), "{replay}");
+    assert!(replay.contains("played to the end"), "{replay}");
+    // The health monitor's probes are left out of the drawings.
+    assert!(!out.contains("http GET /health.txt"), "{out}");
+}

@@ -1,6 +1,7 @@
 //! The integration tests of dash-proto: real MPDs read, our MPDs checked against the DASH
 //! schema by xmllint, and the algorithms simulated over the test traces against the optimum.
 
+mod bench_traces;
 mod mpd_files;
 mod schema;
 mod simulation;

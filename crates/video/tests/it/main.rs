@@ -172,6 +172,7 @@ fn options(abr: &str, trace: Option<Trace>) -> PlayOptions {
         resolver: Arc::new(netio::resolve::SystemResolver),
         max_segments: None,
         latency: Duration::ZERO,
+        source: None,
     }
 }
 
