@@ -2,6 +2,7 @@
 //! byte range, a deadline per request, and an optional bottleneck that paces the bytes read
 //! to a bandwidth trace (so a download takes as long as the trace says it would).
 
+use h2_proto::client::ClientEvent;
 use http_proto::response::{Progress, ResponseReader};
 use http_proto::{Method, Uri};
 use netio::resolve::Resolve;
@@ -92,6 +93,11 @@ pub struct Fetcher {
     pub source: Option<std::net::IpAddr>,
     /// Body bytes of the last request received so far (what a timed-out download got).
     pub received: u64,
+    /// Speak HTTP/2 (h2c with prior knowledge, RFC 9113 §3.3): one connection, one stream
+    /// per request.
+    pub http2: bool,
+    /// The HTTP/2 connection's state, beside `conn`'s socket.
+    h2: Option<h2_proto::client::ClientConn>,
 }
 
 impl Fetcher {
@@ -108,6 +114,8 @@ impl Fetcher {
             latency: Duration::ZERO,
             source: None,
             received: 0,
+            http2: false,
+            h2: None,
         }
     }
 
@@ -216,6 +224,19 @@ impl Fetcher {
             self.conn = Some((uri.host.clone(), port, stream, addr));
             self.connections += 1;
             connected = true;
+            // A new connection starts a new HTTP/2 session (its preface goes with the
+            // first request).
+            self.h2 = self.http2.then(|| {
+                h2_proto::client::ClientConn::new(h2_proto::client::ClientConfig {
+                    enable_push: false,
+                    ..h2_proto::client::ClientConfig::default()
+                })
+            });
+        }
+        if self.http2 {
+            return self
+                .h2_exchange(method, &uri, range, keep_body, started, connected)
+                .await;
         }
         let Some((_, _, stream, peer)) = self.conn.as_mut() else {
             return Err(FetchError::Url(url.to_string()));
@@ -316,6 +337,159 @@ impl Fetcher {
         }
         if close_after {
             self.conn = None;
+        }
+        Ok(Fetched {
+            status,
+            bytes,
+            elapsed: started.elapsed(),
+            first_byte,
+            body,
+            connected,
+            cache,
+            peer,
+            length: announced,
+        })
+    }
+
+    /// One request as an HTTP/2 stream on the connection's session. The socket and the
+    /// session are taken out of `self` meanwhile: if the exchange fails or is abandoned, they
+    /// go with it (a new connection next time), as HTTP/1.1's do.
+    async fn h2_exchange(
+        &mut self,
+        method: &Method,
+        uri: &Uri,
+        range: Option<(u64, u64)>,
+        keep_body: bool,
+        started: Instant,
+        connected: bool,
+    ) -> Result<Fetched, FetchError> {
+        let (Some((host, port, mut stream, peer)), Some(mut h2)) =
+            (self.conn.take(), self.h2.take())
+        else {
+            return Err(FetchError::Url(format!("http://{}{}", uri.host, uri.path)));
+        };
+        let authority = match uri.port {
+            Some(p) => format!("{}:{p}", uri.host),
+            None => uri.host.clone(),
+        };
+        let mut path = uri.path.clone();
+        if let Some(query) = &uri.query {
+            path.push('?');
+            path.push_str(query);
+        }
+        let range_value = range.map(|(first, last)| format!("bytes={first}-{last}"));
+        let mut fields: Vec<(&str, &[u8])> = vec![
+            (":method", method.as_str().as_bytes()),
+            (":scheme", b"http"),
+            (":authority", authority.as_bytes()),
+            (":path", path.as_bytes()),
+            ("user-agent", b"applayer-video/0"),
+        ];
+        if let Some(value) = &range_value {
+            fields.push(("range", value.as_bytes()));
+        }
+        let id = h2
+            .send_request(&fields, None)
+            .map_err(|error| FetchError::Response(error.to_string()))?;
+        self.requests += 1;
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+        let io_error = |error| FetchError::Connect {
+            host: host.clone(),
+            error,
+        };
+        let mut out = Vec::new();
+        let mut chunk = vec![0u8; 16 * 1024];
+        let mut body = Vec::new();
+        let (mut status, mut bytes, mut first_byte) = (0u16, 0u64, Duration::ZERO);
+        let (mut cache, mut announced) = (None, None);
+        let mut going_away = false;
+        'exchange: loop {
+            out.clear();
+            h2.poll_transmit(&mut out);
+            if !out.is_empty() {
+                stream.write_all(&out).await.map_err(io_error)?;
+            }
+            while let Some(event) = h2.poll_event() {
+                match event {
+                    ClientEvent::Response {
+                        stream: s,
+                        status: code,
+                        fields,
+                        end_stream,
+                    } if s == id => {
+                        if (100..200).contains(&code) {
+                            continue;
+                        }
+                        status = code;
+                        first_byte = started.elapsed();
+                        let field = |name: &str| {
+                            fields
+                                .iter()
+                                .find(|(n, _)| n == name)
+                                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+                        };
+                        cache = field("x-cache").or_else(|| field("cache-status"));
+                        announced = field("content-length").and_then(|v| v.trim().parse().ok());
+                        if end_stream {
+                            break 'exchange;
+                        }
+                    }
+                    ClientEvent::Data {
+                        stream: s,
+                        data,
+                        end_stream,
+                    } if s == id => {
+                        bytes += data.len() as u64;
+                        self.received = bytes;
+                        if keep_body {
+                            body.extend_from_slice(&data);
+                        }
+                        if end_stream {
+                            break 'exchange;
+                        }
+                    }
+                    ClientEvent::Reset { stream: s, code } if s == id => {
+                        return Err(FetchError::Response(format!(
+                            "stream reset by the server: {code}"
+                        )));
+                    }
+                    ClientEvent::GoAway { last_stream, code } => {
+                        going_away = true;
+                        if id > last_stream {
+                            return Err(FetchError::Response(format!(
+                                "GOAWAY {code} before our stream"
+                            )));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if let Some((code, reason)) = h2.error() {
+                return Err(FetchError::Response(format!(
+                    "HTTP/2 connection error {code}: {reason}"
+                )));
+            }
+            let n = stream.read(&mut chunk).await.map_err(io_error)?;
+            if n == 0 {
+                return Err(FetchError::Truncated {
+                    got: bytes,
+                    want: announced,
+                });
+            }
+            self.pace(n as u64).await;
+            h2.handle_input(&chunk[..n]);
+        }
+        // The window updates (and anything else owed) go out before the socket is put back.
+        out.clear();
+        h2.poll_transmit(&mut out);
+        if !out.is_empty() {
+            stream.write_all(&out).await.map_err(io_error)?;
+        }
+        if !going_away {
+            self.conn = Some((host, port, stream, peer));
+            self.h2 = Some(h2);
         }
         Ok(Fetched {
             status,

@@ -34,6 +34,8 @@ pub struct PlayOptions {
     pub latency: Duration,
     /// The local address the player's connections leave from (a world host's), if any.
     pub source: Option<std::net::IpAddr>,
+    /// HTTP/2 (h2c with prior knowledge) instead of HTTP/1.1.
+    pub http2: bool,
 }
 
 /// One request the player made.
@@ -150,6 +152,7 @@ pub async fn play(url: &str, options: &PlayOptions) -> Result<PlayReport, PlayEr
         .map(|trace| Box::new(TraceLink(trace)) as Box<dyn Bottleneck>);
     let mut fetcher = Fetcher::new(options.resolver.clone(), bottleneck);
     fetcher.source = options.source;
+    fetcher.http2 = options.http2;
     let (_, track, content) = load(&mut fetcher, url, options.max_segments).await?;
     fetcher.latency = options.latency;
     // The session's clock starts with the first segment request; the MPD is not part of it

@@ -1601,6 +1601,7 @@ async fn video(world: &World, running: &Running) -> Result<Vec<Step>, ScenarioEr
             max_segments: None,
             latency: Duration::from_millis(10),
             source: Some(address),
+            http2: false,
         }
     };
     let trace = |samples: &[(f64, f64)]| {

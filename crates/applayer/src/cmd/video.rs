@@ -97,6 +97,9 @@ struct PlayArgs {
     /// Print the QoE as JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Fetch over HTTP/2 (h2c with prior knowledge: one connection, a stream per request).
+    #[arg(long)]
+    http2: bool,
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -246,6 +249,7 @@ async fn run_play(args: PlayArgs) -> anyhow::Result<ExitCode> {
         resolver,
         max_segments: args.segments,
         source: None,
+        http2: args.http2,
         latency: if args.trace.is_some() {
             super::seconds(args.rtt.clamp(0.0, 5.0), "--rtt")?
         } else {

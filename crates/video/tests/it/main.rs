@@ -173,6 +173,7 @@ fn options(abr: &str, trace: Option<Trace>) -> PlayOptions {
         max_segments: None,
         latency: Duration::ZERO,
         source: None,
+        http2: false,
     }
 }
 
@@ -230,6 +231,41 @@ fn every_algorithm_plays_the_packaged_video() {
             }
             assert!(summary.average_bitrate_mbps > 0.3, "{name}: {summary:?}");
         }
+    });
+}
+
+/// The same presentation over HTTP/2 (h2c with prior knowledge to our server): one
+/// connection, a stream per request, the same QoE bookkeeping; and a segment that never comes
+/// over HTTP/2 is abandoned like one over HTTP/1.1.
+#[test]
+fn the_player_speaks_http2_to_our_server() {
+    let Some(site) = packaged() else { return };
+    runtime().block_on(async {
+        let (addr, _shutdown) = serve(site).await;
+        let url = format!("http://{addr}/video/manifest.mpd");
+        let mut options = options("bola", Some(Trace::parse("0 6\n").unwrap()));
+        options.http2 = true;
+        let report = player::play(&url, &options).await.unwrap();
+        assert!(report.summary.finished, "{:?}", report.summary);
+        assert_eq!(report.summary.chunks, 4);
+        assert_eq!(report.connections, 1, "{:?}", report.fetches);
+        assert!(
+            report.fetches.iter().all(|f| f.status == 200),
+            "{:?}",
+            report.fetches
+        );
+        let bytes: u64 = report.log.chunks.iter().map(|c| c.bytes).sum();
+        assert!(bytes > 100_000, "{bytes}");
+        // It is HTTP/2 on the wire: a server that speaks only HTTP/1.1 cannot answer it.
+        let http1_only = faulty_server(site.to_path_buf()).await;
+        let url = format!("http://{http1_only}/video/manifest.mpd");
+        let mut strict = options.clone();
+        strict.trace = None;
+        strict.session.min_timeout = 1.0;
+        let result = tokio::time::timeout(Duration::from_secs(20), player::play(&url, &strict))
+            .await
+            .expect("no hang");
+        assert!(result.is_err(), "an HTTP/1.1 server answered HTTP/2");
     });
 }
 
