@@ -219,6 +219,11 @@ impl Session<'_> {
             }
             fields.push((name, value.to_owned()));
         }
+        if !fields.iter().any(|(name, _)| name == "priority") {
+            if let Some(priority) = priority_for(&uri.path) {
+                fields.push(("priority".into(), priority.into()));
+            }
+        }
         let borrowed: Vec<(&str, &[u8])> = fields
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_bytes()))
@@ -369,5 +374,43 @@ impl Session<'_> {
             }
             ClientEvent::GoAway { .. } => {}
         }
+    }
+}
+
+/// The RFC 9218 priority a request asks for by what it fetches, as browsers rank them: the
+/// page first, then what blocks its rendering (style sheets, then scripts), then images and
+/// media, which render as they come (incremental). `None` leaves the default (u=3).
+pub(crate) fn priority_for(path: &str) -> Option<&'static str> {
+    let name = path.rsplit('/').next().unwrap_or("");
+    let extension = name
+        .rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase())
+        .unwrap_or_default();
+    match extension.as_str() {
+        "" | "html" | "htm" => Some("u=0, i"),
+        "css" => Some("u=1"),
+        "js" | "mjs" => Some("u=2"),
+        "png" | "jpg" | "jpeg" | "gif" | "webp" | "svg" | "avif" | "ico" | "mp4" | "webm"
+        | "m4s" => Some("u=4, i"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::priority_for;
+
+    #[test]
+    fn requests_are_ranked_as_browsers_rank_them() {
+        assert_eq!(priority_for("/"), Some("u=0, i"));
+        assert_eq!(priority_for("/somedir/page.html"), Some("u=0, i"));
+        assert_eq!(priority_for("/style.CSS"), Some("u=1"));
+        assert_eq!(priority_for("/app.js"), Some("u=2"));
+        assert_eq!(priority_for("/images/a.png"), Some("u=4, i"));
+        assert_eq!(priority_for("/data.bin"), None);
+        // The server reads them back as RFC 9218 says.
+        let parsed =
+            h2_proto::conn::Priority::parse(b"u=4, i", h2_proto::conn::Priority::default());
+        assert_eq!((parsed.urgency, parsed.incremental), (4, true));
     }
 }
